@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+
+/** An image–caption pair found in a crawl page, before anything is downloaded. */
+export interface Candidate {
+  /** Stable identity of the pair: see candidateKey. Also the sample key in the output. */
+  key: string;
+  /** Absolute http(s) image URL. */
+  url: string;
+  /** Whitespace-normalised alt text, within the configured length bounds. */
+  caption: string;
+  /** The page the image was found on. */
+  pageUrl: string;
+  /** A Creative Commons license URL linked from the page, or null. */
+  license: string | null;
+}
+
+/** 16 hex chars of sha256(url \n caption): the run-wide dedup key and the webdataset sample key. */
+export function candidateKey(url: string, caption: string): string {
+  return createHash('sha256').update(url).update('\n').update(caption).digest('hex').slice(0, 16);
+}
