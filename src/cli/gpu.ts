@@ -1,0 +1,161 @@
+import { Option, type Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { ensureWorkerToken } from '../coordinator/credentials.js';
+import { runCoordinator, type RunResult } from '../coordinator/run.js';
+import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type CoordinatorSettings } from '../coordinator/settings.js';
+import { Store } from '../store/store.js';
+import { CliError, EXIT_PARTIAL } from './errors.js';
+import { createLogger, intFlag, numberFlag, resolveStateDir } from './state.js';
+import { openFilter, type FilterFlags } from './filter-flags.js';
+import { presentRun } from './present.js';
+
+export interface GpuFlags extends FilterFlags {
+  out: string;
+  listen: string;
+  localWorkers: number;
+  maxRestarts: number;
+  untilDone: boolean;
+  allowLoopback: boolean;
+  leaseMs: number;
+  heartbeatTimeoutMs: number;
+  maxRetries: number;
+  minCaptionLength: number;
+  maxCaptionLength: number;
+  imageSize: number;
+  resizeMode: string;
+  minImageSize: number;
+  maxInFlight: number;
+  perHostConcurrency: number;
+  perHostRps: number;
+  downloadTimeoutMs: number;
+  maxImageBytes: number;
+  respectOptOut: boolean;
+  dashboard: boolean;
+  metrics?: string;
+  swarm: boolean;
+  replaceAfterMs: number;
+}
+
+/** The flags `cah gpu` and `cah demo` share, with their defaults. */
+export function addCoordinatorOptions(cmd: Command): Command {
+  return cmd
+    .option('--out <dir>', 'dataset output directory', './dataset')
+    .option('--listen <addr>', 'gRPC listen address (workers dial it; swarm workers reach it through SSH tunnels)', '127.0.0.1:7443')
+    .option('--local-workers <n>', 'start N worker actors on this machine', intFlag(0), 0)
+    .option('--max-restarts <n>', 'restarts of a dying local worker (Ray max_restarts)', intFlag(0), 5)
+    .option('--until-done', 'exit 0 once no shard is queued or leased (batch mode)', false)
+    .option('--allow-loopback', 'let workers fetch 127.0.0.0/8 and ::1 (tests and the demo only)', false)
+    .option('--lease-ms <ms>', 'shard lease length, renewed by heartbeats', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.leaseMs)
+    .option('--heartbeat-timeout-ms <ms>', 'silence after which an actor is DEAD', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.heartbeatTimeoutMs)
+    .option('--max-retries <n>', 'failures after which a shard is failed', intFlag(1), DEFAULT_COORDINATOR_SETTINGS.maxRetries)
+    .option('--min-caption-length <n>', 'drop captions shorter than this', intFlag(0), DEFAULT_WORKER_SETTINGS.minCaptionLength)
+    .option('--max-caption-length <n>', 'truncate captions longer than this', intFlag(1), DEFAULT_WORKER_SETTINGS.maxCaptionLength)
+    .option('--image-size <px>', 'output image size', intFlag(8), DEFAULT_WORKER_SETTINGS.imageSize)
+    .addOption(
+      new Option('--resize-mode <mode>', 'how images are resized (img2dataset modes)')
+        .choices(['border', 'keep_ratio', 'center_crop', 'no'])
+        .default(DEFAULT_WORKER_SETTINGS.resizeMode),
+    )
+    .option('--min-image-size <px>', 'drop images whose smaller side is below this', intFlag(0), DEFAULT_WORKER_SETTINGS.minImageSize)
+    .option('--max-in-flight <n>', 'downloads in flight per worker', intFlag(1), DEFAULT_WORKER_SETTINGS.maxInFlight)
+    .option('--per-host-concurrency <n>', 'politeness: concurrent requests per host', intFlag(1), DEFAULT_WORKER_SETTINGS.perHostConcurrency)
+    .option('--per-host-rps <n>', 'politeness: requests per second per host', numberFlag(0.01, 10_000), DEFAULT_WORKER_SETTINGS.perHostRps)
+    .option('--download-timeout-ms <ms>', 'total time allowed for one image', intFlag(100), DEFAULT_WORKER_SETTINGS.downloadTimeoutMs)
+    .option('--max-image-bytes <n>', 'abort downloads larger than this', intFlag(1024), DEFAULT_WORKER_SETTINGS.maxImageBytes)
+    .option('--no-respect-opt-out', 'ignore X-Robots-Tag noai / noimageai (not recommended)')
+    .option('--no-dashboard', 'JSON log lines instead of the terminal dashboard')
+    .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT')
+    .option('--model <dir>', 'CLIP model directory (Hugging Face ONNX layout); without it every pair is kept')
+    .option('--threshold <x>', 'keep pairs whose CLIP cosine similarity is at least this', numberFlag(-1, 1), 0.28)
+    .option('--batch-size <n>', 'filter batch size', intFlag(1), 256)
+    .option('--max-wait-ms <ms>', 'run a partial filter batch after this wait', intFlag(0), 50)
+    .option('--languages <list>', 'keep captions detected as one of these languages (e.g. en,de)')
+    .option('--execution-provider <ep>', 'auto | cpu | cuda', 'auto');
+}
+
+export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
+  return {
+    ...DEFAULT_COORDINATOR_SETTINGS,
+    leaseMs: flags.leaseMs,
+    heartbeatTimeoutMs: flags.heartbeatTimeoutMs,
+    maxRetries: flags.maxRetries,
+    worker: {
+      ...DEFAULT_WORKER_SETTINGS,
+      minCaptionLength: flags.minCaptionLength,
+      maxCaptionLength: flags.maxCaptionLength,
+      imageSize: flags.imageSize,
+      resizeMode: flags.resizeMode,
+      minImageSize: flags.minImageSize,
+      allowLoopback: flags.allowLoopback,
+      maxInFlight: flags.maxInFlight,
+      perHostConcurrency: flags.perHostConcurrency,
+      perHostRps: flags.perHostRps,
+      downloadTimeoutMs: flags.downloadTimeoutMs,
+      connectTimeoutMs: Math.min(DEFAULT_WORKER_SETTINGS.connectTimeoutMs, flags.downloadTimeoutMs),
+      maxImageBytes: flags.maxImageBytes,
+      respectOptOut: flags.respectOptOut,
+      heartbeatIntervalMs: Math.max(200, Math.min(DEFAULT_WORKER_SETTINGS.heartbeatIntervalMs, Math.floor(flags.heartbeatTimeoutMs / 4))),
+    },
+  };
+}
+
+/** Runs the coordinator for `cah gpu` / `cah demo` and prints the outcome. Returns the exit code. */
+export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerArgs?: string[]; title?: string } = {}): Promise<{ code: number; result: RunResult }> {
+  const store = Store.openInStateDir(stateDir);
+  try {
+    if (store.shards.counts().queued + store.shards.counts().leased === 0 && flags.untilDone && store.shards.list().length === 0) {
+      throw new CliError('no shards to process: add some with `cah shards add <file|url|CC-MAIN-YYYY-WW>`');
+    }
+    const workerToken = await ensureWorkerToken(stateDir);
+    const interactive = flags.dashboard && process.stdout.isTTY === true;
+    const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: join(stateDir, 'logs', 'coordinator.log') } : {}) });
+    const filter = await openFilter(flags, logger);
+    const outDir = resolve(flags.out);
+    const result = await runCoordinator({
+      store,
+      outDir,
+      workerToken,
+      settings: settingsFromFlags(flags),
+      filter: filter.filter,
+      batchSize: flags.batchSize,
+      maxWaitMs: flags.maxWaitMs,
+      filterCapacity: Math.max(flags.batchSize * 4, 512),
+      ...(filter.extraColumns.length ? { extraColumns: filter.extraColumns } : {}),
+      ...(filter.embeddingDim ? { embeddingDim: filter.embeddingDim } : {}),
+      listen: flags.listen,
+      localWorkers: flags.localWorkers,
+      maxRestarts: flags.maxRestarts,
+      untilDone: flags.untilDone,
+      logger,
+      ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
+      onStarted: (running) => presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' }),
+    });
+    await filter.filter.close();
+    const failed = result.snapshot.shards.failed;
+    return { code: failed > 0 ? EXIT_PARTIAL : 0, result };
+  } finally {
+    store.close();
+  }
+}
+
+export function registerGpuCommand(program: Command): void {
+  const cmd = program
+    .command('gpu')
+    .description('run the coordinator: lease shards to workers, filter pairs with CLIP, write the dataset');
+  addCoordinatorOptions(cmd)
+    .option('--no-swarm', 'do not open SSH tunnels to the swarm servers recorded in the state directory')
+    .option('--replace-after-ms <ms>', 'delete and recreate a swarm server whose worker stays DEAD this long', intFlag(0), 10 * 60_000)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cah gpu --local-workers 2 --until-done --out ./dataset
+  cah gpu --model ~/.cache/cah/models/Xenova--clip-vit-base-patch32 --threshold 0.3 --metrics 127.0.0.1:9464
+  cah gpu --no-dashboard > coordinator.log     # JSON log lines every few seconds`,
+    )
+    .action(async (flags: GpuFlags) => {
+      const stateDir = resolveStateDir(program.opts()['state']);
+      const { code } = await runGpu(flags, stateDir);
+      process.exitCode = code;
+    });
+}

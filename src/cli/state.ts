@@ -1,0 +1,39 @@
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { pino, type Logger } from 'pino';
+
+/** `--state DIR`, else $CAH_STATE, else ~/.local/share/cah: the SQLite file, the worker token and keys. */
+export function resolveStateDir(flag: string | undefined): string {
+  if (flag) return resolve(flag);
+  if (process.env['CAH_STATE']) return resolve(process.env['CAH_STATE']);
+  const dataHome = process.env['XDG_DATA_HOME'] || join(homedir(), '.local', 'share');
+  return join(dataHome, 'cah');
+}
+
+/** Structured JSON logs (pino) on stderr, or into a file while the dashboard owns the terminal. */
+export function createLogger(opts: { name: string; level?: string; file?: string }): Logger {
+  const level = opts.level ?? process.env['CAH_LOG_LEVEL'] ?? 'info';
+  const destination = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : pino.destination(2);
+  return pino({ name: opts.name, level, base: { pid: process.pid } }, destination);
+}
+
+/** Parses an integer flag, with a one-line error naming the expectation. */
+export function intFlag(min = 0): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${value}"`);
+    return n;
+  };
+}
+
+/** Parses a number flag within [min, max]. */
+export function numberFlag(min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a number between ${min} and ${max}, got "${value}"`);
+    }
+    return n;
+  };
+}

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { SnapshotBuilder, type FilterStageView } from '../coordinator/snapshot-builder.js';
+import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
+import { formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
+import { STATE_FILE, Store } from '../store/store.js';
+import { CliError } from './errors.js';
+import { LIVE_STATUS_FILE } from './present.js';
+import { resolveStateDir } from './state.js';
+
+/** A live-status file older than this means the coordinator is not up. */
+const LIVE_FRESH_MS = 10_000;
+
+const IDLE_FILTER: FilterStageView = {
+  filterName: 'not running',
+  provider: 'none',
+  queueDepth: 0,
+  capacity: 0,
+  stats: () => ({ imagesPerSec: 0, idleFraction: 1, lastBatchSize: 0, batches: 0, processed: 0 }),
+};
+
+/**
+ * The figures of `cah status`: shards, actors, totals and errors from the SQLite file (the truth),
+ * plus the filter and throughput figures of the running coordinator when its live file is fresh.
+ */
+export async function statusSnapshot(dbPath: string): Promise<{ snapshot: CoordinatorSnapshot; coordinatorUp: boolean }> {
+  if (!existsSync(dbPath)) throw new CliError(`no state file at ${dbPath}: run \`cah shards add\` or pass --db / --state`);
+  const store = Store.open(dbPath, { readonly: true });
+  try {
+    const run = store.runs.latest();
+    const fromStore = new SnapshotBuilder(store, IDLE_FILTER, run?.outDir ?? '', run?.id ?? 'none').build({
+      paused: false,
+      draining: false,
+    });
+    let live: CoordinatorSnapshot | null = null;
+    try {
+      const raw = JSON.parse(await readFile(join(resolve(dbPath, '..'), LIVE_STATUS_FILE), 'utf8')) as { snapshot: CoordinatorSnapshot };
+      if (Date.now() - raw.snapshot.nowMs < LIVE_FRESH_MS && run && run.endedAt === null) live = raw.snapshot;
+    } catch {
+      live = null;
+    }
+    const snapshot: CoordinatorSnapshot = live
+      ? { ...live, shards: fromStore.shards, actors: fromStore.actors.map((a) => ({ ...a, ...pickRates(live!, a.actorId) })), output: fromStore.output, topErrors: fromStore.topErrors }
+      : { ...fromStore, startedAtMs: run?.startedAt ?? fromStore.startedAtMs };
+    return { snapshot, coordinatorUp: live !== null };
+  } finally {
+    store.close();
+  }
+}
+
+function pickRates(live: CoordinatorSnapshot, actorId: string): { candidatesPerSec: number; imagesPerSec: number } {
+  const a = live.actors.find((x) => x.actorId === actorId);
+  return { candidatesPerSec: a?.candidatesPerSec ?? 0, imagesPerSec: a?.imagesPerSec ?? 0 };
+}
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('shards, actors, throughput and errors of the coordinator, from its state file')
+    .option('--json', 'machine-readable output', false)
+    .option('--db <path>', 'the SQLite state file (default <state>/cah.sqlite)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cah status
+  cah status --json | jq .shards
+  cah status --db /srv/cah/cah.sqlite`,
+    )
+    .action(async (flags: { json: boolean; db?: string }) => {
+      const dbPath = flags.db ? resolve(flags.db) : join(resolveStateDir(program.opts()['state']), STATE_FILE);
+      const { snapshot, coordinatorUp } = await statusSnapshot(dbPath);
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ coordinatorUp, ...snapshotSummary(snapshot), snapshot }, null, 2) + '\n');
+      } else {
+        process.stdout.write(formatStatusText(snapshot, process.stdout.columns ?? 100) + '\n');
+        if (!coordinatorUp) process.stdout.write('(coordinator not running: figures from the state file)\n');
+      }
+    });
+}

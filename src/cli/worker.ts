@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { WorkerActor } from '../worker/actor.js';
+import { CliError } from './errors.js';
+import { createLogger } from './state.js';
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('run one scraper actor that leases shards from a coordinator')
+    .requiredOption('--coordinator <host:port>', 'the coordinator gRPC address')
+    .option('--token <token>', 'worker token (prefer env CAH_WORKER_TOKEN: argv is visible to other users)')
+    .option('--actor-id <id>', 'actor id to register under (set by the coordinator for local and swarm actors)')
+    .option('--exit-when-drained', 'exit 0 once no shard is queued or leased', false)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  CAH_WORKER_TOKEN=$(cat ~/.local/share/cah/worker-token) cah worker --coordinator 127.0.0.1:7443
+  cah worker --coordinator gpu-box:7443 --token 3f9c… --exit-when-drained`,
+    )
+    .action(async (flags: { coordinator: string; token?: string; actorId?: string; exitWhenDrained: boolean }) => {
+      const token = flags.token ?? process.env['CAH_WORKER_TOKEN'];
+      if (!token) throw new CliError('no worker token: pass --token or set CAH_WORKER_TOKEN (the coordinator keeps it in <state>/worker-token)');
+      if (!/^[^:]+:\d+$/.test(flags.coordinator) && !/^\[[^\]]+\]:\d+$/.test(flags.coordinator)) {
+        throw new CliError(`--coordinator must be HOST:PORT, got "${flags.coordinator}"`);
+      }
+      const logger = createLogger({ name: 'cah-worker' });
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const actor = new WorkerActor({
+        coordinator: flags.coordinator,
+        token,
+        exitWhenDrained: flags.exitWhenDrained,
+        logger,
+        signal: stop.signal,
+        ...(flags.actorId ? { actorId: flags.actorId } : {}),
+      });
+      process.exitCode = await actor.run();
+    });
+}

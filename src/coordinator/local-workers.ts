@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+
+export interface LocalWorkerPoolOptions {
+  count: number;
+  coordinatorAddress: string;
+  workerToken: string;
+  /** Ray's max_restarts: how many times one actor's process is started again after dying. */
+  maxRestarts: number;
+  logger: Logger;
+  /** The coordinator marks the actor RESTARTING or DEAD and returns its leases. */
+  onDeath: (actorId: string, cause: string, restarting: boolean) => void;
+  /** Extra `cah worker` flags (tests). */
+  extraArgs?: string[];
+}
+
+interface Slot {
+  actorId: string;
+  child: ChildProcess | null;
+  restarts: number;
+  stopping: boolean;
+}
+
+/** `cah gpu --local-workers N`: N worker processes on this machine, restarted when they die. */
+export class LocalWorkerPool {
+  private readonly slots: Slot[] = [];
+  private stopping = false;
+
+  constructor(private readonly opts: LocalWorkerPoolOptions) {
+    for (let i = 0; i < opts.count; i++) this.slots.push({ actorId: `local-${i + 1}`, child: null, restarts: 0, stopping: false });
+  }
+
+  get actorIds(): string[] {
+    return this.slots.map((s) => s.actorId);
+  }
+
+  start(): void {
+    for (const slot of this.slots) this.spawn(slot);
+  }
+
+  /** The process of an actor, for tests that kill one. */
+  pidOf(actorId: string): number | undefined {
+    return this.slots.find((s) => s.actorId === actorId)?.child?.pid;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const child = slot.child;
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private spawn(slot: Slot): void {
+    const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+    const execArgv = main.endsWith('.ts') ? ['--import', 'tsx'] : [];
+    const args = [
+      ...execArgv,
+      main,
+      'worker',
+      '--coordinator',
+      this.opts.coordinatorAddress,
+      '--actor-id',
+      slot.actorId,
+      '--exit-when-drained',
+      ...(this.opts.extraArgs ?? []),
+    ];
+    const child = spawn(process.execPath, args, {
+      // The token travels in the environment, not argv, so `ps` does not show it.
+      env: { ...process.env, CAH_WORKER_TOKEN: this.opts.workerToken },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    slot.child = child;
+    let stderrTail = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-2000);
+    });
+    child.once('exit', (code, signal) => {
+      slot.child = null;
+      if (this.stopping) return;
+      if (code === 0) {
+        this.opts.onDeath(slot.actorId, 'exited: no shards left', false);
+        return;
+      }
+      const lastLine = stderrTail.trim().split('\n').pop() ?? '';
+      const cause = `process ${signal ? `killed by ${signal}` : `exited with code ${code}`}${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}`;
+      const restarting = slot.restarts < this.opts.maxRestarts;
+      this.opts.onDeath(slot.actorId, cause, restarting);
+      if (restarting) {
+        slot.restarts++;
+        const delay = Math.min(30_000, 500 * 2 ** (slot.restarts - 1));
+        this.opts.logger.warn({ actor: slot.actorId, cause, restart: slot.restarts, delay_ms: delay }, 'restarting actor');
+        setTimeout(() => {
+          if (!this.stopping) this.spawn(slot);
+        }, delay).unref();
+      }
+    });
+  }
+}

@@ -1,0 +1,128 @@
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { PairFilter } from '../filter/filter.js';
+import { FilterStage } from '../filter/stage.js';
+import type { Store } from '../store/store.js';
+import { Coordinator } from './coordinator.js';
+import { LocalWorkerPool } from './local-workers.js';
+import type { CoordinatorSettings } from './settings.js';
+import type { CoordinatorSnapshot } from './snapshot.js';
+
+export interface RunOptions {
+  store: Store;
+  outDir: string;
+  workerToken: string;
+  settings: CoordinatorSettings;
+  filter: PairFilter;
+  batchSize: number;
+  maxWaitMs: number;
+  /** Filter queue capacity: the most samples waiting for the filter across the whole swarm. */
+  filterCapacity: number;
+  extraColumns?: string[];
+  embeddingDim?: number;
+  listen: string;
+  localWorkers: number;
+  maxRestarts: number;
+  untilDone: boolean;
+  logger: Logger;
+  /** Extra `cah worker` flags for local workers (tests). */
+  workerArgs?: string[];
+  /** Called once the coordinator serves, e.g. to start the dashboard or the swarm tunnels. */
+  onStarted?: (run: RunningCoordinator) => void | Promise<void>;
+  /** How long a drain waits for workers to finish their shards before returning the leases. */
+  drainTimeoutMs?: number;
+}
+
+export interface RunningCoordinator {
+  coordinator: Coordinator;
+  port: number;
+  workers: LocalWorkerPool | null;
+  /** `q`: finish in-flight work (or return leases after the timeout) and exit. */
+  drainAndQuit(): void;
+  snapshot(): CoordinatorSnapshot;
+}
+
+export interface RunResult {
+  exitReason: 'done' | 'drained' | 'stopped';
+  snapshot: CoordinatorSnapshot;
+}
+
+/**
+ * `cah gpu`: the coordinator with its filter stage and, optionally, local worker actors; resolves
+ * when every shard is done (with --until-done), or after a drain (q / SIGINT / SIGTERM).
+ */
+export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
+  await mkdir(opts.outDir, { recursive: true });
+  const stage = new FilterStage(opts.filter, {
+    batchSize: opts.batchSize,
+    maxWaitMs: opts.maxWaitMs,
+    capacity: opts.filterCapacity,
+  });
+  const coordinator = new Coordinator({
+    store: opts.store,
+    outDir: opts.outDir,
+    workerToken: opts.workerToken,
+    filter: stage,
+    settings: opts.settings,
+    logger: opts.logger,
+    ...(opts.extraColumns ? { extraColumns: opts.extraColumns } : {}),
+    ...(opts.embeddingDim ? { embeddingDim: opts.embeddingDim } : {}),
+  });
+  const port = await coordinator.start(opts.listen);
+  const host = opts.listen.startsWith('[') ? opts.listen.slice(0, opts.listen.lastIndexOf(']') + 1) : opts.listen.split(':')[0]!;
+  const dialHost = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
+  const workers =
+    opts.localWorkers > 0
+      ? new LocalWorkerPool({
+          count: opts.localWorkers,
+          coordinatorAddress: `${dialHost}:${port}`,
+          workerToken: opts.workerToken,
+          maxRestarts: opts.maxRestarts,
+          logger: opts.logger,
+          onDeath: (actorId, cause, restarting) => void coordinator.actorDied(actorId, cause, restarting),
+          ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
+        })
+      : null;
+  if (workers) for (const id of workers.actorIds) opts.store.actors.expect(id, 'local', 'localhost');
+  workers?.start();
+
+  let finish!: (reason: RunResult['exitReason']) => void;
+  const finished = new Promise<RunResult['exitReason']>((resolve) => (finish = resolve));
+  let drainDeadline: number | null = null;
+  const drainAndQuit = (): void => {
+    if (drainDeadline !== null) {
+      finish('stopped');
+      return;
+    }
+    drainDeadline = Date.now() + (opts.drainTimeoutMs ?? 60_000);
+    coordinator.beginDrain();
+  };
+  const check = (): void => {
+    if (opts.untilDone && coordinator.isDone()) finish('done');
+    else if (drainDeadline !== null && (coordinator.leasedCount() === 0 || Date.now() > drainDeadline)) finish('drained');
+  };
+  coordinator.on('tick', check);
+  coordinator.on('change', check);
+  const onSignal = (): void => drainAndQuit();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const running: RunningCoordinator = { coordinator, port, workers, drainAndQuit, snapshot: () => coordinator.snapshot() };
+  await opts.onStarted?.(running);
+  check();
+  const reason = await finished;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  coordinator.off('tick', check);
+  coordinator.off('change', check);
+  coordinator.beginDrain();
+  await workers?.stop();
+  await coordinator.stop(reason);
+  await stage.close();
+  const snapshot = coordinator.snapshot();
+  opts.logger.info(
+    { reason, shards: snapshot.shards, kept: snapshot.output.pairsKept, out: opts.outDir },
+    'coordinator stopped',
+  );
+  return { exitReason: reason, snapshot };
+}

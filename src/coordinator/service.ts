@@ -1,0 +1,104 @@
+import * as grpc from '@grpc/grpc-js';
+import { tokensEqual } from './credentials.js';
+import { TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
+import type {
+  ClaimKeysRequest,
+  ClaimKeysResponse,
+  CompleteShardRequest,
+  CompleteShardResponse,
+  CreditGrant,
+  FailShardRequest,
+  FailShardResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  LeaseShardRequest,
+  LeaseShardResponse,
+  RegisterRequest,
+  RegisterResponse,
+  SampleMessage,
+} from '../wire/contract.js';
+
+/** A refusal the service turns into a gRPC status (FAILED_PRECONDITION for a stale lease, …). */
+export class RpcError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the gRPC layer needs from the head; the Coordinator implements it. */
+export interface CoordinatorHandlers {
+  register(req: RegisterRequest, peer: string): RegisterResponse;
+  leaseShard(req: LeaseShardRequest): LeaseShardResponse;
+  heartbeat(req: HeartbeatRequest): HeartbeatResponse;
+  claimKeys(req: ClaimKeysRequest): ClaimKeysResponse;
+  completeShard(req: CompleteShardRequest): Promise<CompleteShardResponse>;
+  failShard(req: FailShardRequest): Promise<FailShardResponse>;
+  streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void;
+}
+
+function authorized(metadata: grpc.Metadata, token: string): boolean {
+  const given = metadata.get(TOKEN_METADATA_KEY)[0];
+  return typeof given === 'string' && tokensEqual(token, given);
+}
+
+const UNAUTHENTICATED = {
+  code: grpc.status.UNAUTHENTICATED,
+  details: `missing or wrong worker token (metadata ${TOKEN_METADATA_KEY})`,
+};
+
+function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (err instanceof RpcError) return { code: err.code, details: err.message };
+  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
+}
+
+function unary<Req, Res>(
+  token: string,
+  handle: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    if (!authorized(call.metadata, token)) {
+      callback(UNAUTHENTICATED);
+      return;
+    }
+    Promise.resolve()
+      .then(() => handle(call.request, call))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toStatus(err)),
+      );
+  };
+}
+
+/** Builds the gRPC server for the Coordinator service; every call is checked against the worker token. */
+export function createGrpcServer(handlers: CoordinatorHandlers, token: string, maxMessageBytes: number): grpc.Server {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.keepalive_permit_without_calls': 1,
+  });
+  server.addService(coordinatorService().service, {
+    register: unary<RegisterRequest, RegisterResponse>(token, (req, call) => handlers.register(req, call.getPeer())),
+    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>(token, (req) => handlers.leaseShard(req)),
+    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>(token, (req) => handlers.heartbeat(req)),
+    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>(token, (req) => handlers.claimKeys(req)),
+    completeShard: unary<CompleteShardRequest, CompleteShardResponse>(token, (req) => handlers.completeShard(req)),
+    failShard: unary<FailShardRequest, FailShardResponse>(token, (req) => handlers.failShard(req)),
+    streamSamples: (stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>) => {
+      if (!authorized(stream.metadata, token)) {
+        stream.emit('error', UNAUTHENTICATED);
+        return;
+      }
+      handlers.streamSamples(stream);
+    },
+  });
+  return server;
+}
+
+export function bindServer(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}

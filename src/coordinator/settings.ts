@@ -1,0 +1,45 @@
+import type { WorkerSettings } from '../wire/contract.js';
+
+/** How the head schedules, supervises and filters. Every field has a flag on `cah gpu`. */
+export interface CoordinatorSettings {
+  /** Lease length; heartbeats renew it. */
+  leaseMs: number;
+  /** An ALIVE actor silent this long is declared DEAD (cause: missed heartbeats). */
+  heartbeatTimeoutMs: number;
+  /** A shard failing this many times is marked failed with its last error. */
+  maxRetries: number;
+  /** Credits a sample stream starts with; one comes back per sample the filter has finished. */
+  creditWindow: number;
+  /** How long CompleteShard waits for the last samples of a shard to be filtered and written. */
+  completeTimeoutMs: number;
+  worker: WorkerSettings;
+}
+
+export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
+  minCaptionLength: 5,
+  maxCaptionLength: 2000,
+  imageSize: 256,
+  resizeMode: 'border',
+  minImageSize: 0,
+  allowLoopback: false,
+  maxInFlight: 256,
+  maxImageBytes: 10 * 1024 * 1024,
+  heartbeatIntervalMs: 2000,
+  respectOptOut: true,
+  perHostConcurrency: 4,
+  perHostRps: 5,
+  jpegQuality: 95,
+  maxPixels: 89_478_484,
+  downloadTimeoutMs: 20_000,
+  connectTimeoutMs: 10_000,
+  maxRedirects: 5,
+};
+
+export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {
+  leaseMs: 5 * 60_000,
+  heartbeatTimeoutMs: 30_000,
+  maxRetries: 3,
+  creditWindow: 128,
+  completeTimeoutMs: 120_000,
+  worker: DEFAULT_WORKER_SETTINGS,
+};

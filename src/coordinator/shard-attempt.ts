@@ -1,0 +1,188 @@
+import type { FilterStage } from '../filter/stage.js';
+import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
+import type { SampleRecord, SampleStatus } from '../output/sample.js';
+import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
+
+const SAMPLE_STATUSES: ReadonlySet<string> = new Set(['success', 'failed_to_download', 'failed_to_resize']);
+
+export interface AttemptCounts {
+  received: number;
+  downloaded: number;
+  failed: number;
+  kept: number;
+  filteredOut: number;
+  bytesIn: number;
+}
+
+/**
+ * One lease of one shard on the coordinator side: samples arrive from the worker's stream, pass
+ * the filter, and go to a ShardWriter writing temporary files. `finish` commits the output shard
+ * once every sample the worker says it sent has been written; `abort` throws the attempt away
+ * (the lease was lost) so nothing of it becomes visible.
+ */
+export class ShardAttempt {
+  readonly counts: AttemptCounts = { received: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0 };
+  readonly errors = new Map<string, number>();
+  private processed = 0;
+  private writeChain: Promise<void> = Promise.resolve();
+  private waiters: (() => void)[] = [];
+  private aborted = false;
+  private failure: Error | null = null;
+  readonly startedAtMs = Date.now();
+
+  private constructor(
+    readonly shardId: number,
+    readonly fencingToken: number,
+    readonly actorId: string,
+    readonly source: string,
+    private readonly writer: ShardWriter,
+    private readonly filter: FilterStage,
+  ) {}
+
+  static async open(opts: {
+    shardId: number;
+    fencingToken: number;
+    actorId: string;
+    source: string;
+    outDir: string;
+    filter: FilterStage;
+    extraColumns?: string[];
+    embeddingDim?: number;
+  }): Promise<ShardAttempt> {
+    const writer = await ShardWriter.open({
+      outDir: opts.outDir,
+      shardNumber: opts.shardId,
+      attemptTag: `t${opts.fencingToken}`,
+      ...(opts.extraColumns ? { extraColumns: opts.extraColumns } : {}),
+      ...(opts.embeddingDim ? { embeddingDim: opts.embeddingDim } : {}),
+    });
+    return new ShardAttempt(opts.shardId, opts.fencingToken, opts.actorId, opts.source, writer, opts.filter);
+  }
+
+  /** Filters and writes one sample; resolves when it is written (one stream credit comes back then). */
+  async accept(wire: WireSample): Promise<void> {
+    this.counts.received++;
+    try {
+      const sample = toSampleRecord(wire);
+      this.counts.bytesIn += wire.jpeg.length;
+      if (sample.status === 'success') {
+        this.counts.downloaded++;
+        const verdict = await this.filter.submit({ key: sample.key, jpeg: wire.jpeg, caption: sample.caption });
+        sample.similarity = verdict.similarity;
+        const extras = {
+          ...(verdict.extra ? { extra: verdict.extra } : {}),
+          ...(verdict.keep && verdict.imageEmbedding ? { imageEmbedding: verdict.imageEmbedding } : {}),
+          ...(verdict.keep && verdict.textEmbedding ? { textEmbedding: verdict.textEmbedding } : {}),
+        };
+        if (verdict.keep) {
+          this.counts.kept++;
+        } else {
+          this.counts.filteredOut++;
+          sample.status = 'filtered_out';
+          sample.errorMessage = verdict.reason ?? 'rejected by the filter';
+          sample.jpeg = null;
+        }
+        await this.write(sample, extras);
+      } else {
+        this.counts.failed++;
+        const message = sample.errorMessage ?? sample.status;
+        this.errors.set(message, (this.errors.get(message) ?? 0) + 1);
+        await this.write(sample, {});
+      }
+    } catch (err) {
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+    } finally {
+      this.processed++;
+      this.wake();
+    }
+  }
+
+  /** Waits for all `samplesSent` samples, then renames the output shard into place. */
+  async finish(
+    samplesSent: number,
+    info: { extraction: ExtractionCountsMessage | null; sourceErrors: string[] },
+    timeoutMs: number,
+  ): Promise<CommittedShard> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.processed < samplesSent && !this.aborted) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`only ${this.processed} of the ${samplesSent} samples sent for shard ${this.shardId} arrived`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1000));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await this.writeChain;
+    if (this.aborted) throw new Error(`shard ${this.shardId} attempt was aborted`);
+    if (this.failure) throw this.failure;
+    if (this.processed > samplesSent) {
+      throw new Error(`shard ${this.shardId}: received ${this.processed} samples but the worker sent ${samplesSent}`);
+    }
+    return this.writer.commit({
+      startedAtMs: this.startedAtMs,
+      source: this.source,
+      sourceErrors: info.sourceErrors,
+      ...(info.extraction ? { extraction: { ...info.extraction } } : {}),
+    });
+  }
+
+  async abort(): Promise<void> {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.wake();
+    await this.writeChain.catch(() => undefined);
+    await this.writer.abort();
+  }
+
+  private write(sample: SampleRecord, extras: Parameters<ShardWriter['add']>[1]): Promise<void> {
+    // Samples finish filtering in any order; the writer takes them one at a time.
+    const next = this.writeChain.then(() => (this.aborted ? undefined : this.writer.add(sample, extras)));
+    this.writeChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+function nonEmpty(value: string): string | null {
+  return value === '' ? null : value;
+}
+
+function positive(value: number): number | null {
+  return value > 0 ? value : null;
+}
+
+/** Wire samples carry proto3 defaults for absent fields; the dataset uses nulls. */
+export function toSampleRecord(wire: WireSample): SampleRecord {
+  if (!SAMPLE_STATUSES.has(wire.status)) throw new Error(`unknown sample status "${wire.status}"`);
+  if (!wire.key || wire.key.includes('.')) throw new Error(`invalid sample key "${wire.key}"`);
+  const status = wire.status as SampleStatus;
+  if (status === 'success' && wire.jpeg.length === 0) throw new Error(`sample ${wire.key} is a success without image bytes`);
+  return {
+    key: wire.key,
+    url: wire.url,
+    caption: wire.caption,
+    pageUrl: wire.pageUrl,
+    license: nonEmpty(wire.license),
+    status,
+    errorMessage: nonEmpty(wire.errorMessage),
+    width: positive(wire.width),
+    height: positive(wire.height),
+    originalWidth: positive(wire.originalWidth),
+    originalHeight: positive(wire.originalHeight),
+    sha256: nonEmpty(wire.sha256),
+    similarity: null,
+    jpeg: status === 'success' ? wire.jpeg : null,
+    downloadMs: positive(wire.downloadMs),
+    resizeMs: positive(wire.resizeMs),
+  };
+}

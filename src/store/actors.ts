@@ -1,0 +1,107 @@
+import type { Db } from './db.js';
+import type { ActorState } from '../coordinator/snapshot.js';
+
+export type ActorKind = 'local' | 'remote' | 'swarm';
+
+export interface ActorRow {
+  id: string;
+  kind: ActorKind;
+  host: string;
+  pid: number | null;
+  version: string | null;
+  state: ActorState;
+  registeredAt: number;
+  lastHeartbeat: number | null;
+  deathCause: string | null;
+  restarts: number;
+  currentShardId: number | null;
+  candidates: number;
+  downloaded: number;
+}
+
+const COLUMNS = `id, kind, host, pid, version, state, registered_at AS registeredAt, last_heartbeat AS lastHeartbeat,
+  death_cause AS deathCause, restarts, current_shard_id AS currentShardId, candidates, downloaded`;
+
+/** Actor (worker) records: Ray's vocabulary — PENDING_CREATION → ALIVE → RESTARTING → … → DEAD. */
+export class ActorTable {
+  constructor(private readonly db: Db) {}
+
+  /** An actor the coordinator is about to start (a local process or a swarm server). */
+  expect(id: string, kind: ActorKind, host: string, now: number = Date.now()): void {
+    this.db
+      .prepare(
+        `INSERT INTO actors (id, kind, host, state, registered_at) VALUES (?, ?, ?, 'PENDING_CREATION', ?)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, host = excluded.host`,
+      )
+      .run(id, kind, host, now);
+  }
+
+  /** Register: the actor is ALIVE. A re-registration after a death counts as a restart. */
+  register(
+    id: string,
+    info: { kind: ActorKind; host: string; pid: number; version: string },
+    now: number = Date.now(),
+  ): void {
+    this.db
+      .prepare(
+        `INSERT INTO actors (id, kind, host, pid, version, state, registered_at, last_heartbeat)
+         VALUES (@id, @kind, @host, @pid, @version, 'ALIVE', @now, @now)
+         ON CONFLICT (id) DO UPDATE SET host = @host, pid = @pid, version = @version, state = 'ALIVE',
+           last_heartbeat = @now, death_cause = NULL, current_shard_id = NULL,
+           restarts = restarts + (CASE WHEN actors.state IN ('DEAD', 'RESTARTING') THEN 1 ELSE 0 END)`,
+      )
+      .run({ id, ...info, now });
+  }
+
+  heartbeat(
+    id: string,
+    progress: { currentShardId: number | null; candidates: number; downloaded: number },
+    now: number = Date.now(),
+  ): boolean {
+    const info = this.db
+      .prepare(
+        `UPDATE actors SET last_heartbeat = ?, current_shard_id = ?, candidates = ?, downloaded = ?
+         WHERE id = ? AND state = 'ALIVE'`,
+      )
+      .run(now, progress.currentShardId, progress.candidates, progress.downloaded, id);
+    return info.changes === 1;
+  }
+
+  setCurrentShard(id: string, shardId: number | null): void {
+    this.db.prepare(`UPDATE actors SET current_shard_id = ? WHERE id = ?`).run(shardId, id);
+  }
+
+  markRestarting(id: string, cause: string): void {
+    this.db
+      .prepare(`UPDATE actors SET state = 'RESTARTING', death_cause = ?, current_shard_id = NULL WHERE id = ?`)
+      .run(cause, id);
+  }
+
+  markDead(id: string, cause: string): void {
+    this.db
+      .prepare(`UPDATE actors SET state = 'DEAD', death_cause = ?, current_shard_id = NULL WHERE id = ? AND state != 'DEAD'`)
+      .run(cause, id);
+  }
+
+  /** ALIVE actors whose last heartbeat is older than the cutoff. */
+  silentSince(cutoff: number): ActorRow[] {
+    return this.db
+      .prepare(`SELECT ${COLUMNS} FROM actors WHERE state = 'ALIVE' AND last_heartbeat < ?`)
+      .all(cutoff) as ActorRow[];
+  }
+
+  get(id: string): ActorRow | undefined {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM actors WHERE id = ?`).get(id) as ActorRow | undefined;
+  }
+
+  list(): ActorRow[] {
+    return this.db.prepare(`SELECT ${COLUMNS} FROM actors ORDER BY registered_at, id`).all() as ActorRow[];
+  }
+
+  /** At coordinator start every actor of the previous run is gone until it registers again. */
+  markAllDead(cause: string): number {
+    return this.db
+      .prepare(`UPDATE actors SET state = 'DEAD', death_cause = ?, current_shard_id = NULL WHERE state != 'DEAD'`)
+      .run(cause).changes;
+  }
+}

@@ -1,0 +1,107 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type Db = Database.Database;
+
+/**
+ * Schema migrations, applied in order. PRAGMA user_version holds the number applied, so an older
+ * state file is brought up to date on open and a newer one is refused.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    out_dir TEXT NOT NULL,
+    settings_json TEXT NOT NULL,
+    exit_reason TEXT
+  );
+  CREATE TABLE shards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'leased', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at INTEGER,
+    fencing_token INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    added_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    done_at INTEGER,
+    output_shard TEXT,
+    candidates INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    downloaded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    kept INTEGER NOT NULL DEFAULT 0,
+    filtered_out INTEGER NOT NULL DEFAULT 0,
+    bytes_in INTEGER NOT NULL DEFAULT 0,
+    output_bytes INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX shards_state ON shards (state, id);
+  CREATE TABLE actors (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL DEFAULT 'remote',
+    host TEXT NOT NULL DEFAULT '',
+    pid INTEGER,
+    version TEXT,
+    state TEXT NOT NULL CHECK (state IN ('PENDING_CREATION', 'ALIVE', 'RESTARTING', 'DEAD')),
+    registered_at INTEGER NOT NULL,
+    last_heartbeat INTEGER,
+    death_cause TEXT,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    current_shard_id INTEGER,
+    candidates INTEGER NOT NULL DEFAULT 0,
+    downloaded INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE dedup_keys (
+    key TEXT PRIMARY KEY,
+    shard_id INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX dedup_keys_shard ON dedup_keys (shard_id);
+  CREATE TABLE error_counts (
+    message TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO counters (name, value) VALUES ('fencing_token', 0);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class SchemaTooNewError extends Error {}
+
+/** Opens (creating if needed) the state file: WAL so `cah status` can read while `cah gpu` writes. */
+export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
+  if (!opts.readonly) mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  db.pragma('busy_timeout = 5000');
+  if (opts.readonly) return db;
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new SchemaTooNewError(
+      `state file schema version ${current} is newer than this cah (${SCHEMA_VERSION}): upgrade cah`,
+    );
+  }
+  for (let version = current; version < SCHEMA_VERSION; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

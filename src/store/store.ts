@@ -1,0 +1,35 @@
+import { join } from 'node:path';
+import { openDb, type Db } from './db.js';
+import { ActorTable } from './actors.js';
+import { DedupTable } from './dedup.js';
+import { RunTable } from './runs.js';
+import { ShardTable } from './shards.js';
+
+export const STATE_FILE = 'cah.sqlite';
+
+/** The one owner of persistent state: a single SQLite file in the state directory. */
+export class Store {
+  readonly shards: ShardTable;
+  readonly actors: ActorTable;
+  readonly dedup: DedupTable;
+  readonly runs: RunTable;
+
+  private constructor(readonly db: Db, readonly path: string) {
+    this.shards = new ShardTable(db);
+    this.actors = new ActorTable(db);
+    this.dedup = new DedupTable(db);
+    this.runs = new RunTable(db);
+  }
+
+  static open(path: string, opts: { readonly?: boolean } = {}): Store {
+    return new Store(openDb(path, opts), path);
+  }
+
+  static openInStateDir(stateDir: string, opts: { readonly?: boolean } = {}): Store {
+    return Store.open(join(stateDir, STATE_FILE), opts);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

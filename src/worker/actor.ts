@@ -1,0 +1,349 @@
+import * as grpc from '@grpc/grpc-js';
+import { cpus, hostname, totalmem } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Candidate } from '../warc/candidate.js';
+import { extractCandidates, newExtractionCounts, type ExtractionCounts } from '../warc/extract.js';
+import { openSource } from '../warc/source.js';
+import type { SampleRecord } from '../output/sample.js';
+import type { RegisterResponse, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
+import { CreditWallet } from './credits.js';
+import { ImageFetcher, type FetchOptions } from './fetcher.js';
+import { processCandidates } from './process.js';
+import type { ResizeMode, ResizeOptions } from './resize.js';
+import { CoordinatorClient, isStatus } from './rpc.js';
+
+export const WORKER_VERSION = '0.1.0';
+const CLAIM_BATCH = 256;
+const MAX_SOURCE_ERRORS = 50;
+
+export interface WorkerOptions {
+  coordinator: string;
+  token: string;
+  actorId?: string;
+  /** Exit 0 once the coordinator says no shard is queued or leased (batch mode, local workers). */
+  exitWhenDrained: boolean;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+interface ShardProgressCounters {
+  candidates: number;
+  downloaded: number;
+  failed: number;
+  bytesIn: number;
+}
+
+/** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
+class ReRegister extends Error {}
+
+/**
+ * The scraper actor: registers, leases shards, extracts candidates, claims their keys (run-wide
+ * dedup), downloads and resizes, streams samples up under credits, and completes the shard.
+ * Survives coordinator restarts by registering again; a lease it lost is abandoned, never completed.
+ */
+export class WorkerActor {
+  private readonly client: CoordinatorClient;
+  private actorId = '';
+  private settings: WorkerSettings | null = null;
+  private fetcher: ImageFetcher | null = null;
+  private current: { shard: WireShard; progress: ShardProgressCounters; abort: AbortController } | null = null;
+  private draining = false;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.client = new CoordinatorClient(opts.coordinator, opts.token);
+  }
+
+  /** Runs until drained (exit 0), stopped by the signal (0), or refused (UNAUTHENTICATED: 3). */
+  async run(): Promise<number> {
+    const { logger, signal } = this.opts;
+    signal?.addEventListener('abort', () => this.current?.abort.abort(new Error('worker stopping')), { once: true });
+    try {
+      while (!signal?.aborted) {
+        try {
+          await this.registerWithRetry();
+          const finished = await this.leaseLoop();
+          if (finished) return 0;
+        } catch (err) {
+          if (isStatus(err, grpc.status.UNAUTHENTICATED)) {
+            logger.error({ coordinator: this.opts.coordinator }, 'coordinator refused the worker token (UNAUTHENTICATED): check --token / CAH_WORKER_TOKEN');
+            return 3;
+          }
+          if (err instanceof ReRegister || isStatus(err, grpc.status.UNAVAILABLE) || isStatus(err, grpc.status.FAILED_PRECONDITION)) {
+            logger.warn({ err: (err as Error).message }, 'lost the coordinator: registering again');
+            await sleep(500, undefined, { signal }).catch(() => undefined);
+            continue;
+          }
+          throw err;
+        }
+      }
+      return 0;
+    } finally {
+      this.stopHeartbeats();
+      await this.fetcher?.close();
+      this.client.close();
+    }
+  }
+
+  private async registerWithRetry(): Promise<void> {
+    const { logger, signal } = this.opts;
+    let delay = 250;
+    for (;;) {
+      try {
+        const res: RegisterResponse = await this.client.register({
+          version: WORKER_VERSION,
+          host: hostname(),
+          pid: process.pid,
+          capabilities: { maxInFlight: 0, cpus: cpus().length, memoryBytes: totalmem() },
+          actorId: this.opts.actorId ?? this.actorId,
+        });
+        this.actorId = res.actorId;
+        this.configure(res.settings);
+        logger.info({ actor: this.actorId, coordinator: this.opts.coordinator }, 'registered: ALIVE');
+        this.startHeartbeats();
+        return;
+      } catch (err) {
+        if (!isStatus(err, grpc.status.UNAVAILABLE) && !isStatus(err, grpc.status.DEADLINE_EXCEEDED)) throw err;
+        if (signal?.aborted) throw err;
+        logger.warn({ coordinator: this.opts.coordinator, retry_ms: delay }, 'coordinator unreachable: retrying');
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+
+  private configure(settings: WorkerSettings): void {
+    this.settings = settings;
+    if (this.fetcher) return;
+    const fetchOptions: FetchOptions = {
+      maxInFlight: settings.maxInFlight,
+      perHostConcurrency: settings.perHostConcurrency,
+      perHostRps: settings.perHostRps,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      totalTimeoutMs: settings.downloadTimeoutMs,
+      maxRedirects: settings.maxRedirects,
+      maxBytes: settings.maxImageBytes,
+      allowLoopback: settings.allowLoopback,
+      respectOptOut: settings.respectOptOut,
+      userAgent: `cah/${WORKER_VERSION} (image-caption dataset crawler; respects X-Robots-Tag noai)`,
+    };
+    this.fetcher = new ImageFetcher(fetchOptions);
+  }
+
+  /** Returns true when the worker should exit (drained). */
+  private async leaseLoop(): Promise<boolean> {
+    const { signal } = this.opts;
+    while (!signal?.aborted) {
+      if (this.draining && this.opts.exitWhenDrained) return true;
+      const res = await this.client.leaseShard({ actorId: this.actorId });
+      if (!res.hasShard || !res.shard) {
+        if (res.drained && (this.opts.exitWhenDrained || this.draining)) return true;
+        await sleep(Math.max(100, res.retryAfterMs), undefined, { signal }).catch(() => undefined);
+        continue;
+      }
+      await this.processShard(res.shard);
+    }
+    return false;
+  }
+
+  private async processShard(shard: WireShard): Promise<void> {
+    const { logger } = this.opts;
+    const abort = new AbortController();
+    const progress: ShardProgressCounters = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
+    this.current = { shard, progress, abort };
+    const log = logger.child({ shard: shard.shardId, attempt: shard.attempt });
+    log.info({ source: shard.source }, 'shard started');
+    const counts = newExtractionCounts();
+    const sourceErrors: string[] = [];
+    try {
+      let input;
+      try {
+        input = await openSource(shard.source, { signal: abort.signal });
+      } catch (err) {
+        const message = `cannot read ${shard.source}: ${(err as Error).message}`;
+        log.warn({ err: message }, 'shard source unreadable');
+        await this.client.failShard({ actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken, error: message });
+        return;
+      }
+      const candidates = extractCandidates(input, this.extractOptions(), counts, (message) => {
+        if (sourceErrors.length < MAX_SOURCE_ERRORS) sourceErrors.push(message);
+      });
+      const claimed = this.claim(shard, candidates, counts, progress);
+      const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), { signal: abort.signal });
+      const sent = await this.stream(shard, samples, progress, abort);
+      if (abort.signal.aborted) throw abort.signal.reason ?? new Error('shard aborted');
+      const res = await this.client.completeShard({
+        actorId: this.actorId,
+        shardId: shard.shardId,
+        fencingToken: shard.fencingToken,
+        samplesSent: sent,
+        extraction: { ...counts },
+        sourceErrors,
+      });
+      log.info({ samples: sent, kept: res.kept, output: res.outputShard }, 'shard completed');
+    } catch (err) {
+      if (isStatus(err, grpc.status.FAILED_PRECONDITION) || abort.signal.aborted) {
+        log.warn({ err: (err as Error).message }, 'shard abandoned: lease no longer ours');
+        if (isStatus(err, grpc.status.FAILED_PRECONDITION) && /actor .* is not ALIVE/.test((err as Error).message)) {
+          throw new ReRegister((err as Error).message);
+        }
+        return;
+      }
+      if (isStatus(err, grpc.status.UNAVAILABLE) || isStatus(err, grpc.status.UNAUTHENTICATED)) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      log.error({ err: message }, 'shard failed');
+      await this.client
+        .failShard({ actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken, error: message })
+        .catch(() => undefined);
+    } finally {
+      abort.abort(new Error('shard finished'));
+      this.current = null;
+    }
+  }
+
+  /** Run-wide dedup: only candidates whose keys the coordinator grants to this shard go on. */
+  private async *claim(
+    shard: WireShard,
+    candidates: AsyncIterable<Candidate>,
+    counts: ExtractionCounts,
+    progress: ShardProgressCounters,
+  ): AsyncGenerator<Candidate> {
+    let batch: Candidate[] = [];
+    const flush = async function* (this: WorkerActor): AsyncGenerator<Candidate> {
+      const res = await this.client.claimKeys({
+        actorId: this.actorId,
+        shardId: shard.shardId,
+        fencingToken: shard.fencingToken,
+        keys: batch.map((c) => c.key),
+      });
+      const granted = new Set(res.newKeys);
+      counts.duplicates += batch.length - granted.size;
+      const fresh = batch.filter((c) => granted.has(c.key));
+      progress.candidates += fresh.length;
+      batch = [];
+      yield* fresh;
+    }.bind(this);
+    for await (const candidate of candidates) {
+      batch.push(candidate);
+      if (batch.length >= CLAIM_BATCH) yield* flush();
+    }
+    if (batch.length > 0) yield* flush();
+  }
+
+  /** Streams every sample under credits; returns how many were sent. */
+  private async stream(
+    shard: WireShard,
+    samples: AsyncIterable<SampleRecord>,
+    progress: ShardProgressCounters,
+    abort: AbortController,
+  ): Promise<number> {
+    const call = this.client.streamSamples();
+    const wallet = new CreditWallet();
+    const closed = new Promise<void>((resolve, reject) => {
+      call.on('data', (grant: { credits: number }) => wallet.add(grant.credits));
+      call.on('error', (err) => {
+        wallet.close(err);
+        abort.abort(err);
+        reject(err);
+      });
+      call.on('end', () => resolve());
+    });
+    closed.catch(() => undefined);
+    const header = { actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken };
+    call.write({ ...header, samples: [] });
+    let sent = 0;
+    try {
+      for await (const sample of samples) {
+        await wallet.take();
+        if (sample.status === 'success') {
+          progress.downloaded++;
+          progress.bytesIn += sample.jpeg?.length ?? 0;
+        } else {
+          progress.failed++;
+        }
+        const ok = call.write({ ...header, samples: [toWire(sample)] });
+        sent++;
+        if (!ok) await new Promise<void>((resolve) => call.once('drain', resolve));
+      }
+    } catch (err) {
+      call.cancel();
+      throw err;
+    }
+    call.end();
+    await closed;
+    return sent;
+  }
+
+  private startHeartbeats(): void {
+    this.stopHeartbeats();
+    const interval = this.settings?.heartbeatIntervalMs ?? 2000;
+    this.heartbeatTimer = setInterval(() => void this.beat(), interval);
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private async beat(): Promise<void> {
+    const current = this.current;
+    try {
+      const res = await this.client.heartbeat({
+        actorId: this.actorId,
+        inFlight: this.fetcher?.inFlight ?? 0,
+        shards: current
+          ? [{ shardId: current.shard.shardId, fencingToken: current.shard.fencingToken, ...current.progress }]
+          : [],
+      });
+      if (res.drain && !this.draining) {
+        this.draining = true;
+        this.opts.logger.info('coordinator asked to drain: finishing the current shard');
+      }
+      if (current && res.revokedShardIds.includes(current.shard.shardId)) {
+        current.abort.abort(new Error(`lease of shard ${current.shard.shardId} revoked`));
+      }
+    } catch (err) {
+      if (isStatus(err, grpc.status.FAILED_PRECONDITION)) {
+        // The coordinator no longer knows us (declared dead or restarted): drop the shard and re-register.
+        current?.abort.abort(new ReRegister((err as Error).message));
+      }
+    }
+  }
+
+  private extractOptions(): { minCaptionLength: number; maxCaptionLength: number } {
+    const s = this.settings!;
+    return { minCaptionLength: s.minCaptionLength, maxCaptionLength: s.maxCaptionLength };
+  }
+
+  private resizeOptions(): ResizeOptions {
+    const s = this.settings!;
+    return {
+      size: s.imageSize,
+      mode: s.resizeMode as ResizeMode,
+      minSize: s.minImageSize,
+      jpegQuality: s.jpegQuality,
+      maxPixels: s.maxPixels,
+    };
+  }
+}
+
+function toWire(sample: SampleRecord): WireSample {
+  return {
+    key: sample.key,
+    url: sample.url,
+    caption: sample.caption,
+    pageUrl: sample.pageUrl,
+    license: sample.license ?? '',
+    status: sample.status,
+    errorMessage: sample.errorMessage ?? '',
+    width: sample.width ?? 0,
+    height: sample.height ?? 0,
+    originalWidth: sample.originalWidth ?? 0,
+    originalHeight: sample.originalHeight ?? 0,
+    sha256: sample.sha256 ?? '',
+    jpeg: sample.jpeg ?? Buffer.alloc(0),
+    downloadMs: Math.round(sample.downloadMs ?? 0),
+    resizeMs: Math.round(sample.resizeMs ?? 0),
+  };
+}

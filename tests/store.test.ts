@@ -1,0 +1,123 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Store } from '../src/store/store.js';
+import { SCHEMA_VERSION } from '../src/store/db.js';
+
+function tempStore(): { store: Store; dir: string; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-store-'));
+  const path = join(dir, 'cah.sqlite');
+  return { store: Store.open(path), dir, path };
+}
+
+test('schema: WAL, user_version, and a newer file is refused', () => {
+  const { store, dir, path } = tempStore();
+  assert.equal(store.db.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(store.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  store.close();
+  const raw = new Database(path);
+  raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  raw.close();
+  assert.throws(() => Store.open(path), /newer than this cah/);
+  rmSync(dir, { recursive: true });
+});
+
+test('shards: queued → leased → done with fencing tokens; done is never leased again', () => {
+  const { store, dir } = tempStore();
+  assert.deepEqual(store.shards.add(['a.wat.gz', 'b.wat.gz', 'a.wat.gz']), { added: 2, existing: 1 });
+  const l1 = store.shards.lease('w1', 60_000, 1000)!;
+  const l2 = store.shards.lease('w2', 60_000, 1000)!;
+  assert.equal(l1.source, 'a.wat.gz');
+  assert.equal(l2.source, 'b.wat.gz');
+  assert.notEqual(l1.fencingToken, l2.fencingToken);
+  assert.equal(store.shards.lease('w3', 60_000), null);
+  const result = { candidates: 5, duplicates: 1, downloaded: 4, failed: 1, kept: 3, filteredOut: 1, bytesIn: 100, outputBytes: 200, outputShard: '00001' };
+  assert.equal(store.shards.complete(l1.shardId, l1.fencingToken + 999, result), false, 'a wrong token cannot complete');
+  assert.equal(store.shards.complete(l1.shardId, l1.fencingToken, result), true);
+  assert.equal(store.shards.complete(l1.shardId, l1.fencingToken, result), false, 'completing twice does nothing');
+  assert.deepEqual(store.shards.counts(), { queued: 0, leased: 1, done: 1, failed: 0 });
+  assert.equal(store.shards.doneTotals().kept, 3);
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('shards: expired leases return to the queue, failures count to max retries, then failed', () => {
+  const { store, dir } = tempStore();
+  store.shards.add(['x']);
+  let lease = store.shards.lease('w1', 1000, 0)!;
+  assert.deepEqual(store.shards.renew('w1', 1000, 500), [lease.shardId]);
+  assert.equal(store.shards.expireLeases(3, 1400).length, 0, 'renewed lease not expired');
+  const expired = store.shards.expireLeases(3, 1600);
+  assert.deepEqual(expired.map((e) => e.nowState), ['queued']);
+  assert.equal(store.shards.holds(lease.shardId, lease.fencingToken), false);
+  lease = store.shards.lease('w2', 1000, 2000)!;
+  assert.equal(lease.attempt, 2);
+  assert.equal(store.shards.returnLease(lease.shardId, lease.fencingToken, 'boom', { countsAsFailure: true, maxRetries: 3 })!.nowState, 'queued');
+  lease = store.shards.lease('w3', 1000, 3000)!;
+  const last = store.shards.returnLease(lease.shardId, lease.fencingToken, 'final error', { countsAsFailure: true, maxRetries: 3 })!;
+  assert.equal(last.nowState, 'failed');
+  const row = store.shards.get(lease.shardId)!;
+  assert.equal(row.error, 'final error');
+  assert.equal(row.failures, 3);
+  assert.equal(store.shards.retryFailed(), 1);
+  assert.equal(store.shards.counts().queued, 1);
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('restart: a reopened store requeues leased shards and keeps done ones done', () => {
+  const { store, dir, path } = tempStore();
+  store.shards.add(['a', 'b']);
+  const a = store.shards.lease('w1', 60_000)!;
+  store.shards.complete(a.shardId, a.fencingToken, { candidates: 0, duplicates: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0, outputBytes: 0, outputShard: '00001' });
+  const b = store.shards.lease('w1', 60_000)!;
+  store.close();
+  const reopened = Store.open(path);
+  assert.equal(reopened.shards.requeueAllLeased(), 1);
+  assert.equal(reopened.shards.holds(b.shardId, b.fencingToken), false, 'the old lease is void');
+  const again = reopened.shards.lease('w2', 60_000)!;
+  assert.equal(again.shardId, b.shardId);
+  assert.ok(again.fencingToken > b.fencingToken);
+  assert.equal(reopened.shards.lease('w3', 60_000), null, 'the done shard is not redone');
+  reopened.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('dedup: first shard owns a key, its retry gets it again, others get duplicates; release on failure', () => {
+  const { store, dir, path } = tempStore();
+  assert.deepEqual(store.dedup.claim(1, ['k1', 'k2', 'k2']), ['k1', 'k2']);
+  assert.deepEqual(store.dedup.claim(2, ['k2', 'k3']), ['k3']);
+  store.close();
+  const reopened = Store.open(path);
+  assert.deepEqual(reopened.dedup.claim(1, ['k1', 'k2', 'k3']), ['k1', 'k2'], 'survives a restart; retry of shard 1 keeps its keys');
+  assert.equal(reopened.dedup.release(2), 1);
+  assert.deepEqual(reopened.dedup.claim(3, ['k3']), ['k3']);
+  reopened.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('actors: PENDING_CREATION → ALIVE → DEAD → ALIVE counts a restart; silence is detected', () => {
+  const { store, dir } = tempStore();
+  store.actors.expect('local-1', 'local', 'localhost', 0);
+  assert.equal(store.actors.get('local-1')!.state, 'PENDING_CREATION');
+  store.actors.register('local-1', { kind: 'local', host: 'h', pid: 10, version: '0.1.0' }, 1000);
+  assert.equal(store.actors.get('local-1')!.state, 'ALIVE');
+  assert.equal(store.actors.heartbeat('local-1', { currentShardId: 7, candidates: 3, downloaded: 2 }, 2000), true);
+  assert.deepEqual(store.actors.silentSince(1500).map((a) => a.id), []);
+  assert.deepEqual(store.actors.silentSince(2500).map((a) => a.id), ['local-1']);
+  store.actors.markDead('local-1', 'missed heartbeats');
+  const dead = store.actors.get('local-1')!;
+  assert.equal(dead.state, 'DEAD');
+  assert.equal(dead.deathCause, 'missed heartbeats');
+  assert.equal(store.actors.heartbeat('local-1', { currentShardId: null, candidates: 0, downloaded: 0 }), false, 'a dead actor cannot heartbeat');
+  store.actors.register('local-1', { kind: 'local', host: 'h', pid: 11, version: '0.1.0' }, 3000);
+  const back = store.actors.get('local-1')!;
+  assert.equal(back.state, 'ALIVE');
+  assert.equal(back.restarts, 1);
+  assert.equal(back.pid, 11);
+  store.close();
+  rmSync(dir, { recursive: true });
+});
