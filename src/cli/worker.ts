@@ -29,6 +29,7 @@ Examples:
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      watchParent(stop);
       const actor = new WorkerActor({
         coordinator: flags.coordinator,
         token,
@@ -37,6 +38,22 @@ Examples:
         signal: stop.signal,
         ...(flags.actorId ? { actorId: flags.actorId } : {}),
       });
-      process.exitCode = await actor.run();
+      const code = await actor.run();
+      // grpc-js and undici may keep sockets in their pools for a while; the actor is done.
+      process.exit(code);
     });
+}
+
+/** A local worker exits when its coordinator process is gone (killed hard), instead of dialing forever. */
+function watchParent(stop: AbortController): void {
+  const parent = Number(process.env['CAH_PARENT_PID']);
+  if (!parent) return;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      stop.abort();
+      setTimeout(() => process.exit(0), 2000).unref();
+    }
+  }, 500);
+  timer.unref();
 }

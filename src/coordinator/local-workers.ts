@@ -75,7 +75,7 @@ export class LocalWorkerPool {
     ];
     const child = spawn(process.execPath, args, {
       // The token travels in the environment, not argv, so `ps` does not show it.
-      env: { ...process.env, CAH_WORKER_TOKEN: this.opts.workerToken },
+      env: { ...process.env, CAH_WORKER_TOKEN: this.opts.workerToken, CAH_PARENT_PID: String(process.pid) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     slot.child = child;

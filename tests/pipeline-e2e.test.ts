@@ -1,0 +1,123 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readdirSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startFixtureWeb, type FixtureWeb, type GroundTruthEntry } from '../src/demo/fixture-web.js';
+import { buildDemoModel } from '../src/filter/demo-model.js';
+import { Store } from '../src/store/store.js';
+import { runCli, startCli } from './support/cli.js';
+import { readAllParquet, readAllTarEntries } from './support/dataset.js';
+
+let root: string;
+let web: FixtureWeb;
+let model: string;
+
+const GPU_FLAGS = [
+  'gpu',
+  '--local-workers', '2',
+  '--until-done',
+  '--allow-loopback',
+  '--listen', '127.0.0.1:0',
+  '--no-dashboard',
+  '--download-timeout-ms', '1500',
+  '--per-host-rps', '500',
+  '--per-host-concurrency', '8',
+  '--max-image-bytes', '2000000',
+  '--heartbeat-timeout-ms', '5000',
+  '--batch-size', '32',
+];
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'cah-e2e-'));
+  web = await startFixtureWeb(join(root, 'web'), { seed: 7, shards: 4, pagesPerShard: 12, hangMs: 4000, maxImageBytes: 2_000_000 });
+  model = join(root, 'model');
+  await buildDemoModel(model);
+});
+
+after(async () => {
+  await web.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function addShards(state: string): Promise<void> {
+  const res = await runCli(['--state', state, 'shards', 'add', ...web.shardPaths]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, new RegExp(`added ${web.shardPaths.length} shard`));
+}
+
+/** The dataset must hold every expected key exactly once, with the expected status and error. */
+async function assertMatchesGroundTruth(out: string, truth: GroundTruthEntry[]): Promise<void> {
+  const rows = await readAllParquet(out);
+  const byKey = new Map<string, (typeof rows)[number]>();
+  for (const row of rows) {
+    assert.ok(!byKey.has(row.key), `key ${row.key} written twice`);
+    byKey.set(row.key, row);
+  }
+  assert.deepEqual([...byKey.keys()].sort(), truth.map((t) => t.key).sort(), 'exactly the expected keys');
+  for (const expected of truth) {
+    const row = byKey.get(expected.key)!;
+    assert.equal(row.status, expected.status, `${expected.key} (${expected.fault ?? 'no fault'}, ${expected.url}): ${row.error_message}`);
+    if (expected.errorContains) assert.ok(String(row.error_message).includes(expected.errorContains), `${expected.key}: "${row.error_message}" should mention "${expected.errorContains}"`);
+    if (expected.status === 'success') assert.ok(typeof row.similarity === 'number' && row.similarity >= 0.28);
+    if (expected.status === 'filtered_out') assert.ok(typeof row.similarity === 'number' && row.similarity < 0.28);
+  }
+  const entries = await readAllTarEntries(out);
+  const jpgKeys = entries.filter((e) => e.name.endsWith('.jpg')).map((e) => e.name.slice(0, -4)).sort();
+  const kept = truth.filter((t) => t.status === 'success').map((t) => t.key).sort();
+  assert.deepEqual(jpgKeys, kept, 'the tars hold exactly the kept pairs (matched captions only)');
+  for (const e of entries.filter((x) => x.name.endsWith('.txt'))) {
+    const key = e.name.slice(0, -4);
+    assert.equal(e.data.toString('utf8'), truth.find((t) => t.key === key)!.caption);
+  }
+  assert.deepEqual(readdirSync(out).filter((n) => n.startsWith('.') && n !== '.partial'), []);
+  if (existsSync(join(out, '.partial'))) assert.deepEqual(readdirSync(join(out, '.partial')), [], 'no partial files left');
+}
+
+test('2 local workers on the fixture web: output equals the ground truth exactly', async () => {
+  const state = join(root, 'state-a');
+  const out = join(root, 'out-a');
+  await addShards(state);
+  const res = await runCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model], { timeoutMs: 150_000 });
+  assert.equal(res.code, 0, res.stderr.slice(-3000));
+  await assertMatchesGroundTruth(out, web.groundTruth);
+  const stats = readdirSync(out).filter((n) => n.endsWith('_stats.json'));
+  assert.equal(stats.length, web.shardPaths.length);
+  const totals = stats.map((n) => JSON.parse(readFileSync(join(out, n), 'utf8')) as { count: number; successes: number });
+  assert.equal(totals.reduce((a, s) => a + s.count, 0), web.groundTruth.length);
+  const store = Store.openInStateDir(state, { readonly: true });
+  assert.deepEqual(store.shards.counts(), { queued: 0, leased: 0, done: web.shardPaths.length, failed: 0 });
+  assert.equal(store.shards.doneTotals().duplicates, web.extraction.duplicates, 'cross-shard duplicates dropped and counted');
+  store.close();
+  const matched = web.groundTruth.filter((t) => t.matched === true && t.statusWithoutFilter === 'success').length;
+  assert.equal(web.groundTruth.filter((t) => t.status === 'success').length, matched);
+});
+
+test('a coordinator killed mid-run and restarted on the same state file still ends with exactly the ground truth', async () => {
+  const state = join(root, 'state-b');
+  const out = join(root, 'out-b');
+  await addShards(state);
+  const first = startCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model]);
+  const deadline = Date.now() + 90_000;
+  let killedMidRun = false;
+  while (Date.now() < deadline) {
+    await sleep(100);
+    if (!existsSync(join(state, 'cah.sqlite'))) continue;
+    const store = Store.openInStateDir(state, { readonly: true });
+    const counts = store.shards.counts();
+    store.close();
+    if (counts.done >= 1) {
+      killedMidRun = counts.done < web.shardPaths.length;
+      first.child.kill('SIGKILL');
+      break;
+    }
+  }
+  const killed = await first.done;
+  assert.equal(killed.signal, 'SIGKILL');
+  assert.ok(killedMidRun, 'the coordinator was killed with shards still to do');
+  const second = await runCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model], { timeoutMs: 150_000 });
+  assert.equal(second.code, 0, second.stderr.slice(-3000));
+  assert.match(second.stderr, /resumed from state file/);
+  await assertMatchesGroundTruth(out, web.groundTruth);
+});
