@@ -1,0 +1,89 @@
+import type { ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from '../coordinator/snapshot.js';
+import { bottleneckVerdict } from './verdict.js';
+
+export interface SampleOptions {
+  /** Number of worker actors (default 12). */
+  actors?: number;
+  /** Advances the figures, one step per update, for benches and previews (default 0). */
+  step?: number;
+}
+
+const START_MS = Date.UTC(2025, 10, 23, 21, 40, 12);
+
+/**
+ * A realistic, deterministic snapshot of a run in progress: for previews, tests and the dashboard
+ * bench. Two actors are in trouble (one restarting, one dead), the filter queue runs full.
+ */
+export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
+  const actorCount = opts.actors ?? 12;
+  const step = opts.step ?? 0;
+  const nowMs = START_MS + 5_025_000 + step * 100;
+  const actors: ActorSnapshot[] = [];
+  for (let i = 0; i < actorCount; i++) {
+    const n = String(i + 1).padStart(2, '0');
+    const wobble = Math.sin(i * 1.7 + step * 0.3);
+    const base: ActorSnapshot = {
+      actorId: `hz-cx22-${n}`,
+      host: `116.203.${40 + (i % 50)}.${10 + i}`,
+      pid: 4100 + i,
+      state: 'ALIVE',
+      deathCause: null,
+      currentShardId: 1200 + i * 3 + Math.floor(step / 50),
+      candidatesPerSec: 410 + 60 * wobble,
+      imagesPerSec: 58 + 9 * wobble,
+      lastHeartbeatMs: nowMs - ((i * 700 + step * 100) % 5000),
+      restarts: i % 7 === 3 ? 1 : 0,
+    };
+    if (i === 4) {
+      actors.push({ ...base, state: 'RESTARTING', deathCause: 'exit code 137 (out of memory)', currentShardId: null, candidatesPerSec: 0, imagesPerSec: 0, restarts: 2 });
+    } else if (i === 9) {
+      actors.push({ ...base, state: 'DEAD', deathCause: 'missed heartbeats for 31 s', currentShardId: null, candidatesPerSec: 0, imagesPerSec: 0, lastHeartbeatMs: nowMs - 95_000, restarts: 3 });
+    } else {
+      actors.push(base);
+    }
+  }
+  const throughput: ThroughputPoint[] = [];
+  for (let k = 119; k >= 0; k--) {
+    const t = step / 10 + (119 - k);
+    const wave = 1 + 0.25 * Math.sin(t / 9) + 0.1 * Math.sin(t / 2.3);
+    throughput.push({
+      atMs: nowMs - k * 1000,
+      candidatesPerSec: 4400 * wave,
+      downloadedPerSec: 640 * wave,
+      keptPerSec: 190 * wave * (1 + 0.2 * Math.sin(t / 5)),
+      mbInPerSec: 21 * wave,
+    });
+  }
+  const done = 342 + Math.floor(step / 20);
+  const queueDepth = 236 + (step % 20);
+  return {
+    runId: 'run-20251123-2140-7f3a',
+    startedAtMs: START_MS,
+    nowMs,
+    paused: false,
+    draining: false,
+    actors,
+    shards: { queued: 1590 - done, leased: 46, done, failed: 7, total: 1985 },
+    etaMs: 24_140_000,
+    totals: { candidates: 21_934_112, downloaded: 3_214_877, kept: 958_310, failed: 1_012_334, bytesIn: 104_233_917_221 },
+    throughput,
+    filter: {
+      name: 'clip-vit-b32',
+      provider: 'CUDA',
+      batchSize: 256,
+      imagesPerSec: 655,
+      queueDepth,
+      queueCapacity: 256,
+      idleFraction: 0.03,
+      verdict: bottleneckVerdict(queueDepth, 256, 0.03),
+    },
+    topErrors: [
+      { message: 'HTTP 404 Not Found', count: 412_803 },
+      { message: 'timeout after 10 s', count: 231_577 },
+      { message: 'not an image: text/html', count: 118_040 },
+      { message: 'image too small (< 64 px)', count: 97_316 },
+      { message: 'HTTP 403 Forbidden', count: 64_210 },
+    ],
+    output: { path: '/data/laion-cah/run-20251123-2140-7f3a', shardsWritten: done, pairsKept: 958_310, bytes: 38_914_557_440 },
+  };
+}

@@ -1,0 +1,24 @@
+/** A failed Hetzner Cloud API call: the API's error `code` and `message`, and the HTTP status (0: no response). */
+export class HetznerApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly details?: unknown,
+    /** On 429: the `RateLimit-Reset` header (UNIX seconds), when the limit has fully recovered. */
+    readonly rateLimitReset?: string,
+  ) {
+    super(message);
+    this.name = 'HetznerApiError';
+  }
+}
+
+export function isApiError(err: unknown, ...codes: string[]): err is HetznerApiError {
+  return err instanceof HetznerApiError && (codes.length === 0 || codes.includes(err.code));
+}
+
+/** One line for humans: `resource_limit_exceeded (403): project limit exceeded`. */
+export function describeApiError(err: unknown): string {
+  if (err instanceof HetznerApiError) return `${err.code}${err.status ? ` (${err.status})` : ''}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,122 @@
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SwarmLog } from './log.js';
+import { HostKeyChangedError, SshSession, type ExecResult, type KnownHosts, type SshTarget } from './ssh.js';
+
+export interface HostLinkOptions {
+  target: SshTarget;
+  privateKey: string;
+  knownHosts: KnownHosts;
+  /** The reverse tunnel: the host's `bind:port` forwarded to the coordinator's local gRPC port. Null: SSH only (direct mode). */
+  tunnel: { bind: string; port: number; localPort: number } | null;
+  log: SwarmLog;
+  /** Reconnect delays grow from `minRetryMs` to `maxRetryMs`. */
+  minRetryMs?: number;
+  maxRetryMs?: number;
+  keepaliveIntervalMs?: number;
+}
+
+/**
+ * The coordinator's lasting SSH connection to one swarm host: it opens the reverse tunnel (ssh2
+ * `forwardIn`) through which the host's worker reaches the coordinator's loopback gRPC port, so a
+ * coordinator behind NAT needs no open port, and reconnects whenever the connection drops.
+ */
+export class HostLink {
+  private session: SshSession | null = null;
+  private open = false;
+  private closed = false;
+  private readonly wake = new AbortController();
+  private loop: Promise<void> | null = null;
+
+  constructor(readonly opts: HostLinkOptions) {}
+
+  get name(): string {
+    return this.opts.target.name;
+  }
+
+  /** Connected (and, in tunnel mode, forwarding). */
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  private async run(): Promise<void> {
+    const min = this.opts.minRetryMs ?? 1000;
+    let delay = min;
+    while (!this.closed) {
+      try {
+        const session = await this.connect();
+        delay = min;
+        await new Promise<void>((resolve) => session.client.once('close', () => resolve()));
+        this.open = false;
+        this.session = null;
+        if (!this.closed) this.opts.log({ server: this.name }, 'SSH link to the host lost: reconnecting');
+      } catch (err) {
+        this.open = false;
+        const refused = err instanceof HostKeyChangedError;
+        this.opts.log({ server: this.name, error: (err as Error).message }, refused ? 'host key changed: refusing to connect' : 'SSH link failed');
+        delay = Math.min(delay * 2, this.opts.maxRetryMs ?? 30_000);
+      }
+      if (this.closed) break;
+      await sleep(delay, undefined, { signal: this.wake.signal }).catch(() => undefined);
+    }
+  }
+
+  private async connect(): Promise<SshSession> {
+    const session = await SshSession.connect(this.opts.target, {
+      privateKey: this.opts.privateKey,
+      knownHosts: this.opts.knownHosts,
+      keepaliveIntervalMs: this.opts.keepaliveIntervalMs ?? 10_000,
+    });
+    if (this.closed) {
+      session.close();
+      throw new Error('link closed');
+    }
+    const tunnel = this.opts.tunnel;
+    if (tunnel) {
+      session.client.on('tcp connection', (_info, accept) => {
+        const channel = accept();
+        const socket = connect(tunnel.localPort, '127.0.0.1');
+        channel.pipe(socket).pipe(channel);
+        socket.on('error', () => channel.close());
+        channel.on('error', () => socket.destroy());
+        channel.on('close', () => socket.destroy());
+      });
+      try {
+        await new Promise<void>((resolve, reject) =>
+          session.client.forwardIn(tunnel.bind, tunnel.port, (err) => (err ? reject(new Error(`forwarding ${tunnel.bind}:${tunnel.port} on the host: ${err.message}`)) : resolve())),
+        );
+      } catch (err) {
+        session.close();
+        throw err;
+      }
+    }
+    this.session = session;
+    this.open = true;
+    this.opts.log({ server: this.name, host: this.opts.target.host, ...(tunnel ? { tunnel: `${tunnel.bind}:${tunnel.port} -> 127.0.0.1:${tunnel.localPort}` } : {}) }, 'SSH link open');
+    return session;
+  }
+
+  /** Runs a command on the host over the open link, or over a connection of its own while the link is down. */
+  async exec(command: string, timeoutMs = 60_000): Promise<ExecResult> {
+    if (this.session) return this.session.exec(command, { timeoutMs });
+    const session = await SshSession.connect(this.opts.target, { privateKey: this.opts.privateKey, knownHosts: this.opts.knownHosts });
+    try {
+      return await session.exec(command, { timeoutMs });
+    } finally {
+      session.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake.abort();
+    this.session?.close();
+    // A connection attempt in flight closes itself when it completes.
+    await Promise.race([this.loop, sleep(2000)]);
+    this.open = false;
+  }
+}

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../src/store/store.js';
+import { runCli } from './support/cli.js';
+
+test('cah status --json reports what the store says', async () => {
+  const state = mkdtempSync(join(tmpdir(), 'cah-status-'));
+  try {
+    const store = Store.openInStateDir(state);
+    store.shards.add(['s1', 's2', 's3', 's4', 's5']);
+    const a = store.shards.lease('local-1', 60_000)!;
+    store.shards.complete(a.shardId, a.fencingToken, { candidates: 40, duplicates: 2, downloaded: 30, failed: 10, kept: 25, filteredOut: 5, bytesIn: 1000, outputBytes: 5000, outputShard: '00001' });
+    const b = store.shards.lease('local-1', 60_000)!;
+    store.shards.returnLease(b.shardId, b.fencingToken, 'HTTP 403 on source', { countsAsFailure: true, maxRetries: 1 });
+    store.shards.lease('local-2', 60_000);
+    store.actors.register('local-1', { kind: 'local', host: 'box', pid: 11, version: '0.1.0' });
+    store.actors.register('local-2', { kind: 'local', host: 'box', pid: 12, version: '0.1.0' });
+    store.actors.markDead('local-1', 'missed heartbeats for 31 s');
+    store.runs.start('run-x', '/data/out', {});
+    store.runs.addErrors(new Map([['HTTP 404', 7], ['timeout', 3]]));
+    const expectedCounts = store.shards.counts();
+    const expectedActors = store.actors.list();
+    store.close();
+
+    const res = await runCli(['--state', state, 'status', '--json']);
+    assert.equal(res.code, 0, res.stderr);
+    const out = JSON.parse(res.stdout) as {
+      coordinatorUp: boolean;
+      snapshot: { shards: Record<string, number>; actors: { actorId: string; state: string; deathCause: string | null; pid: number }[]; topErrors: { message: string; count: number }[]; output: { pairsKept: number; path: string } };
+    };
+    assert.equal(out.coordinatorUp, false);
+    assert.deepEqual(
+      { queued: out.snapshot.shards['queued'], leased: out.snapshot.shards['leased'], done: out.snapshot.shards['done'], failed: out.snapshot.shards['failed'] },
+      expectedCounts,
+    );
+    assert.deepEqual(expectedCounts, { queued: 2, leased: 1, done: 1, failed: 1 });
+    assert.deepEqual(
+      out.snapshot.actors.map((x) => [x.actorId, x.state, x.deathCause, x.pid]),
+      expectedActors.map((x) => [x.id, x.state, x.deathCause, x.pid]),
+    );
+    assert.deepEqual(out.snapshot.topErrors.slice(0, 2), [{ message: 'HTTP 404', count: 7 }, { message: 'timeout', count: 3 }]);
+    assert.equal(out.snapshot.output.pairsKept, 25);
+    assert.equal(out.snapshot.output.path, '/data/out');
+
+    const text = await runCli(['--state', state, 'status']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /local-1/);
+    assert.match(text.stdout, /DEAD/);
+
+    const missing = await runCli(['status', '--db', join(state, 'nope.sqlite')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^cah: no state file at .*nope\.sqlite/);
+    assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/, 'no stack trace for a user mistake');
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+});
