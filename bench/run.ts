@@ -9,12 +9,7 @@ import type { BenchResult } from './result.js';
  * machine. Prints a table and writes bench/RESULTS.md. One failing bench does not stop the others.
  */
 const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
-  { name: 'extract', run: async () => (await import('./extract.js')).benchExtract() },
-  { name: 'resize', run: async () => (await import('./resize.js')).benchResize() },
-  { name: 'download', run: async () => (await import('./download.js')).benchDownload() },
   { name: 'grpc', run: async () => (await import('./grpc.js')).benchGrpc() },
-  { name: 'rss', run: async () => (await import('./rss.js')).benchRss() },
-  { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
 ];
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './production-env.js';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
 import { registerGpuCommand } from './gpu.js';
@@ -7,9 +8,6 @@ import { registerShardCommands } from './shards.js';
 import { registerExtractCommand } from './extract.js';
 import { registerStatusCommand } from './status.js';
 import { registerDemoCommand } from './demo.js';
-import { registerModelCommands } from './model.js';
-import { registerClipCommands } from './clip.js';
-import { registerSwarmCommands } from './swarm.js';
 
 const program = new Command('cah')
   .description('Crawling@Home rebuilt: turn Common Crawl into CLIP-filtered image–caption datasets')
@@ -35,9 +33,6 @@ registerWorkerCommand(program);
 registerShardCommands(program);
 registerExtractCommand(program);
 registerStatusCommand(program);
-registerModelCommands(program);
-registerClipCommands(program);
-registerSwarmCommands(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(`cah: ${message}\n`);

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { pino, type Logger } from 'pino';
+import { destination as pinoDestination, pino, type Logger } from 'pino';
 
 /** `--state DIR`, else $CAH_STATE, else ~/.local/share/cah: the SQLite file, the worker token and keys. */
 export function resolveStateDir(flag: string | undefined): string {
@@ -14,7 +14,7 @@ export function resolveStateDir(flag: string | undefined): string {
 /** Structured JSON logs (pino) on stderr, or into a file while the dashboard owns the terminal. */
 export function createLogger(opts: { name: string; level?: string; file?: string }): Logger {
   const level = opts.level ?? process.env['CAH_LOG_LEVEL'] ?? 'info';
-  const destination = opts.file ? pino.destination({ dest: opts.file, mkdir: true, sync: false }) : pino.destination(2);
+  const destination = opts.file ? pinoDestination({ dest: opts.file, mkdir: true, sync: false }) : pinoDestination(2);
   return pino({ name: opts.name, level, base: { pid: process.pid } }, destination);
 }
 

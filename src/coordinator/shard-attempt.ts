@@ -141,7 +141,9 @@ export class ShardAttempt {
 
   private write(sample: SampleRecord, extras: Parameters<ShardWriter['add']>[1]): Promise<void> {
     // Samples finish filtering in any order; the writer takes them one at a time.
-    const next = this.writeChain.then(() => (this.aborted ? undefined : this.writer.add(sample, extras)));
+    const next = this.writeChain.then(async () => {
+      if (!this.aborted) await this.writer.add(sample, extras);
+    });
     this.writeChain = next.catch(() => undefined);
     return next;
   }

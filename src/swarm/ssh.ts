@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,6 +31,12 @@ function hostField(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
+/** OpenSSH's fingerprint of a `type base64` key: `SHA256:…`. */
+function fingerprint(key: string): string {
+  const blob = Buffer.from(key.split(' ')[1] ?? '', 'base64');
+  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+}
+
 /** The key type inside an SSH public key blob (its first length-prefixed string). */
 function keyType(blob: Buffer): string {
   const len = blob.readUInt32BE(0);
@@ -58,7 +65,7 @@ export class KnownHosts {
     const presented = `${keyType(blob)} ${blob.toString('base64')}`;
     const pinned = this.pinned(target.host, target.port);
     if (pinned === presented) return;
-    if (pinned !== null) throw new HostKeyChangedError(`${target.name} (${target.host}:${target.port})`, pinned.slice(0, 40) + '…', presented.slice(0, 40) + '…');
+    if (pinned !== null) throw new HostKeyChangedError(`${target.name} (${target.host}:${target.port})`, fingerprint(pinned), fingerprint(presented));
     appendFileSync(this.path, `${hostField(target.host, target.port)} ${presented}\n`, { mode: 0o600 });
   }
 

@@ -170,7 +170,7 @@ export class WorkerActor {
         if (sourceErrors.length < MAX_SOURCE_ERRORS) sourceErrors.push(message);
       });
       const claimed = this.claim(shard, candidates, counts, progress);
-      const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), { signal: abort.signal });
+      const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), { signal: abort.signal, maxInFlight: this.settings!.maxInFlight });
       const sent = await this.stream(shard, samples, progress, abort);
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error('shard aborted');
       const res = await this.client.completeShard({

@@ -32,7 +32,7 @@ export async function readAllTarEntries(outDir: string): Promise<{ name: string;
     const done = new Promise<void>((resolve, reject) => {
       extract.on('entry', (header, stream, next) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('data', (c: unknown) => chunks.push(c as Buffer));
         stream.on('end', () => {
           entries.push({ name: header.name, data: Buffer.concat(chunks) });
           next();

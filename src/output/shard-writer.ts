@@ -1,0 +1,241 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import tar from 'tar-stream';
+import type { SampleRecord } from './sample.js';
+
+export interface ShardWriterOptions {
+  outDir: string;
+  /** Output shard NNNNN (zero-padded to 5 digits). */
+  shardNumber: number;
+  /** Unique per lease attempt: temp names of two attempts never collide. */
+  attemptTag: string;
+  extraColumns?: string[];
+  embeddingDim?: number;
+}
+
+export interface SampleExtras {
+  extra?: Record<string, string | number | null>;
+  imageEmbedding?: Float32Array;
+  textEmbedding?: Float32Array;
+}
+
+export interface ShardCommitInfo {
+  extraction?: Record<string, number>;
+  sourceErrors?: string[];
+  source?: string;
+  startedAtMs: number;
+}
+
+export interface CommittedShard {
+  shardName: string;
+  tarPath: string;
+  parquetPath: string;
+  statsPath: string;
+  kept: number;
+  total: number;
+  tarBytes: number;
+  countsByStatus: Record<string, number>;
+}
+
+const PARTIAL_DIR = '.partial';
+
+interface Row {
+  key: string;
+  url: string;
+  caption: string;
+  page_url: string;
+  license: string | null;
+  status: string;
+  error_message: string | null;
+  width: number | null;
+  height: number | null;
+  original_width: number | null;
+  original_height: number | null;
+  sha256: string | null;
+  similarity: number | null;
+  extra: Record<string, string | number | null>;
+}
+
+/**
+ * One output shard in img2dataset's webdataset layout: NNNNN.tar ({key}.jpg/.txt/.json for each
+ * kept pair, streamed to disk), NNNNN.parquet (a row for every sample) and NNNNN_stats.json.
+ * Everything is written under .partial/ and renamed into place at commit, tar last, so no partial
+ * tar is ever visible under its final name.
+ */
+export class ShardWriter {
+  private readonly rows: Row[] = [];
+  private readonly keys = new Set<string>();
+  private readonly downloadMs: number[] = [];
+  private readonly resizeMs: number[] = [];
+  private closed = false;
+
+  private constructor(
+    private readonly opts: ShardWriterOptions,
+    readonly shardName: string,
+    private readonly tmpTar: string,
+    private readonly pack: tar.Pack,
+    private readonly file: WriteStream,
+  ) {}
+
+  static async open(opts: ShardWriterOptions): Promise<ShardWriter> {
+    const shardName = String(opts.shardNumber).padStart(5, '0');
+    const partial = join(opts.outDir, PARTIAL_DIR);
+    await mkdir(partial, { recursive: true });
+    const tmpTar = join(partial, `${shardName}.${opts.attemptTag}.tar`);
+    const pack = tar.pack();
+    const file = createWriteStream(tmpTar);
+    pack.pipe(file);
+    return new ShardWriter(opts, shardName, tmpTar, pack, file);
+  }
+
+  /** Adds one sample; a key already added is ignored (returns false). */
+  async add(sample: SampleRecord, extras: SampleExtras = {}): Promise<boolean> {
+    if (this.closed) throw new Error(`shard ${this.shardName} is already committed or aborted`);
+    if (this.keys.has(sample.key)) return false;
+    if (sample.key.includes('.') || sample.key.includes('/')) throw new Error(`invalid sample key "${sample.key}"`);
+    this.keys.add(sample.key);
+    const row: Row = {
+      key: sample.key,
+      url: sample.url,
+      caption: sample.caption,
+      page_url: sample.pageUrl,
+      license: sample.license,
+      status: sample.status,
+      error_message: sample.errorMessage,
+      width: sample.width,
+      height: sample.height,
+      original_width: sample.originalWidth,
+      original_height: sample.originalHeight,
+      sha256: sample.sha256,
+      similarity: sample.similarity,
+      extra: extras.extra ?? {},
+    };
+    this.rows.push(row);
+    if (sample.downloadMs !== null) this.downloadMs.push(sample.downloadMs);
+    if (sample.resizeMs !== null) this.resizeMs.push(sample.resizeMs);
+    if (sample.status === 'success' && sample.jpeg) {
+      const { extra, ...meta } = row;
+      this.pack.entry({ name: `${sample.key}.jpg` }, sample.jpeg);
+      this.pack.entry({ name: `${sample.key}.txt` }, Buffer.from(sample.caption, 'utf8'));
+      this.pack.entry({ name: `${sample.key}.json` }, Buffer.from(JSON.stringify({ ...meta, ...extra })));
+      if (this.file.writableNeedDrain) await once(this.file, 'drain');
+    }
+    return true;
+  }
+
+  async commit(info: ShardCommitInfo): Promise<CommittedShard> {
+    if (this.closed) throw new Error(`shard ${this.shardName} is already committed or aborted`);
+    this.closed = true;
+    this.pack.finalize();
+    await once(this.file, 'close');
+    await fsync(this.tmpTar);
+    const { outDir, attemptTag } = this.opts;
+    const partial = join(outDir, PARTIAL_DIR);
+    const counts: Record<string, number> = { success: 0, failed_to_download: 0, failed_to_resize: 0, filtered_out: 0 };
+    const errors: Record<string, Record<string, number>> = {};
+    for (const row of this.rows) {
+      counts[row.status] = (counts[row.status] ?? 0) + 1;
+      if (row.status !== 'success' && row.error_message) {
+        const byMessage = (errors[row.status] ??= {});
+        byMessage[row.error_message] = (byMessage[row.error_message] ?? 0) + 1;
+      }
+    }
+    const tmpParquet = join(partial, `${this.shardName}.${attemptTag}.parquet`);
+    await writeFile(tmpParquet, Buffer.from(this.parquet()));
+    await fsync(tmpParquet);
+    const endedAt = Date.now();
+    const stats = {
+      count: this.rows.length,
+      successes: counts['success'],
+      failed_to_download: counts['failed_to_download'],
+      failed_to_resize: counts['failed_to_resize'],
+      filtered_out: counts['filtered_out'],
+      status_dict: counts,
+      error_counts: errors,
+      source: info.source ?? null,
+      source_errors: info.sourceErrors ?? [],
+      extraction: info.extraction ?? {},
+      start_time: info.startedAtMs / 1000,
+      end_time: endedAt / 1000,
+      duration: (endedAt - info.startedAtMs) / 1000,
+      download_ms: summary(this.downloadMs),
+      resize_ms: summary(this.resizeMs),
+    };
+    const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
+    await writeFile(tmpStats, JSON.stringify(stats, null, 2));
+    const tarPath = join(outDir, `${this.shardName}.tar`);
+    const parquetPath = join(outDir, `${this.shardName}.parquet`);
+    const statsPath = join(outDir, `${this.shardName}_stats.json`);
+    await rename(tmpParquet, parquetPath);
+    await rename(tmpStats, statsPath);
+    await rename(this.tmpTar, tarPath);
+    const tarBytes = (await stat(tarPath)).size;
+    return { shardName: this.shardName, tarPath, parquetPath, statsPath, kept: counts['success'] ?? 0, total: this.rows.length, tarBytes, countsByStatus: counts };
+  }
+
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.pack.destroy();
+    this.file.destroy();
+    await rm(this.tmpTar, { force: true });
+  }
+
+  private parquet(): ArrayBuffer {
+    const col = <K extends keyof Row>(name: K): Row[K][] => this.rows.map((r) => r[name]);
+    const extraNames = this.opts.extraColumns ?? [];
+    return parquetWriteBuffer({
+      columnData: [
+        { name: 'key', data: col('key'), type: 'STRING' },
+        { name: 'url', data: col('url'), type: 'STRING' },
+        { name: 'caption', data: col('caption'), type: 'STRING' },
+        { name: 'page_url', data: col('page_url'), type: 'STRING' },
+        { name: 'license', data: col('license'), type: 'STRING' },
+        { name: 'status', data: col('status'), type: 'STRING' },
+        { name: 'error_message', data: col('error_message'), type: 'STRING' },
+        { name: 'width', data: col('width'), type: 'INT32' },
+        { name: 'height', data: col('height'), type: 'INT32' },
+        { name: 'original_width', data: col('original_width'), type: 'INT32' },
+        { name: 'original_height', data: col('original_height'), type: 'INT32' },
+        { name: 'sha256', data: col('sha256'), type: 'STRING' },
+        { name: 'similarity', data: col('similarity'), type: 'DOUBLE' },
+        ...extraNames.map((name) => {
+          const data = this.rows.map((r) => r.extra[name] ?? null);
+          const numeric = data.every((v) => v === null || typeof v === 'number');
+          return { name, data: numeric ? data : data.map((v) => (v === null ? null : String(v))), type: numeric ? ('DOUBLE' as const) : ('STRING' as const) };
+        }),
+      ],
+    });
+  }
+}
+
+function summary(values: number[]): { mean: number | null; median: number | null } {
+  if (values.length === 0) return { mean: null, median: null };
+  const sorted = [...values].sort((a, b) => a - b);
+  return { mean: values.reduce((a, b) => a + b, 0) / values.length, median: sorted[Math.floor(sorted.length / 2)]! };
+}
+
+async function fsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** At coordinator start: temp files of attempts that died with the previous process. */
+export async function removeStalePartials(outDir: string): Promise<number> {
+  const partial = join(outDir, PARTIAL_DIR);
+  let names: string[];
+  try {
+    names = await readdir(partial);
+  } catch {
+    return 0;
+  }
+  await Promise.all(names.map((n) => rm(join(partial, n), { force: true })));
+  return names.length;
+}

@@ -1,0 +1,198 @@
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import { HostLimiter } from './politeness.js';
+import { refusalReason } from './ssrf.js';
+
+export interface FetchOptions {
+  maxInFlight: number;
+  perHostConcurrency: number;
+  perHostRps: number;
+  connectTimeoutMs: number;
+  totalTimeoutMs: number;
+  maxRedirects: number;
+  maxBytes: number;
+  allowLoopback: boolean;
+  respectOptOut: boolean;
+  userAgent: string;
+}
+
+export const DEFAULT_FETCH_OPTIONS: FetchOptions = {
+  maxInFlight: 256,
+  perHostConcurrency: 4,
+  perHostRps: 5,
+  connectTimeoutMs: 10_000,
+  totalTimeoutMs: 20_000,
+  maxRedirects: 5,
+  maxBytes: 10 * 1024 * 1024,
+  allowLoopback: false,
+  respectOptOut: true,
+  userAgent: 'cah/0.1 (image-caption dataset crawler; respects X-Robots-Tag noai)',
+};
+
+export type FetchResult =
+  | { ok: true; bytes: Buffer; contentType: string | null; ms: number; finalUrl: string }
+  | { ok: false; error: string; ms: number };
+
+const DNS_TTL_MS = 60_000;
+const OPT_OUT = /\b(noai|noimageai)\b/i;
+
+class RefusedError extends Error {}
+
+/**
+ * Downloads images: a DNS cache whose answers are checked against the SSRF rules before any
+ * connection (so rebinding cannot slip through), redirects followed by hand with the same check
+ * on every hop, a size cap enforced while streaming, a total timeout, per-host politeness.
+ */
+export class ImageFetcher {
+  private readonly agent: Agent;
+  private readonly limiter: HostLimiter;
+  private readonly dnsCache = new Map<string, { at: number; addresses: LookupAddress[] }>();
+  private active = 0;
+  private bytes = 0;
+
+  constructor(private readonly opts: FetchOptions) {
+    this.limiter = new HostLimiter(opts.perHostConcurrency, opts.perHostRps);
+    this.agent = new Agent({
+      connections: Math.max(1, opts.perHostConcurrency),
+      connectTimeout: opts.connectTimeoutMs,
+      headersTimeout: opts.totalTimeoutMs,
+      bodyTimeout: opts.totalTimeoutMs,
+      connect: { lookup: this.lookup as unknown as import('node:net').LookupFunction },
+    });
+  }
+
+  get inFlight(): number {
+    return this.active;
+  }
+
+  stats(): { bytesIn: number; inFlight: number } {
+    return { bytesIn: this.bytes, inFlight: this.active };
+  }
+
+  async fetch(url: string, signal?: AbortSignal): Promise<FetchResult> {
+    const started = Date.now();
+    const timeout = AbortSignal.timeout(this.opts.totalTimeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    this.active++;
+    try {
+      let current = url;
+      for (let hop = 0; ; hop++) {
+        const target = new URL(current);
+        if (target.protocol !== 'http:' && target.protocol !== 'https:') return this.fail(`refused: ${target.protocol} URL`, started);
+        const literal = target.hostname.replace(/^\[|\]$/g, '');
+        if (isIP(literal)) {
+          const reason = refusalReason(literal, this.opts);
+          if (reason) return this.fail(reason, started);
+        }
+        const release = await this.limiter.acquire(target.hostname, combined);
+        let res;
+        try {
+          res = await request(target, {
+            method: 'GET',
+            dispatcher: this.agent,
+            signal: combined,
+            headers: { 'user-agent': this.opts.userAgent, accept: 'image/*,*/*;q=0.5' },
+          });
+        } finally {
+          release();
+        }
+        const status = res.statusCode;
+        if (status >= 300 && status < 400 && res.headers['location']) {
+          res.body.destroy();
+          if (hop >= this.opts.maxRedirects) return this.fail(`too many redirects (more than ${this.opts.maxRedirects})`, started);
+          current = new URL(String(res.headers['location']), target).href;
+          continue;
+        }
+        if (status < 200 || status >= 300) {
+          res.body.destroy();
+          return this.fail(`HTTP ${status}`, started);
+        }
+        const robots = res.headers['x-robots-tag'];
+        const robotsText = Array.isArray(robots) ? robots.join(',') : (robots ?? '');
+        if (this.opts.respectOptOut && OPT_OUT.test(robotsText)) {
+          res.body.destroy();
+          return this.fail(`opted out: X-Robots-Tag ${robotsText}`, started);
+        }
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > this.opts.maxBytes) {
+          res.body.destroy();
+          return this.fail(`response too large: ${declared} bytes > ${this.opts.maxBytes}`, started);
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of res.body) {
+          size += (chunk as Buffer).length;
+          if (size > this.opts.maxBytes) {
+            res.body.destroy();
+            return this.fail(`response too large: more than ${this.opts.maxBytes} bytes`, started);
+          }
+          chunks.push(chunk as Buffer);
+        }
+        this.bytes += size;
+        const contentType = res.headers['content-type'];
+        return {
+          ok: true,
+          bytes: Buffer.concat(chunks, size),
+          contentType: typeof contentType === 'string' ? contentType : null,
+          ms: Date.now() - started,
+          finalUrl: target.href,
+        };
+      }
+    } catch (err) {
+      if (timeout.aborted) return this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started);
+      return this.fail(describe(err), started);
+    } finally {
+      this.active--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private fail(error: string, started: number): FetchResult {
+    return { ok: false, error, ms: Date.now() - started };
+  }
+
+  /** dns.lookup with a TTL cache, refusing addresses the SSRF rules forbid. */
+  private readonly lookup = (
+    hostname: string,
+    options: { all?: boolean },
+    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ): void => {
+    const finish = (addresses: LookupAddress[]): void => {
+      const allowed = addresses.filter((a) => refusalReason(a.address, this.opts) === null);
+      if (allowed.length === 0) {
+        callback(new RefusedError(refusalReason(addresses[0]!.address, this.opts) ?? `refused: ${hostname}`), '', 0);
+        return;
+      }
+      if (options.all) callback(null, allowed);
+      else callback(null, allowed[0]!.address, allowed[0]!.family);
+    };
+    const cached = this.dnsCache.get(hostname);
+    if (cached && Date.now() - cached.at < DNS_TTL_MS) {
+      finish(cached.addresses);
+      return;
+    }
+    dnsLookup(hostname, { all: true }, (err, addresses) => {
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
+      this.dnsCache.set(hostname, { at: Date.now(), addresses });
+      finish(addresses);
+    });
+  };
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; code?: string; cause?: { message?: string; code?: string } };
+  const inner = e.cause ?? e;
+  if (inner instanceof RefusedError || (inner.message ?? '').startsWith('refused:')) return inner.message!;
+  if (inner.code === 'ENOTFOUND') return 'DNS: host not found';
+  if (inner.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
+  if (inner.code === 'ECONNREFUSED') return 'connection refused';
+  if (inner.code === 'ECONNRESET' || inner.code === 'UND_ERR_SOCKET') return 'connection reset';
+  return inner.message ?? String(err);
+}
