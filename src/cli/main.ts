@@ -39,6 +39,12 @@ function fail(message: string, code: number): never {
   process.exit(code);
 }
 
+// `cah extract … | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

@@ -99,24 +99,24 @@ export class ImageFetcher {
         }
         const status = res.statusCode;
         if (status >= 300 && status < 400 && res.headers['location']) {
-          res.body.destroy();
+          discard(res.body);
           if (hop >= this.opts.maxRedirects) return this.fail(`too many redirects (more than ${this.opts.maxRedirects})`, started);
           current = new URL(String(res.headers['location']), target).href;
           continue;
         }
         if (status < 200 || status >= 300) {
-          res.body.destroy();
+          discard(res.body);
           return this.fail(`HTTP ${status}`, started);
         }
         const robots = res.headers['x-robots-tag'];
         const robotsText = Array.isArray(robots) ? robots.join(',') : (robots ?? '');
         if (this.opts.respectOptOut && OPT_OUT.test(robotsText)) {
-          res.body.destroy();
+          discard(res.body);
           return this.fail(`opted out: X-Robots-Tag ${robotsText}`, started);
         }
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > this.opts.maxBytes) {
-          res.body.destroy();
+          discard(res.body);
           return this.fail(`response too large: ${declared} bytes > ${this.opts.maxBytes}`, started);
         }
         const chunks: Buffer[] = [];
@@ -124,7 +124,7 @@ export class ImageFetcher {
         for await (const chunk of res.body) {
           size += (chunk as Buffer).length;
           if (size > this.opts.maxBytes) {
-            res.body.destroy();
+            discard(res.body);
             return this.fail(`response too large: more than ${this.opts.maxBytes} bytes`, started);
           }
           chunks.push(chunk as Buffer);
@@ -184,6 +184,12 @@ export class ImageFetcher {
       finish(addresses);
     });
   };
+}
+
+/** Drops a response body we will not read; its abort error has nowhere useful to go. */
+function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
 
 function describe(err: unknown): string {
