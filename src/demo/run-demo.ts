@@ -82,7 +82,7 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
       `  shards      ${s.shards.done} done, ${s.shards.failed} failed of ${s.shards.total}`,
       `  candidates  ${s.totals.candidates}`,
       `  downloaded  ${s.totals.downloaded}`,
-      `  kept        ${s.output.pairsKept}' (no CLIP filter)'`,
+      `  kept        ${s.output.pairsKept} (no CLIP filter)`,
       `  failed      ${s.totals.failed}`,
       `  pairs/s     ${(s.output.pairsKept / secs).toFixed(1)} kept, ${(s.totals.candidates / secs).toFixed(1)} candidates`,
       '  errors by kind:',
