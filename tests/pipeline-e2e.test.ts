@@ -19,7 +19,7 @@ const GPU_FLAGS = [
   '--allow-loopback',
   '--listen', '127.0.0.1:0',
   '--no-dashboard',
-  '--download-timeout-ms', '1500',
+  '--download-timeout-ms', '3000',
   '--per-host-rps', '500',
   '--per-host-concurrency', '8',
   '--max-image-bytes', '2000000',
@@ -29,7 +29,7 @@ const GPU_FLAGS = [
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'cah-e2e-'));
-  web = await startFixtureWeb(join(root, 'web'), { seed: 7, shards: 4, pagesPerShard: 12, hangMs: 4000, maxImageBytes: 2_000_000 });
+  web = await startFixtureWeb(join(root, 'web'), { seed: 7, shards: 4, pagesPerShard: 12, hangMs: 6000, maxImageBytes: 2_000_000 });
 });
 
 after(async () => {

@@ -303,6 +303,16 @@ export async function startFixtureWeb(dir: string, opts: FixtureWebOptions): Pro
     shardPaths.push(path);
   }
   firstPageImages = [];
+  // Render every served image up front, so response times measure the pipeline, not sharp here.
+  await Promise.all(
+    [...images.values()]
+      .filter((spec) => spec.fault === null || ['slow', 'png', 'webp', 'redirect', 'opt_out'].includes(spec.fault))
+      .map((spec) => {
+        const r = renderImage(spec);
+        rendered.set(spec.id, r);
+        return r;
+      }),
+  );
 
   return {
     baseUrls,

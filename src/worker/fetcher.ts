@@ -72,8 +72,8 @@ export class ImageFetcher {
 
   async fetch(url: string, signal?: AbortSignal): Promise<FetchResult> {
     const started = Date.now();
-    const timeout = AbortSignal.timeout(this.opts.totalTimeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // The total timeout starts with the first request, not while politeness holds us back.
+    let timeout: AbortSignal | null = null;
     this.active++;
     try {
       let current = url;
@@ -85,7 +85,9 @@ export class ImageFetcher {
           const reason = refusalReason(literal, this.opts);
           if (reason) return this.fail(reason, started);
         }
-        const release = await this.limiter.acquire(target.hostname, combined);
+        const release = await this.limiter.acquire(target.hostname, signal);
+        timeout ??= AbortSignal.timeout(this.opts.totalTimeoutMs);
+        const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
         let res;
         try {
           res = await request(target, {
@@ -140,7 +142,7 @@ export class ImageFetcher {
         };
       }
     } catch (err) {
-      if (timeout.aborted) return this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started);
+      if (timeout?.aborted) return this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started);
       return this.fail(describe(err), started);
     } finally {
       this.active--;
