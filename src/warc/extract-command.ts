@@ -1,32 +1,81 @@
-import { CliError } from '../cli/errors.js';
+import { CliError, EXIT_PARTIAL } from '../cli/errors.js';
+import type { Candidate } from './candidate.js';
 import { extractCandidates, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
 import { openSource } from './source.js';
 
-/** `cah extract FILE`: candidates on `out` (JSON lines or tab-separated), errors and a summary on `err`. */
+export interface ExtractCommandOptions extends ExtractOptions {
+  /** One JSON object per line instead of tab-separated text. */
+  json: boolean;
+}
+
+function formatCandidate(candidate: Candidate, json: boolean): string {
+  if (json) {
+    return `${JSON.stringify({ url: candidate.url, caption: candidate.caption, page_url: candidate.pageUrl, license: candidate.license })}\n`;
+  }
+  // Captions are whitespace-normalised, so a tab never occurs inside a field.
+  return `${candidate.url}\t${candidate.caption}\t${candidate.pageUrl}\t${candidate.license ?? '-'}\n`;
+}
+
+export function summariseCounts(counts: ExtractionCounts): string {
+  return (
+    `${counts.candidates} candidates from ${counts.pages} pages in ${counts.records} records; dropped: ` +
+    `${counts.captionTooShort} captions too short, ${counts.nonHttpUrls} non-http URLs, ${counts.duplicates} duplicates; ` +
+    `${counts.captionTruncated} captions truncated; ${counts.malformedRecords} malformed records`
+  );
+}
+
+/** Resolves false when `out` can take no more (e.g. `cah extract … | head` closed the pipe). */
+function writeOrWait(out: NodeJS.WritableStream, text: string, closed: () => boolean): Promise<boolean> | boolean {
+  if (closed()) return false;
+  if (out.write(text)) return true;
+  return new Promise<boolean>((resolve) => {
+    const settle = (): void => {
+      out.off('drain', settle);
+      out.off('close', settle);
+      out.off('error', settle);
+      resolve(!closed());
+    };
+    out.on('drain', settle);
+    out.on('close', settle);
+    out.on('error', settle);
+  });
+}
+
+/**
+ * `cah extract FILE [--json]`: the candidates of one WAT/WARC file (path or URL) on `out`, one per
+ * line (JSON `{"url","caption","page_url","license"}` or `url<TAB>caption<TAB>page_url<TAB>license`),
+ * warnings about bad records and a one-line summary on `err`. Stops quietly when `out` is closed.
+ */
 export async function runExtract(
   file: string,
-  opts: ExtractOptions & { json: boolean },
+  opts: ExtractCommandOptions,
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<ExtractionCounts> {
   let input;
   try {
     input = await openSource(file);
-  } catch (e) {
-    throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+  } catch (error) {
+    throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
   }
+  let outClosed = false;
+  const onOutError = (): void => {
+    outClosed = true;
+  };
+  out.on('error', onOutError);
   const counts = newExtractionCounts();
-  for await (const c of extractCandidates(input, opts, counts, (msg) => err.write(`warning: ${msg}\n`))) {
-    out.write(
-      opts.json
-        ? JSON.stringify({ url: c.url, caption: c.caption, page_url: c.pageUrl, license: c.license }) + '\n'
-        : `${c.url}\t${c.caption}\t${c.pageUrl}\t${c.license ?? ''}\n`,
-    );
+  const options: ExtractOptions = { minCaptionLength: opts.minCaptionLength, maxCaptionLength: opts.maxCaptionLength };
+  try {
+    for await (const candidate of extractCandidates(input, options, counts, (msg) => err.write(`warning: ${msg}\n`))) {
+      if (!(await writeOrWait(out, formatCandidate(candidate, opts.json), () => outClosed))) break;
+    }
+  } catch (error) {
+    err.write(`${summariseCounts(counts)}\n`);
+    throw new CliError(`${file}: reading stopped: ${(error as Error).message}`, EXIT_PARTIAL);
+  } finally {
+    out.off('error', onOutError);
+    input.destroy();
   }
-  err.write(
-    `${counts.candidates} candidates from ${counts.pages} pages in ${counts.records} records` +
-      ` (dropped: ${counts.captionTooShort} captions too short, ${counts.nonHttpUrls} non-http URLs, ${counts.duplicates} duplicates;` +
-      ` ${counts.captionTruncated} captions truncated, ${counts.malformedRecords} malformed records)\n`,
-  );
+  err.write(`${summariseCounts(counts)}\n`);
   return counts;
 }

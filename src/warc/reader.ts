@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 
-/** One WARC record: lower-cased header names, the content block as a view of the read buffer. */
+/** One WARC record: lower-cased header names; `content` is a view of the read buffer, not a copy. */
 export interface WarcRecord {
   type: string;
   targetUri: string | null;
@@ -10,105 +10,197 @@ export interface WarcRecord {
   offset: number;
 }
 
-const HEADER_END = Buffer.from('\r\n\r\n');
-const HEADER_END_LF = Buffer.from('\n\n');
-const MAGIC = Buffer.from('WARC/1.');
+const MAGIC = Buffer.from('WARC/1.', 'latin1');
+const LF = 0x0a;
+const CR = 0x0d;
 /** A header block larger than this is garbage, not a header. */
-const MAX_HEADER_BYTES = 64 * 1024;
+const MAX_HEADER_BYTES = 256 * 1024;
+
+type HeaderParse =
+  | { kind: 'ok'; headers: Record<string, string>; bodyStart: number }
+  | { kind: 'incomplete' }
+  | { kind: 'invalid'; reason: string };
+
+/** Parses the header block at the start of `buf` (which starts with `WARC/1.`); CRLF or bare LF lines. */
+function parseHeader(buf: Buffer): HeaderParse {
+  const headers: Record<string, string> = {};
+  let lineStart = buf.indexOf(LF);
+  if (lineStart < 0) return buf.length > MAX_HEADER_BYTES ? { kind: 'invalid', reason: 'no end of line' } : { kind: 'incomplete' };
+  lineStart++;
+  for (;;) {
+    const lineEnd = buf.indexOf(LF, lineStart);
+    if (lineEnd < 0) {
+      return buf.length > MAX_HEADER_BYTES ? { kind: 'invalid', reason: 'header block too long' } : { kind: 'incomplete' };
+    }
+    const textEnd = lineEnd > lineStart && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+    if (textEnd === lineStart) return { kind: 'ok', headers, bodyStart: lineEnd + 1 };
+    const line = buf.toString('utf8', lineStart, textEnd);
+    const colon = line.indexOf(':');
+    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    lineStart = lineEnd + 1;
+  }
+}
+
+/** Index of the first `WARC/1.` at the start of a line in `buf` (from `from`), or -1. */
+function findRecordStart(buf: Buffer, from: number): number {
+  let at = buf.indexOf(MAGIC, from);
+  while (at > 0 && buf[at - 1] !== LF) at = buf.indexOf(MAGIC, at + 1);
+  return at;
+}
+
+function isBlank(byte: number | undefined): boolean {
+  return byte === LF || byte === CR || byte === 0x20 || byte === 0x09;
+}
 
 /**
- * Streams WARC records (WARC/1.0 and 1.1, CRLF or bare LF) with Content-Length framing. Memory is
- * bounded by the largest record, not the file. Garbage between records is skipped up to the next
- * `WARC/1.` line and reported; a truncated last record is reported, not thrown.
+ * Streams WARC records (WARC/1.0 and 1.1, CRLF or bare LF) in batches: the records that the bytes
+ * read so far complete, so consumers pay for one await per input chunk, not per record. Content
+ * is framed by Content-Length and handed out as views; only a record that spans input chunks is
+ * copied. Memory is bounded by the largest record, not the file. Garbage between records is
+ * skipped up to the next `WARC/1.` line and reported; a truncated last record is reported, not thrown.
  */
-export async function* readWarcRecords(input: Readable, onError: (msg: string) => void): AsyncGenerator<WarcRecord> {
+export async function* readWarcRecordBatches(input: Readable, onError: (msg: string) => void): AsyncGenerator<WarcRecord[]> {
+  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let buf: Buffer = Buffer.alloc(0);
+  /** Stream offset of buf[0]. */
   let base = 0;
   let ended = false;
-  const iterator = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const more = async (): Promise<boolean> => {
-    if (ended) return false;
-    const next = await iterator.next();
+  let garbage = 0;
+  let garbageAt = 0;
+
+  const nextChunk = async (): Promise<Buffer | null> => {
+    if (ended) return null;
+    const next = await chunks.next();
     if (next.done) {
       ended = true;
-      return false;
+      return null;
     }
-    buf = buf.length === 0 ? next.value : Buffer.concat([buf, next.value]);
+    return next.value;
+  };
+  const append = async (): Promise<boolean> => {
+    const chunk = await nextChunk();
+    if (!chunk) return false;
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     return true;
   };
-  const consume = (n: number): void => {
+  const skip = (n: number, isGarbage: boolean): void => {
+    if (isGarbage && n > 0) {
+      if (garbage === 0) garbageAt = base;
+      garbage += n;
+    }
     buf = buf.subarray(n);
     base += n;
   };
+  const reportGarbage = (): void => {
+    if (garbage === 0) return;
+    onError(`skipped ${garbage} bytes of garbage at offset ${garbageAt} to resynchronise on the next WARC record`);
+    garbage = 0;
+  };
 
-  for (;;) {
-    // Find the start of a record.
-    let start = buf.indexOf(MAGIC);
-    while (start < 0) {
-      if (buf.length > MAGIC.length) consume(buf.length - MAGIC.length);
-      if (!(await more())) {
-        if (buf.toString('latin1').trim().length > 0) onError(`trailing garbage at offset ${base}`);
-        return;
-      }
-      start = buf.indexOf(MAGIC);
-    }
-    if (start > 0) {
-      if (buf.subarray(0, start).toString('latin1').trim().length > 0) onError(`skipped ${start} bytes of garbage at offset ${base}`);
-      consume(start);
-    }
-    // Header block.
-    let headerEnd = -1;
-    let sepLen = 4;
+  try {
+    let batch: WarcRecord[] = [];
     for (;;) {
-      headerEnd = buf.indexOf(HEADER_END);
-      sepLen = 4;
-      const lf = buf.indexOf(HEADER_END_LF);
-      if (lf >= 0 && (headerEnd < 0 || lf < headerEnd)) {
-        headerEnd = lf;
-        sepLen = 2;
-      }
-      if (headerEnd >= 0 || buf.length > MAX_HEADER_BYTES) break;
-      if (!(await more())) break;
-    }
-    if (headerEnd < 0) {
-      if (buf.length > MAX_HEADER_BYTES) {
-        onError(`record header at offset ${base} is too long: skipped`);
-        consume(MAGIC.length);
+      // Between records: blank lines are normal, anything else is garbage up to the next `WARC/1.` line.
+      let blank = 0;
+      while (blank < buf.length && isBlank(buf[blank])) blank++;
+      skip(blank, false);
+      const atRecord = buf.length >= MAGIC.length && buf.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) === 0;
+      if (!atRecord) {
+        const maybePartialMagic = buf.length < MAGIC.length && MAGIC.compare(buf, 0, buf.length, 0, buf.length) === 0;
+        if (!maybePartialMagic) {
+          const start = findRecordStart(buf, 1);
+          if (start > 0) {
+            skip(start, true);
+            continue;
+          }
+          // Keep what could be the beginning of a `WARC/1.` cut by the chunk boundary.
+          skip(Math.max(0, buf.length - (MAGIC.length - 1)), true);
+        }
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+        }
+        if (!(await append())) {
+          skip(buf.length, true);
+          reportGarbage();
+          return;
+        }
         continue;
       }
-      onError(`truncated record header at offset ${base}`);
-      return;
-    }
-    const headers: Record<string, string> = {};
-    const lines = buf.subarray(0, headerEnd).toString('utf8').split(/\r?\n/);
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    }
-    const length = Number(headers['content-length']);
-    const offset = base;
-    if (!Number.isInteger(length) || length < 0) {
-      onError(`record at offset ${offset} has no valid Content-Length: skipped`);
-      consume(headerEnd + sepLen);
-      continue;
-    }
-    const bodyStart = headerEnd + sepLen;
-    while (buf.length < bodyStart + length) {
-      if (!(await more())) {
-        onError(
-          `truncated record at offset ${offset} (${headers['warc-target-uri'] ?? headers['warc-type'] ?? 'unknown'}): ${buf.length - bodyStart} of ${length} bytes`,
-        );
-        return;
+      reportGarbage();
+
+      const header = parseHeader(buf);
+      if (header.kind === 'incomplete') {
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+        }
+        if (!(await append())) {
+          onError(`truncated record header at offset ${base}: the input ends inside it`);
+          return;
+        }
+        continue;
+      }
+      if (header.kind === 'invalid') {
+        onError(`unreadable record header at offset ${base} (${header.reason}): skipped`);
+        skip(MAGIC.length, false);
+        continue;
+      }
+      const { headers, bodyStart } = header;
+      const offset = base;
+      const declared = headers['content-length'];
+      const length = Number(declared);
+      if (declared === undefined || declared === '' || !Number.isSafeInteger(length) || length < 0) {
+        onError(`record at offset ${offset} has no valid Content-Length (${declared ?? 'missing'}): skipped`);
+        skip(bodyStart, false);
+        continue;
+      }
+      const needed = bodyStart + length;
+      let record = buf;
+      let rest: Buffer | null = null;
+      if (buf.length < needed) {
+        // The record spans chunks: copy exactly its bytes, keep the rest of the last chunk as a view.
+        if (batch.length > 0) {
+          yield batch;
+          batch = [];
+        }
+        const parts = [buf];
+        let have = buf.length;
+        while (have < needed) {
+          const chunk = await nextChunk();
+          if (!chunk) {
+            const name = headers['warc-target-uri'] ?? headers['warc-type'] ?? 'unknown';
+            onError(`truncated record at offset ${offset} (${name}): the input ends after ${have - bodyStart} of ${length} content bytes`);
+            return;
+          }
+          parts.push(chunk);
+          have += chunk.length;
+        }
+        const last = parts[parts.length - 1]!;
+        record = Buffer.concat(parts, needed);
+        rest = last.subarray(last.length - (have - needed));
+      }
+      const target = headers['warc-target-uri'];
+      batch.push({
+        type: headers['warc-type'] ?? '',
+        targetUri: target === undefined ? null : target.replace(/^<(.*)>$/, '$1'),
+        headers,
+        content: record.subarray(bodyStart, needed),
+        offset,
+      });
+      if (rest) {
+        buf = rest;
+        base += needed;
+      } else {
+        skip(needed, false);
       }
     }
-    const content = buf.subarray(bodyStart, bodyStart + length);
-    consume(bodyStart + length);
-    yield {
-      type: headers['warc-type'] ?? '',
-      targetUri: headers['warc-target-uri']?.replace(/^<|>$/g, '') ?? null,
-      headers,
-      content,
-      offset,
-    };
+  } finally {
+    await chunks.return?.();
   }
+}
+
+/** One record at a time; see readWarcRecordBatches. */
+export async function* readWarcRecords(input: Readable, onError: (msg: string) => void): AsyncGenerator<WarcRecord> {
+  for await (const batch of readWarcRecordBatches(input, onError)) yield* batch;
 }

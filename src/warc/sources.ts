@@ -1,58 +1,88 @@
-import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { CliError } from '../cli/errors.js';
 import { openSource } from './source.js';
 
 const COMMONCRAWL_BASE = 'https://data.commoncrawl.org';
 const SHARD_NAME = /\.(wat|warc)(\.gz)?$/i;
-const CRAWL_ID = /^CC-MAIN-\d{4}-\d{2}$/;
+const LISTING_NAME = /\.paths(\.gz)?$/i;
+const CRAWL_ID = /^CC-MAIN-\d{4}-\d{2}$/i;
+const ACCEPTED =
+  'a .wat, .wat.gz, .warc or .warc.gz file or http(s) URL, a *.paths.gz listing (file or URL), or a crawl id like CC-MAIN-2024-22';
 
+export interface ExpandOptions {
+  /** At most this many sources are returned. */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+/** Common Crawl's data host; CAH_COMMONCRAWL_BASE points it elsewhere (a mirror, a test server). */
 function commoncrawlBase(): string {
-  return (process.env['CAH_COMMONCRAWL_BASE'] ?? COMMONCRAWL_BASE).replace(/\/+$/, '');
+  return (process.env['CAH_COMMONCRAWL_BASE'] || COMMONCRAWL_BASE).replace(/\/+$/, '');
+}
+
+function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
+/** A listing line: a path relative to the Common Crawl host, or already a URL. */
+function listedSource(line: string): string {
+  return isUrl(line) ? line : `${commoncrawlBase()}/${line.replace(/^\/+/, '')}`;
+}
+
+async function expandListing(listing: string, limit: number, signal: AbortSignal | undefined): Promise<string[]> {
+  let input;
+  try {
+    input = await openSource(listing, signal ? { signal } : {});
+  } catch (err) {
+    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
+  }
+  const sources: string[] = [];
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) {
+      const path = line.trim();
+      if (!path) continue;
+      sources.push(listedSource(path));
+      if (sources.length >= limit) break;
+    }
+  } catch (err) {
+    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+  if (sources.length === 0) throw new CliError(`listing ${listing} names no files`);
+  return sources;
 }
 
 /**
- * What `cah shards add` accepts, expanded to shard sources: a local WAT/WARC file (absolute path),
- * an http(s) URL of one, a *.paths.gz listing (local or URL), or a crawl id CC-MAIN-YYYY-WW.
+ * What `cah shards add` accepts, expanded to shard sources: a local WAT/WARC file (its absolute
+ * path), an http(s) URL of one (as is), a *.paths.gz listing, local or remote (one path per line,
+ * relative to https://data.commoncrawl.org), or a crawl id CC-MAIN-YYYY-WW (its wat.paths.gz).
+ * Anything else, or a missing file, is a CliError.
  */
-export async function expandShardSources(source: string, opts: { limit?: number; signal?: AbortSignal } = {}): Promise<string[]> {
+export async function expandShardSources(source: string, opts: ExpandOptions = {}): Promise<string[]> {
   const limit = opts.limit ?? Infinity;
   if (CRAWL_ID.test(source)) {
-    return expandShardSources(`${commoncrawlBase()}/crawl-data/${source}/wat.paths.gz`, opts);
+    return expandListing(`${commoncrawlBase()}/crawl-data/${source.toUpperCase()}/wat.paths.gz`, limit, opts.signal);
   }
-  const isUrl = /^https?:\/\//i.test(source);
-  if (/\.paths(\.gz)?$/i.test(source)) {
-    if (!isUrl && !existsSync(source)) throw new CliError(`no such listing: ${source}`);
-    let input;
+  if (isUrl(source)) {
+    let pathname: string;
     try {
-      input = await openSource(isUrl ? source : resolve(source), opts.signal ? { signal: opts.signal } : {});
-    } catch (err) {
-      throw new CliError(`cannot read listing ${source}: ${(err as Error).message}`);
+      pathname = new URL(source).pathname;
+    } catch {
+      throw new CliError(`${source} is not a valid URL; expected ${ACCEPTED}`);
     }
-    const out: string[] = [];
-    let rest = '';
-    for await (const chunk of input) {
-      const lines = (rest + (chunk as Buffer).toString('utf8')).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) {
-        const path = line.trim();
-        if (path && out.length < limit) out.push(/^https?:\/\//.test(path) ? path : `${commoncrawlBase()}/${path.replace(/^\/+/, '')}`);
-      }
-      if (out.length >= limit) break;
-    }
-    const last = rest.trim();
-    if (last && out.length < limit) out.push(/^https?:\/\//.test(last) ? last : `${commoncrawlBase()}/${last.replace(/^\/+/, '')}`);
-    input.destroy();
-    return out;
+    if (LISTING_NAME.test(pathname)) return expandListing(source, limit, opts.signal);
+    if (SHARD_NAME.test(pathname)) return [source];
+    throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
   }
-  if (isUrl) {
-    if (!SHARD_NAME.test(new URL(source).pathname)) throw new CliError(`${source}: expected a .wat, .wat.gz, .warc or .warc.gz URL`);
-    return [source];
-  }
-  if (!SHARD_NAME.test(source)) {
-    throw new CliError(`${source}: expected a .wat[.gz]/.warc[.gz] file or URL, a *.paths.gz listing, or a crawl id like CC-MAIN-2024-22`);
-  }
+  if (!LISTING_NAME.test(source) && !SHARD_NAME.test(source)) throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
   const path = resolve(source);
-  if (!existsSync(path)) throw new CliError(`no such file: ${source}`);
-  return [path];
+  const info = await stat(path).catch(() => null);
+  if (!info) throw new CliError(`no such file: ${source}`);
+  if (!info.isFile()) throw new CliError(`not a file: ${source}`);
+  return LISTING_NAME.test(source) ? expandListing(path, limit, opts.signal) : [path];
 }
