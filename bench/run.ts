@@ -9,6 +9,10 @@ import type { BenchResult } from './result.js';
  * machine. Prints a table and writes bench/RESULTS.md. One failing bench does not stop the others.
  */
 const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
+  { name: 'extract', run: async () => (await import('./extract.js')).benchExtract() },
+  { name: 'resize', run: async () => (await import('./images.js')).benchResize() },
+  { name: 'download', run: async () => (await import('./images.js')).benchDownload() },
+  { name: 'rss', run: async () => (await import('./images.js')).benchRss() },
   { name: 'grpc', run: async () => (await import('./grpc.js')).benchGrpc() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
 ];

@@ -35,20 +35,26 @@ function parseHttpResponse(content: Buffer): HttpResponse {
   return { status: Number(status[1]), headers, body: content.subarray(lineStart) };
 }
 
+const CHUNK_SIZE_LINE = /^([0-9a-f]+)[ \t]*(?:;[^\r\n]*)?\r?$/i;
+
+/**
+ * Undoes chunked transfer-encoding. A body that does not start with a chunk-size line was stored
+ * de-chunked under the original header and is taken as it is; a cut-off body keeps the chunks it has.
+ */
 function dechunk(body: Buffer): Buffer {
   const parts: Buffer[] = [];
   let pos = 0;
   for (;;) {
-    const lineEnd = body.indexOf('\n', pos);
-    if (lineEnd < 0) break;
-    const size = parseInt(body.toString('latin1', pos, lineEnd).split(';')[0]!.trim(), 16);
-    if (!Number.isFinite(size)) throw new Error('broken chunked transfer-encoding');
-    if (size === 0) break;
-    parts.push(body.subarray(lineEnd + 1, lineEnd + 1 + size));
-    pos = lineEnd + 1 + size;
-    while (body[pos] === 0x0d || body[pos] === 0x0a) pos++;
+    const lineEnd = body.indexOf(0x0a, pos);
+    const size = lineEnd < 0 ? null : CHUNK_SIZE_LINE.exec(body.toString('latin1', pos, lineEnd));
+    if (!size) return parts.length === 0 && pos === 0 ? body : Buffer.concat(parts);
+    const length = parseInt(size[1]!, 16);
+    if (length === 0) return Buffer.concat(parts);
+    parts.push(body.subarray(lineEnd + 1, lineEnd + 1 + length));
+    pos = lineEnd + 1 + length;
+    if (body[pos] === 0x0d) pos++;
+    if (body[pos] === 0x0a) pos++;
   }
-  return Buffer.concat(parts);
 }
 
 /**
@@ -77,8 +83,24 @@ function charsetOf(contentType: string, body: Buffer): string {
   return /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(head)?.[1]?.toLowerCase() ?? 'utf-8';
 }
 
+/** WHATWG's windows-1252 at 0x80–0x9F (where it differs from latin1); 0 where it keeps the C1 control. */
+const WINDOWS_1252_C1 = [
+  0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0,
+  0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
+];
+/** Labels the Encoding Standard maps to windows-1252 (Node 20's TextDecoder decodes them as plain latin1). */
+const WINDOWS_1252_LABELS = new Set(['windows-1252', 'cp1252', 'iso-8859-1', 'iso8859-1', 'latin1', 'l1', 'us-ascii', 'ascii', 'x-cp1252', 'cp819', 'ibm819']);
+
+function decodeWindows1252(body: Buffer): string {
+  return body.toString('latin1').replace(/[\x80-\x9f]/g, (c) => {
+    const mapped = WINDOWS_1252_C1[c.charCodeAt(0) - 0x80]!;
+    return mapped ? String.fromCharCode(mapped) : c;
+  });
+}
+
 function decodeText(body: Buffer, charset: string): string {
-  if (charset === 'utf-8' || charset === 'utf8' || charset === 'us-ascii' || charset === 'ascii') return body.toString('utf8');
+  if (charset === 'utf-8' || charset === 'utf8') return body.toString('utf8');
+  if (WINDOWS_1252_LABELS.has(charset)) return decodeWindows1252(body);
   try {
     return new TextDecoder(charset).decode(body);
   } catch {
@@ -86,8 +108,10 @@ function decodeText(body: Buffer, charset: string): string {
   }
 }
 
-function looksLikeHtml(contentType: string, body: Buffer): boolean {
-  if (contentType) return /\b(text\/html|application\/xhtml\+xml)\b/i.test(contentType);
+const HTML_TYPE = /\b(text\/html|application\/xhtml\+xml)\b/i;
+
+/** Without a Content-Type, the document itself says whether it is HTML. */
+function startsLikeHtml(body: Buffer): boolean {
   return /^\s*(<!doctype html|<html)/i.test(body.toString('latin1', 0, Math.min(body.length, 512)));
 }
 
@@ -101,10 +125,11 @@ export function htmlPageImages(content: Buffer, pageUrl: string): PageImages | n
   const response = parseHttpResponse(content);
   if (response.status < 200 || response.status > 299) return null;
   const contentType = response.headers.get('content-type') ?? '';
+  if (contentType && !HTML_TYPE.test(contentType)) return null;
   let body = response.body;
   if (/\bchunked\b/i.test(response.headers.get('transfer-encoding') ?? '')) body = dechunk(body);
   body = decodeContent(body, response.headers.get('content-encoding')?.trim() ?? '');
-  if (!looksLikeHtml(contentType, body)) return null;
+  if (!contentType && !startsLikeHtml(body)) return null;
 
   const images: RawImage[] = [];
   let base: string | null = null;

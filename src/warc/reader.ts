@@ -23,22 +23,31 @@ type HeaderParse =
 
 /** Parses the header block at the start of `buf` (which starts with `WARC/1.`); CRLF or bare LF lines. */
 function parseHeader(buf: Buffer): HeaderParse {
-  const headers: Record<string, string> = {};
-  let lineStart = buf.indexOf(LF);
-  if (lineStart < 0) return buf.length > MAX_HEADER_BYTES ? { kind: 'invalid', reason: 'no end of line' } : { kind: 'incomplete' };
-  lineStart++;
+  // Find the blank line first, then decode the block once: one string instead of one per line.
+  let lineStart = buf.indexOf(LF) + 1;
   for (;;) {
-    const lineEnd = buf.indexOf(LF, lineStart);
-    if (lineEnd < 0) {
-      return buf.length > MAX_HEADER_BYTES ? { kind: 'invalid', reason: 'header block too long' } : { kind: 'incomplete' };
+    if (lineStart === 0 || lineStart > MAX_HEADER_BYTES) {
+      return buf.length > MAX_HEADER_BYTES ? { kind: 'invalid', reason: 'no end of header block' } : { kind: 'incomplete' };
     }
-    const textEnd = lineEnd > lineStart && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-    if (textEnd === lineStart) return { kind: 'ok', headers, bodyStart: lineEnd + 1 };
-    const line = buf.toString('utf8', lineStart, textEnd);
-    const colon = line.indexOf(':');
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-    lineStart = lineEnd + 1;
+    if (buf[lineStart] === LF) return { kind: 'ok', headers: headerFields(buf.toString('utf8', 0, lineStart)), bodyStart: lineStart + 1 };
+    if (buf[lineStart] === CR && buf[lineStart + 1] === LF) {
+      return { kind: 'ok', headers: headerFields(buf.toString('utf8', 0, lineStart)), bodyStart: lineStart + 2 };
+    }
+    if (lineStart >= buf.length - 1) return { kind: 'incomplete' };
+    lineStart = buf.indexOf(LF, lineStart) + 1;
   }
+}
+
+/** `Name: value` lines after the version line, names lower-cased. */
+function headerFields(block: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (let at = block.indexOf('\n') + 1; at < block.length; ) {
+    const end = block.indexOf('\n', at);
+    const colon = block.indexOf(':', at);
+    if (colon > at && colon < end) headers[block.slice(at, colon).trim().toLowerCase()] = block.slice(colon + 1, end).trim();
+    at = end + 1;
+  }
+  return headers;
 }
 
 /** Index of the first `WARC/1.` at the start of a line in `buf` (from `from`), or -1. */

@@ -21,7 +21,7 @@ async function openUrl(url: string, signal: AbortSignal | undefined): Promise<Re
   const dispatcher = getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
   const res = await request(url, { method: 'GET', dispatcher, highWaterMark: CHUNK, ...(signal ? { signal } : {}) });
   if (res.statusCode < 200 || res.statusCode > 299) {
-    res.body.destroy();
+    await res.body.dump().catch(() => undefined);
     throw new Error(`HTTP ${res.statusCode} fetching ${url}`);
   }
   return res.body;

@@ -79,7 +79,7 @@ export async function expandShardSources(source: string, opts: ExpandOptions = {
     if (SHARD_NAME.test(pathname)) return [source];
     throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
   }
-  if (!LISTING_NAME.test(source) && !SHARD_NAME.test(source)) throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (!LISTING_NAME.test(source) && !SHARD_NAME.test(source))) throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
   const path = resolve(source);
   const info = await stat(path).catch(() => null);
   if (!info) throw new CliError(`no such file: ${source}`);

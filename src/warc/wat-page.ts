@@ -1,11 +1,12 @@
 import { decodeHTML } from 'entities';
 import { isLicenseUrl, type PageImages, type RawImage } from './page.js';
 
-const HTML_METADATA = Buffer.from('"HTML-Metadata"');
-const IMG_MARKER = Buffer.from('"IMG@');
-const IMG_PATH = Buffer.from('"path":"IMG@/src"');
+// Needles start with a byte that is rare in JSON: Buffer.indexOf scans for the first byte, and `"` is everywhere.
+const HTML_METADATA = Buffer.from('HTML-Metadata"');
+const IMG_SRC = Buffer.from('IMG@/src"');
+const PATH_KEY = Buffer.from('"path":"');
 /** Bytes that send a record down the full JSON.parse path: a base or a license link changes its candidates. */
-const NEEDS_FULL_PARSE = [Buffer.from('"Base"'), Buffer.from('creativecommons.org/')];
+const NEEDS_FULL_PARSE = [Buffer.from('Base"'), Buffer.from('creativecommons.org')];
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 
@@ -13,7 +14,6 @@ interface WatLinkJson {
   path?: unknown;
   url?: unknown;
   alt?: unknown;
-  rel?: unknown;
 }
 
 interface WatJson {
@@ -55,8 +55,10 @@ function baseOf(value: unknown): string | null {
  */
 function imageLinksFast(content: Buffer, from: number): RawImage[] | null {
   const images: RawImage[] = [];
-  for (let at = content.indexOf(IMG_PATH, from); at >= 0; at = content.indexOf(IMG_PATH, at + IMG_PATH.length)) {
-    const start = content.lastIndexOf(OPEN_BRACE, at);
+  for (let at = content.indexOf(IMG_SRC, from); at >= 0; at = content.indexOf(IMG_SRC, at + IMG_SRC.length)) {
+    const pathAt = at - PATH_KEY.length;
+    if (pathAt < 0 || content.compare(PATH_KEY, 0, PATH_KEY.length, pathAt, at) !== 0) return null;
+    const start = content.lastIndexOf(OPEN_BRACE, pathAt);
     const end = content.indexOf(CLOSE_BRACE, at);
     if (start < 0 || end < 0) return null;
     let link: WatLinkJson;
@@ -113,11 +115,10 @@ function isWholeObject(content: Buffer): boolean {
 export function watPageImages(content: Buffer, targetUri: string | null): PageImages | null {
   const htmlAt = content.indexOf(HTML_METADATA);
   if (htmlAt < 0) return null;
-  const imgAt = content.indexOf(IMG_MARKER, htmlAt);
-  if (imgAt < 0) return targetUri === null ? null : { pageUrl: targetUri, base: null, license: null, images: [] };
+  if (content.indexOf(IMG_SRC, htmlAt) < 0) return targetUri === null ? null : { pageUrl: targetUri, base: null, license: null, images: [] };
   if (targetUri === null || !isWholeObject(content) || NEEDS_FULL_PARSE.some((marker) => content.includes(marker, htmlAt))) {
     return parseFully(content, targetUri);
   }
-  const images = process.env.FULL ? null : imageLinksFast(content, htmlAt);
+  const images = imageLinksFast(content, htmlAt);
   return images ? { pageUrl: targetUri, base: null, license: null, images } : parseFully(content, targetUri);
 }
