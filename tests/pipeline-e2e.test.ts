@@ -5,12 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb, type FixtureWeb, type GroundTruthEntry } from '../src/demo/fixture-web.js';
+import { buildDemoModel } from '../src/filter/demo-model.js';
 import { Store } from '../src/store/store.js';
 import { runCli, startCli } from './support/cli.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 
 let root: string;
 let web: FixtureWeb;
+let model: string;
 
 const GPU_FLAGS = [
   'gpu',
@@ -27,8 +29,16 @@ const GPU_FLAGS = [
   '--batch-size', '32',
 ];
 
+/** With the demo CLIP model, a downloaded pair whose caption names another colour is filtered out. */
+function withFilter(truth: GroundTruthEntry[]): GroundTruthEntry[] {
+  return truth.map((t) => (t.status === 'success' && !t.matched ? { ...t, status: 'filtered_out' } : t));
+}
+
+
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'cah-e2e-'));
+  model = join(root, 'demo-model');
+  await buildDemoModel(model);
   web = await startFixtureWeb(join(root, 'web'), { seed: 7, shards: 4, pagesPerShard: 12, hangMs: 6000, maxImageBytes: 2_000_000 });
 });
 
@@ -55,12 +65,14 @@ async function assertMatchesGroundTruth(out: string, truth: GroundTruthEntry[]):
   for (const expected of truth) {
     const row = byKey.get(expected.key)!;
     assert.equal(row.status, expected.status, `${expected.key} (${expected.fault ?? 'no fault'}, ${expected.url}): ${row.error_message}`);
+    if (expected.status === 'success') assert.ok(typeof row.similarity === 'number' && row.similarity >= 0.28, `${expected.key} similarity ${row.similarity}`);
+    if (expected.status === 'filtered_out') assert.ok(typeof row.similarity === 'number' && row.similarity < 0.28, `${expected.key} similarity ${row.similarity}`);
     if (expected.errorContains) assert.ok(String(row.error_message).includes(expected.errorContains), `${expected.key}: "${row.error_message}" should mention "${expected.errorContains}"`);
   }
   const entries = await readAllTarEntries(out);
   const jpgKeys = entries.filter((e) => e.name.endsWith('.jpg')).map((e) => e.name.slice(0, -4)).sort();
   const kept = truth.filter((t) => t.status === 'success').map((t) => t.key).sort();
-  assert.deepEqual(jpgKeys, kept, 'the tars hold exactly the successful pairs');
+  assert.deepEqual(jpgKeys, kept, 'the tars hold exactly the matched pairs: no mismatched pair is kept');
   for (const e of entries.filter((x) => x.name.endsWith('.txt'))) {
     const key = e.name.slice(0, -4);
     assert.equal(e.data.toString('utf8'), truth.find((t) => t.key === key)!.caption);
@@ -73,9 +85,9 @@ test('2 local workers on the fixture web: output equals the ground truth exactly
   const state = join(root, 'state-a');
   const out = join(root, 'out-a');
   await addShards(state);
-  const res = await runCli(['--state', state, ...GPU_FLAGS, '--out', out], { timeoutMs: 150_000 });
+  const res = await runCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model], { timeoutMs: 150_000 });
   assert.equal(res.code, 0, res.stderr.slice(-3000));
-  await assertMatchesGroundTruth(out, web.groundTruth);
+  await assertMatchesGroundTruth(out, withFilter(web.groundTruth));
   const stats = readdirSync(out).filter((n) => n.endsWith('_stats.json'));
   assert.equal(stats.length, web.shardPaths.length);
   const totals = stats.map((n) => JSON.parse(readFileSync(join(out, n), 'utf8')) as { count: number; successes: number });
@@ -90,7 +102,7 @@ test('a coordinator killed mid-run and restarted on the same state file still en
   const state = join(root, 'state-b');
   const out = join(root, 'out-b');
   await addShards(state);
-  const first = startCli(['--state', state, ...GPU_FLAGS, '--out', out]);
+  const first = startCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model]);
   const deadline = Date.now() + 90_000;
   let killedMidRun = false;
   while (Date.now() < deadline) {
@@ -108,8 +120,8 @@ test('a coordinator killed mid-run and restarted on the same state file still en
   const killed = await first.done;
   assert.equal(killed.signal, 'SIGKILL');
   assert.ok(killedMidRun, 'the coordinator was killed with shards still to do');
-  const second = await runCli(['--state', state, ...GPU_FLAGS, '--out', out], { timeoutMs: 150_000 });
+  const second = await runCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model], { timeoutMs: 150_000 });
   assert.equal(second.code, 0, second.stderr.slice(-3000));
   assert.match(second.stderr, /resumed from state file/);
-  await assertMatchesGroundTruth(out, web.groundTruth);
+  await assertMatchesGroundTruth(out, withFilter(web.groundTruth));
 });

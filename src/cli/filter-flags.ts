@@ -23,5 +23,17 @@ export async function openFilter(flags: FilterFlags, logger: Logger): Promise<Op
     logger.warn('no --model: every downloaded pair is kept (pass-through filter)');
     return { filter: new PassThroughFilter(), extraColumns: [], embeddingDim: null };
   }
-  throw new CliError(`--model ${flags.model}: the CLIP filter is not part of this build yet; run without --model to keep every pair`);
+  if (!['auto', 'cpu', 'cuda'].includes(flags.executionProvider)) {
+    throw new CliError(`--execution-provider must be auto, cpu or cuda, got "${flags.executionProvider}"`);
+  }
+  const { ClipFilter } = await import('../filter/clip-filter.js');
+  const languages = flags.languages ? flags.languages.split(',').map((l) => l.trim()).filter(Boolean) : undefined;
+  const filter = await ClipFilter.create({
+    modelDir: flags.model,
+    threshold: flags.threshold,
+    executionProvider: flags.executionProvider as 'auto' | 'cpu' | 'cuda',
+    ...(languages ? { languages } : {}),
+    log: (msg: string) => logger.info(msg),
+  });
+  return { filter, extraColumns: languages ? ['language'] : [], embeddingDim: filter.embeddingDim };
 }

@@ -8,6 +8,8 @@ import { registerShardCommands } from './shards.js';
 import { registerExtractCommand } from './extract.js';
 import { registerStatusCommand } from './status.js';
 import { registerDemoCommand } from './demo.js';
+import { registerModelCommands } from './model.js';
+import { registerClipCommands } from './clip.js';
 
 const program = new Command('cah')
   .description('Crawling@Home rebuilt: turn Common Crawl into CLIP-filtered image–caption datasets')
@@ -33,6 +35,8 @@ registerWorkerCommand(program);
 registerShardCommands(program);
 registerExtractCommand(program);
 registerStatusCommand(program);
+registerModelCommands(program);
+registerClipCommands(program);
 
 function fail(message: string, code: number): never {
   process.stderr.write(`cah: ${message}\n`);

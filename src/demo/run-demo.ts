@@ -66,13 +66,17 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
     maxImageBytes: 2_000_000,
   });
   try {
+    let model: string | undefined;
     if (flags.clip) {
-      process.stderr.write('cah demo: the CLIP filter is not part of this build yet: keeping every downloaded pair\n');
+      const { buildDemoModel } = await import('../filter/demo-model.js');
+      model = join(dir, 'demo-clip-model');
+      await buildDemoModel(model);
+      process.stderr.write(`cah demo: built the DEMO CLIP model in ${model}: constructed for this synthetic web's colours, not a real CLIP\n`);
     }
     const store = Store.openInStateDir(stateDir);
     store.shards.add(web.shardPaths);
     store.close();
-    const gpuFlags = demoGpuFlags({ out, workers: flags.workers, dashboard: flags.dashboard });
+    const gpuFlags = demoGpuFlags({ out, workers: flags.workers, dashboard: flags.dashboard, ...(model ? { model } : {}) });
     const { code, result } = await runGpu(gpuFlags, stateDir, { title: 'cah demo' });
     const s = result.snapshot;
     const secs = (Date.now() - started) / 1000;
@@ -82,7 +86,7 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
       `  shards      ${s.shards.done} done, ${s.shards.failed} failed of ${s.shards.total}`,
       `  candidates  ${s.totals.candidates}`,
       `  downloaded  ${s.totals.downloaded}`,
-      `  kept        ${s.output.pairsKept} (no CLIP filter)`,
+      `  kept        ${s.output.pairsKept}${model ? ' (demo CLIP model, threshold 0.28)' : ' (no CLIP filter)'}`,
       `  failed      ${s.totals.failed}`,
       `  pairs/s     ${(s.output.pairsKept / secs).toFixed(1)} kept, ${(s.totals.candidates / secs).toFixed(1)} candidates`,
       '  errors by kind:',

@@ -36,22 +36,33 @@ function startWorker(workerData: PreprocessWorkerData): Worker {
   return new Worker(code, { eval: true, workerData });
 }
 
+/** Takes a free buffer of a fitting size (at most twice the need), keeping the free list short. */
+function reuse<T extends ArrayBufferLike>(free: T[], bytes: number): T | null {
+  const i = free.findIndex((b) => b.byteLength >= bytes && b.byteLength <= bytes * 2);
+  if (i >= 0) return free.splice(i, 1)[0]!;
+  if (free.length >= 3) free.shift();
+  return null;
+}
+
 /**
  * Decodes, resizes and normalises JPEGs on worker threads straight into shared memory, so the main
- * thread only hands out work and the model never waits for a copy.
+ * thread only hands out work and makes one copy per batch.
  */
 export class PreprocessPool {
   private readonly idle: Worker[] = [];
   private readonly busy = new Map<Worker, PendingChunk>();
   private readonly queue: PendingChunk[] = [];
-  private readonly freeBuffers: SharedArrayBuffer[] = [];
-  private readonly bytesPerImage: number;
+  private readonly freeShared: SharedArrayBuffer[] = [];
+  private readonly freePlain: ArrayBuffer[] = [];
+  private readonly elementsPerImage: number;
+  private readonly bytesPerElement: number;
   private nextJobId = 0;
   private closed = false;
 
   constructor(private readonly opts: PreprocessPoolOptions) {
     const { width, height } = opts.preprocessing;
-    this.bytesPerImage = width * height * 3 * (opts.dtype === 'float32' ? 4 : 2);
+    this.elementsPerImage = width * height * 3;
+    this.bytesPerElement = opts.dtype === 'float32' ? 4 : 2;
     for (let i = 0; i < Math.max(1, opts.threads); i++) this.idle.push(this.spawn());
   }
 
@@ -61,22 +72,21 @@ export class PreprocessPool {
 
   async run(images: readonly Uint8Array[]): Promise<PreparedPixels> {
     if (this.closed) throw new Error('preprocessing pool is closed');
-    const target = this.takeBuffer(images.length * this.bytesPerImage);
+    const target = this.takeShared(Math.max(1, images.length) * this.elementsPerImage * this.bytesPerElement);
     const chunkSize = Math.max(4, Math.ceil(images.length / (this.threads * 4)));
     const chunks: Promise<PreprocessJobResult>[] = [];
     for (let first = 0; first < images.length; first += chunkSize) {
       const job: PreprocessJob = { id: this.nextJobId++, images: images.slice(first, first + chunkSize), target, firstSlot: first };
       chunks.push(new Promise((resolve, reject) => this.enqueue({ job, resolve, reject })));
     }
-    let results: PreprocessJobResult[];
-    try {
-      results = await Promise.all(chunks);
-    } catch (err) {
-      this.freeBuffers.push(target);
-      throw err;
-    }
-    const length = images.length * (this.bytesPerImage / (this.opts.dtype === 'float32' ? 4 : 2));
-    const data = this.opts.dtype === 'float32' ? new Float32Array(target, 0, length) : new Uint16Array(target, 0, length);
+    // On failure the buffer is not reused: other chunks of this batch may still be writing into it.
+    const results = await Promise.all(chunks);
+    const elements = images.length * this.elementsPerImage;
+    // onnxruntime-node refuses tensors over shared memory: one copy into a plain, reused buffer.
+    const plain = this.takePlain(elements * this.bytesPerElement);
+    const data = this.opts.dtype === 'float32' ? new Float32Array(plain, 0, elements) : new Uint16Array(plain, 0, elements);
+    data.set(this.opts.dtype === 'float32' ? new Float32Array(target, 0, elements) : new Uint16Array(target, 0, elements));
+    this.freeShared.push(target);
     let released = false;
     return {
       data,
@@ -85,7 +95,7 @@ export class PreprocessPool {
       release: () => {
         if (released) return;
         released = true;
-        if (!this.closed) this.freeBuffers.push(target);
+        if (!this.closed) this.freePlain.push(plain);
       },
     };
   }
@@ -95,16 +105,18 @@ export class PreprocessPool {
     for (const pending of this.queue.splice(0)) pending.reject(new Error('preprocessing pool closed'));
     const workers = [...this.idle, ...this.busy.keys()];
     this.idle.length = 0;
-    this.freeBuffers.length = 0;
+    this.freeShared.length = 0;
+    this.freePlain.length = 0;
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  /** Batches of one size reuse their shared memory instead of allocating (and zeroing) it each time. */
-  private takeBuffer(bytes: number): SharedArrayBuffer {
-    const i = this.freeBuffers.findIndex((b) => b.byteLength >= bytes && b.byteLength <= bytes * 2);
-    if (i >= 0) return this.freeBuffers.splice(i, 1)[0]!;
-    if (this.freeBuffers.length >= 4) this.freeBuffers.shift();
-    return new SharedArrayBuffer(Math.max(bytes, this.bytesPerImage));
+  /** Batches of one size reuse their memory instead of allocating (and zeroing) it each time. */
+  private takeShared(bytes: number): SharedArrayBuffer {
+    return reuse(this.freeShared, bytes) ?? new SharedArrayBuffer(bytes);
+  }
+
+  private takePlain(bytes: number): ArrayBuffer {
+    return reuse(this.freePlain, bytes) ?? new ArrayBuffer(bytes);
   }
 
   private enqueue(pending: PendingChunk): void {

@@ -1,51 +1,96 @@
 import type { FilterInput, FilterVerdict, PairFilter } from './filter.js';
 
+/**
+ * A filter that can split scoring in two: `prepare` (CPU work off the model: decoding, tokenizing)
+ * and `infer` (the model). The stage prepares the next batch while the current one is inferring.
+ */
+export interface StagedPairFilter<P = unknown> extends PairFilter {
+  prepare(batch: FilterInput[]): Promise<P>;
+  infer(prepared: P): Promise<FilterVerdict[]>;
+}
+
+function isStaged(filter: PairFilter): filter is StagedPairFilter {
+  const f = filter as Partial<StagedPairFilter>;
+  return typeof f.prepare === 'function' && typeof f.infer === 'function';
+}
+
 export interface FilterStageOptions {
   /** Largest batch handed to the filter. */
   batchSize: number;
-  /** A partial batch runs after waiting this long for more input. */
+  /** A partial batch runs once its oldest pair has waited this long. */
   maxWaitMs: number;
-  /** The most samples waiting or being scored; stream credits are granted against it. */
+  /** How many pairs may be outstanding; the coordinator grants stream credits from `capacity − queueDepth`. */
   capacity: number;
+}
+
+export interface FilterStageStats {
+  /** Pairs finished per second over the last few seconds. */
+  imagesPerSec: number;
+  /** Share of the last few seconds the model had no batch to run (0..1). */
+  idleFraction: number;
+  lastBatchSize: number;
+  batches: number;
+  processed: number;
 }
 
 interface Pending {
   input: FilterInput;
+  enqueuedAt: number;
   resolve: (v: FilterVerdict) => void;
-  reject: (e: Error) => void;
+  reject: (err: Error) => void;
 }
 
+/** Rates and idle time are measured over this trailing window. */
+const WINDOW_MS = 5000;
+
 /**
- * Dynamic batching in front of one filter: batches of up to batchSize, or whatever arrived within
- * maxWaitMs, scored one after another. queueDepth (waiting + being scored) drives backpressure.
+ * The coordinator's dynamic batcher in front of one model: batches of up to `batchSize`, or fewer
+ * after `maxWaitMs`; batches go through the model one after another, each one's preparation
+ * overlapping the previous one's inference.
  */
 export class FilterStage {
-  private queue: Pending[] = [];
-  private inBatch = 0;
-  private running = false;
+  private readonly waiting: Pending[] = [];
+  private preparing = false;
+  private ready: { batch: Pending[]; prepared: unknown } | null = null;
+  private inferring = false;
+  private outstanding = 0;
   private timer: NodeJS.Timeout | null = null;
-  private lastBatchSize = 0;
-  private batches = 0;
-  private processed = 0;
-  private window = { startedAt: Date.now(), busyMs: 0, processed: 0 };
-  private lastRates = { imagesPerSec: 0, idleFraction: 1 };
-  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+  private drainWaiters: (() => void)[] = [];
+  private readonly createdAt = Date.now();
+  private inferStartedAt: number | null = null;
+  private busySpans: { start: number; end: number }[] = [];
+  private finished: { at: number; count: number }[] = [];
+  private counters = { lastBatchSize: 0, batches: 0, processed: 0 };
+  private readonly prepareBatch: (batch: FilterInput[]) => Promise<unknown>;
+  private readonly inferBatch: (prepared: unknown) => Promise<FilterVerdict[]>;
 
   constructor(
     private readonly filter: PairFilter,
     private readonly opts: FilterStageOptions,
-  ) {}
-
-  get provider(): string {
-    return this.filter.provider;
+  ) {
+    if (!(opts.batchSize >= 1)) throw new Error(`batchSize must be at least 1, got ${opts.batchSize}`);
+    if (!(opts.capacity >= 1)) throw new Error(`capacity must be at least 1, got ${opts.capacity}`);
+    if (isStaged(filter)) {
+      this.prepareBatch = (batch) => filter.prepare(batch);
+      this.inferBatch = (prepared) => filter.infer(prepared);
+    } else {
+      this.prepareBatch = async (batch) => batch;
+      this.inferBatch = (prepared) => filter.score(prepared as FilterInput[]);
+    }
   }
 
   get filterName(): string {
     return this.filter.name;
   }
 
+  get provider(): string {
+    return this.filter.provider;
+  }
+
+  /** Pairs submitted and not yet answered (waiting, preparing or on the model). */
   get queueDepth(): number {
-    return this.queue.length + this.inBatch;
+    return this.outstanding;
   }
 
   get capacity(): number {
@@ -53,74 +98,127 @@ export class FilterStage {
   }
 
   submit(input: FilterInput): Promise<FilterVerdict> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
-      this.schedule();
+    if (this.closed) return Promise.reject(new Error('filter stage is closed'));
+    return new Promise<FilterVerdict>((resolve, reject) => {
+      this.outstanding++;
+      this.waiting.push({ input, enqueuedAt: Date.now(), resolve, reject });
+      this.pump();
     });
   }
 
-  stats(): { imagesPerSec: number; idleFraction: number; lastBatchSize: number; batches: number; processed: number } {
+  stats(): FilterStageStats {
     const now = Date.now();
-    const elapsed = now - this.window.startedAt;
-    if (elapsed >= 2000) {
-      this.lastRates = {
-        imagesPerSec: (this.window.processed * 1000) / elapsed,
-        idleFraction: Math.max(0, 1 - this.window.busyMs / elapsed),
-      };
-      this.window = { startedAt: now, busyMs: 0, processed: 0 };
-    }
-    return { ...this.lastRates, lastBatchSize: this.lastBatchSize, batches: this.batches, processed: this.processed };
+    const since = Math.max(this.createdAt, now - WINDOW_MS);
+    const span = now - since;
+    this.busySpans = this.busySpans.filter((s) => s.end > since);
+    this.finished = this.finished.filter((f) => f.at > since);
+    let busy = this.busySpans.reduce((sum, s) => sum + (s.end - Math.max(s.start, since)), 0);
+    if (this.inferStartedAt !== null) busy += now - Math.max(this.inferStartedAt, since);
+    const done = this.finished.reduce((sum, f) => sum + f.count, 0);
+    return {
+      imagesPerSec: span > 0 ? (done * 1000) / span : 0,
+      idleFraction: span > 0 ? Math.min(1, Math.max(0, 1 - busy / span)) : 1,
+      ...this.counters,
+    };
   }
 
-  /** Resolves when nothing is queued or being scored. */
+  /** Resolves once nothing is waiting, preparing or running. */
   drain(): Promise<void> {
-    if (this.queueDepth === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  /** Refuses new pairs and fails those not yet in a batch; resolves when batches already running finish. */
   async close(): Promise<void> {
+    this.closed = true;
+    this.clearTimer();
+    for (const p of this.waiting.splice(0)) this.settle(p, new Error('filter stage closed'));
     await this.drain();
-    if (this.timer) clearTimeout(this.timer);
   }
 
-  private schedule(): void {
-    if (this.running) return;
-    if (this.queue.length >= this.opts.batchSize) {
-      void this.runBatch();
+  private pump(): void {
+    if (this.ready && !this.inferring) this.startInference();
+    if (this.preparing || this.ready || this.waiting.length === 0) return;
+    const oldestWait = Date.now() - this.waiting[0]!.enqueuedAt;
+    if (this.waiting.length >= this.opts.batchSize || oldestWait >= this.opts.maxWaitMs) {
+      this.clearTimer();
+      this.startPreparation(this.waiting.splice(0, this.opts.batchSize));
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
-        if (!this.running && this.queue.length > 0) void this.runBatch();
-      }, this.opts.maxWaitMs);
+        this.pump();
+      }, this.opts.maxWaitMs - oldestWait);
     }
   }
 
-  private async runBatch(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+  private startPreparation(batch: Pending[]): void {
+    this.preparing = true;
+    this.prepareBatch(batch.map((p) => p.input)).then(
+      (prepared) => {
+        this.preparing = false;
+        this.ready = { batch, prepared };
+        this.pump();
+      },
+      (err: unknown) => {
+        this.preparing = false;
+        this.fail(batch, err);
+        this.pump();
+      },
+    );
+  }
+
+  private startInference(): void {
+    const { batch, prepared } = this.ready!;
+    this.ready = null;
+    this.inferring = true;
+    this.inferStartedAt = Date.now();
+    const finish = (): void => {
+      this.busySpans.push({ start: this.inferStartedAt!, end: Date.now() });
+      this.inferStartedAt = null;
+      this.inferring = false;
+      this.counters.batches++;
+      this.counters.lastBatchSize = batch.length;
+    };
+    this.inferBatch(prepared).then(
+      (verdicts) => {
+        finish();
+        if (verdicts.length !== batch.length) {
+          this.fail(batch, new Error(`filter ${this.filter.name} answered ${verdicts.length} verdicts for ${batch.length} pairs`));
+        } else {
+          this.counters.processed += batch.length;
+          this.finished.push({ at: Date.now(), count: batch.length });
+          batch.forEach((p, i) => this.settle(p, verdicts[i]!));
+        }
+        this.pump();
+      },
+      (err: unknown) => {
+        finish();
+        this.fail(batch, err);
+        this.pump();
+      },
+    );
+  }
+
+  private fail(batch: Pending[], err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    for (const p of batch) this.settle(p, error);
+  }
+
+  private settle(p: Pending, outcome: FilterVerdict | Error): void {
+    this.outstanding--;
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.outstanding === 0 && this.drainWaiters.length > 0) {
+      for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
-    this.running = true;
-    const batch = this.queue.splice(0, this.opts.batchSize);
-    this.inBatch = batch.length;
-    const started = Date.now();
-    try {
-      const verdicts = await this.filter.score(batch.map((p) => p.input));
-      if (verdicts.length !== batch.length) throw new Error(`filter returned ${verdicts.length} verdicts for ${batch.length} inputs`);
-      batch.forEach((p, i) => p.resolve(verdicts[i]!));
-    } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      for (const p of batch) p.reject(e);
-    } finally {
-      this.window.busyMs += Date.now() - started;
-      this.window.processed += batch.length;
-      this.processed += batch.length;
-      this.batches++;
-      this.lastBatchSize = batch.length;
-      this.inBatch = 0;
-      this.running = false;
-      if (this.queue.length > 0) this.schedule();
-      else for (const wake of this.idleWaiters.splice(0)) wake();
-    }
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
