@@ -1,15 +1,8 @@
 #!/usr/bin/env node
-import './production-env.js';
+import './early-env.js';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
-import { registerGpuCommand } from './gpu.js';
 import { registerWorkerCommand } from './worker.js';
-import { registerShardCommands } from './shards.js';
-import { registerExtractCommand } from './extract.js';
-import { registerStatusCommand } from './status.js';
-import { registerDemoCommand } from './demo.js';
-import { registerModelCommands } from './model.js';
-import { registerClipCommands } from './clip.js';
 
 const program = new Command('cah')
   .description('Crawling@Home rebuilt: turn Common Crawl into CLIP-filtered image–caption datasets')
@@ -29,14 +22,29 @@ Examples:
   );
 program.exitOverride();
 
-registerDemoCommand(program);
-registerGpuCommand(program);
 registerWorkerCommand(program);
-registerShardCommands(program);
-registerExtractCommand(program);
-registerStatusCommand(program);
-registerModelCommands(program);
-registerClipCommands(program);
+// A swarm worker host ships only the worker's dependencies (no SQLite, ONNX Runtime, ink, ssh2):
+// `cah worker` must not load the other commands' modules.
+if (!isWorkerInvocation(process.argv.slice(2))) {
+  (await import('./demo.js')).registerDemoCommand(program);
+  (await import('./gpu.js')).registerGpuCommand(program);
+  (await import('./shards.js')).registerShardCommands(program);
+  (await import('./extract.js')).registerExtractCommand(program);
+  (await import('./status.js')).registerStatusCommand(program);
+  (await import('./model.js')).registerModelCommands(program);
+  (await import('./clip.js')).registerClipCommands(program);
+  (await import('./swarm.js')).registerSwarmCommands(program);
+}
+
+/** The first argument that is not a global option (or its value) names the command. */
+function isWorkerInvocation(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--state') i++;
+    else if (!arg.startsWith('-')) return arg === 'worker';
+  }
+  return false;
+}
 
 function fail(message: string, code: number): never {
   process.stderr.write(`cah: ${message}\n`);
