@@ -12,7 +12,7 @@ import type { BenchResult } from './result.js';
 /** Synthetic pages average ~2.4 KB of gzip each (~6.4 KB of JSON). */
 const COMPRESSED_BYTES_PER_PAGE = 2400;
 /** Best of this many alternating runs of each side: the machine is shared, the best run is the least disturbed. */
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 async function gzipSeconds(file: string): Promise<number> {
   const start = process.hrtime.bigint();

@@ -41,7 +41,9 @@ ensure_host() {
 probe() {
   bundle="$1"
   ensure_host
-  echo "platform=$(node -p 'process.platform + "-" + process.arch + "-" + (process.report.getReport().header.glibcVersionRuntime ? "glibc" : "musl")')"
+  libc=glibc
+  if ls /lib/ld-musl-* >/dev/null 2>&1; then libc=musl; fi
+  echo "platform=$(node -p 'process.platform + "-" + process.arch')-$libc"
   echo "node=$(node -v)"
   echo "tunnel_bind=${CAH_TUNNEL_BIND:-127.0.0.1}"
   if [ -f "$BASE/releases/$bundle/.complete" ]; then echo "bundle=present"; else echo "bundle=absent"; fi
@@ -76,7 +78,7 @@ install_bundle() {
   previous=$(readlink "$BASE/current" 2>/dev/null || true)
   ln -sfn "releases/$bundle" "$BASE/current"
   node "$BASE/current/dist/src/cli/main.js" worker --help >/dev/null 2>"$BASE/load-check.log" ||
-    fail "the worker does not load: $(tail -n 5 "$BASE/load-check.log" | tr '\n' ' ')"
+    fail "the worker does not load: $(grep -m 1 -E 'Error|Cannot find' "$BASE/load-check.log")"
   cp "$BASE/current/swarm/cah-worker-ctl.sh" "$CTL.tmp" && chmod 0755 "$CTL.tmp" && mv "$CTL.tmp" "$CTL"
 
   umask 077

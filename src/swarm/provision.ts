@@ -103,10 +103,10 @@ export class Provisioner {
     try {
       await project.client.waitForAction(created.action);
       const deadline = Date.now() + timeoutMs;
-      let current = server;
+      let current = await project.client.getServer(server.id);
       while (current.status !== 'running' || !current.public_net.ipv4) {
         if (Date.now() > deadline) throw new Error(`status still ${current.status}`);
-        await sleep(Math.min(2000, Math.max(50, timeoutMs / 200)));
+        await sleep(project.client.pollIntervalMs);
         current = await project.client.getServer(server.id);
       }
       return { ok: true, record: toRecord(current, project, this.spec.location) };

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WORKER_CTL } from './bootstrap.js';
 import type { FleetOptions } from './fleet.js';
 import { describeApiError, isApiError } from './hetzner/errors.js';
@@ -7,7 +8,7 @@ import type { SwarmLog } from './log.js';
 import { KnownHosts } from './ssh.js';
 import { dropServer, listSwarms, readSshKeyPair, swarmDir, upsertServer, type SwarmRecord, type SwarmServerRecord } from './state.js';
 import { HostLink } from './tunnel.js';
-import { bootstrapRecord, newProvisioner, prepareSwarm } from './up.js';
+import { bootstrapRecord, newProvisioner, prepareSwarm } from './context.js';
 
 export interface SwarmActorEvent {
   server: string;
@@ -27,7 +28,11 @@ export interface SwarmSupervisorOptions {
   log: SwarmLog;
   /** Whether the coordinator sees the server's worker actor (its id is the server name) ALIVE. */
   isWorkerAlive: (server: string) => boolean;
-  /** Actor state changes the supervisor causes (restart, replacement). */
+  /**
+   * Actor states the supervisor knows before the coordinator does: PENDING_CREATION for a swarm
+   * server whose worker has not registered yet, RESTARTING, DEAD and PENDING_CREATION around a
+   * replacement (`cah gpu` records them in the actors table).
+   */
   onActorEvent?: (event: SwarmActorEvent) => void;
   /** A dead worker is restarted over SSH after this long (default 60 s). */
   restartAfterMs?: number;
@@ -56,7 +61,9 @@ export class SwarmSupervisor {
   private readonly watches = new Map<string, Watch>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private knownHosts: KnownHosts;
+  private readonly knownHosts: KnownHosts;
+  /** Restarts and replacements under way. */
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(private readonly opts: SwarmSupervisorOptions) {
     this.knownHosts = new KnownHosts(join(swarmDir(opts.stateDir), 'known_hosts'));
@@ -72,11 +79,18 @@ export class SwarmSupervisor {
     return [...this.watches.values()].map((w) => ({ name: w.server.name, ip: w.server.ip, tunnel: w.link.isOpen ? 'open' : 'down' }));
   }
 
+  /** Closes every link; a restart or replacement under way gets up to 15 s to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await Promise.race([Promise.allSettled([...this.inflight]), sleep(15_000, undefined, { ref: false })]);
     await Promise.all([...this.watches.values()].map((w) => w.link.close()));
     this.watches.clear();
+  }
+
+  private track(task: Promise<void>): void {
+    this.inflight.add(task);
+    void task.finally(() => this.inflight.delete(task));
   }
 
   private emit(event: SwarmActorEvent): void {
@@ -113,10 +127,12 @@ export class SwarmSupervisor {
       });
       this.watches.set(name, { swarm, server, link, deadSince: null, restarted: false, replacing: false });
       link.start();
+      if (!this.opts.isWorkerAlive(name)) this.emit({ server: name, state: 'PENDING_CREATION', cause: `swarm server ${server.ip}: waiting for its worker` });
     }
   }
 
   private check(): void {
+    if (this.stopped) return;
     this.rescan();
     const now = Date.now();
     const restartAfter = this.opts.restartAfterMs ?? 60_000;
@@ -132,10 +148,10 @@ export class SwarmSupervisor {
       watch.deadSince ??= now;
       const deadFor = now - watch.deadSince;
       if (replaceAfter > 0 && deadFor >= replaceAfter) {
-        void this.replace(watch);
+        this.track(this.replace(watch));
       } else if (deadFor >= restartAfter && !watch.restarted && watch.link.isOpen) {
         watch.restarted = true;
-        void this.restart(watch);
+        this.track(this.restart(watch));
       }
     }
   }

@@ -116,7 +116,7 @@ export class HostLink {
     this.wake.abort();
     this.session?.close();
     // A connection attempt in flight closes itself when it completes.
-    await Promise.race([this.loop, sleep(2000)]);
+    await Promise.race([this.loop, sleep(2000, undefined, { ref: false })]);
     this.open = false;
   }
 }

@@ -16,7 +16,7 @@ function formatCandidate(candidate: Candidate, json: boolean): string {
   return `${candidate.url}\t${candidate.caption}\t${candidate.pageUrl}\t${candidate.license ?? '-'}\n`;
 }
 
-export function summariseCounts(counts: ExtractionCounts): string {
+function summariseCounts(counts: ExtractionCounts): string {
   return (
     `${counts.candidates} candidates from ${counts.pages} pages in ${counts.records} records; dropped: ` +
     `${counts.captionTooShort} captions too short, ${counts.nonHttpUrls} non-http URLs, ${counts.duplicates} duplicates; ` +

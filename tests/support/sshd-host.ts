@@ -98,7 +98,7 @@ export class SshdHost {
 
   static async start(opts: SshdHostOptions): Promise<SshdHost> {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    mkdirSync(opts.root, { recursive: true });
+    mkdirSync(join(opts.root, 'root'), { recursive: true, mode: 0o700 });
     mkdirSync(opts.configDir, { recursive: true, mode: 0o700 });
     writeFileSync(join(opts.configDir, 'authorized_keys'), opts.authorizedKeys.map((k) => k.trim() + '\n').join(''), { mode: 0o600 });
     const host = new SshdHost(opts);
@@ -141,7 +141,8 @@ export class SshdHost {
         'AllowTcpForwarding yes',
         // The reverse tunnel binds on this host's own address (all test hosts share one loopback).
         'GatewayPorts clientspecified',
-        `SetEnv CAH_HOST_ROOT=${this.opts.root} CAH_TUNNEL_BIND=${this.opts.address}`,
+        // Its own home too: the machine's ~/.bashrc (sourced by bash for SSH commands) is not the host's.
+        `SetEnv CAH_HOST_ROOT=${this.opts.root} CAH_TUNNEL_BIND=${this.opts.address} HOME=${join(this.opts.root, 'root')}`,
         'PrintMotd no',
         'MaxStartups 100',
         'MaxSessions 50',
@@ -180,6 +181,12 @@ export class SshdHost {
       await sleep(100);
     }
     this.child = null;
+  }
+
+  /** A reboot: sshd and everything under it stopped, then sshd started again with the same key. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
   }
 
   /** The server was "rebuilt": a new host key, sshd restarted on the same address. */

@@ -38,7 +38,8 @@ type Query = Record<string, string | number | undefined>;
 export class HetznerClient {
   private readonly endpoint: string;
   private readonly retry: RetryPolicy;
-  private readonly pollIntervalMs: number;
+  /** How often `waitForAction` (and callers waiting on a resource) poll. */
+  readonly pollIntervalMs: number;
 
   constructor(private readonly opts: HetznerClientOptions) {
     this.endpoint = (opts.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');

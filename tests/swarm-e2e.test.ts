@@ -1,0 +1,191 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { runCoordinator } from '../src/coordinator/run.js';
+import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../src/coordinator/settings.js';
+import { startFixtureWeb, type FixtureWeb } from '../src/demo/fixture-web.js';
+import { PassThroughFilter } from '../src/filter/filter.js';
+import { Store } from '../src/store/store.js';
+import { SwarmSupervisor } from '../src/swarm/supervisor.js';
+import { runCli } from './support/cli.js';
+import { HetznerStandin, type StandinServer } from './support/hetzner-standin.js';
+import { pidsWithEnv } from './support/sshd-host.js';
+
+let root: string;
+let standin: HetznerStandin;
+let web: FixtureWeb;
+const HCLOUD_TOKEN = `hcloud-e2e-${randomBytes(16).toString('hex')}`;
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'cah-swarm-e2e-'));
+  standin = await HetznerStandin.start({ dir: join(root, 'standin'), actionDelayMs: 100 });
+  standin.addProject(HCLOUD_TOKEN);
+  web = await startFixtureWeb(join(root, 'web'), { seed: 23, shards: 3, pagesPerShard: 5, hangMs: 2000, maxImageBytes: 2_000_000 });
+});
+
+after(async () => {
+  await web?.close();
+  await standin?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function cah(state: string, args: string[], timeoutMs = 180_000) {
+  return runCli(['--state', state, ...args], {
+    env: { HCLOUD_TOKEN, HCLOUD_ENDPOINT: standin.url, CAH_SWARM_SSH_PORT: String(standin.sshPort) },
+    timeoutMs,
+  });
+}
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}
+
+/** The end of a host's worker log, for failure messages. */
+function workerLog(server: StandinServer): string {
+  const file = join(server.root!, 'var', 'log', 'cah', 'worker.log');
+  return existsSync(file) ? `${server.name}:\n${readFileSync(file, 'utf8').split('\n').slice(-8).join('\n')}` : `${server.name}: no log`;
+}
+
+/** The worker process of a host, from its pid file. */
+function workerPid(server: StandinServer): number | null {
+  const pidFile = join(server.root!, 'run', 'cah', 'worker.pid');
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  return existsSync(`/proc/${pid}`) ? pid : null;
+}
+
+test('swarm up 3 → workers connect through the tunnels and process the shards → swarm down leaves nothing of the swarm and nothing else touched', async () => {
+  const state = join(root, 'state');
+  const unrelated = await standin.seedServer(HCLOUD_TOKEN, { name: 'db-prod', host: true });
+  const otherSwarm = await standin.seedServer(HCLOUD_TOKEN, { name: 'cah-other-1', labels: { 'cah-swarm': 'other' }, host: true });
+
+  const up = await cah(state, ['swarm', 'up', '3', 'fsn1', '--name', 'e2e']);
+  assert.equal(up.code, 0, up.stdout + up.stderr);
+  assert.match(up.stdout, /3\/3 servers of swarm e2e run a worker/);
+  const swarm = standin.allServers.filter((s) => s.labels['cah-swarm'] === 'e2e');
+  assert.deepEqual(swarm.map((s) => s.name).sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3']);
+  assert.ok(swarm.every((s) => s.serverType === 'cx23' && s.location === 'fsn1'), 'auto picked the cheapest orderable x86 type');
+
+  const workerToken = readFileSync(join(state, 'worker-token'), 'utf8').trim();
+  for (const server of swarm) {
+    const pid = workerPid(server);
+    assert.ok(pid, `${server.name}: worker running`);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(cmdline.some((a) => a.endsWith('dist/src/cli/main.js')) && cmdline.includes('worker'));
+    assert.deepEqual(cmdline.slice(cmdline.indexOf('--actor-id'), cmdline.indexOf('--actor-id') + 2), ['--actor-id', server.name]);
+    assert.ok(cmdline.includes(`${server.ip}:7443`), 'dials the tunnel on its own loopback');
+    assert.ok(!cmdline.join(' ').includes(workerToken), 'the worker token is not on the command line');
+    const env = join(server.root!, 'etc', 'cah', 'worker.env');
+    assert.equal(statSync(env).mode & 0o777, 0o600);
+    assert.match(readFileSync(env, 'utf8'), new RegExp(`^CAH_WORKER_TOKEN=${workerToken}$`, 'm'));
+    assert.ok(!existsSync(join(server.root!, 'opt', 'cah', 'current', 'node_modules', 'better-sqlite3')), 'no SQLite in the worker bundle');
+    assert.ok(!existsSync(join(server.root!, 'opt', 'cah', 'current', 'node_modules', 'onnxruntime-node')), 'no ONNX Runtime in the worker bundle');
+    assert.ok(!server.userData.includes(workerToken) && !server.userData.includes(HCLOUD_TOKEN), 'cloud-init user data holds no secret');
+    assert.match(server.userData, /^#cloud-config/);
+  }
+
+  // Idempotent: a second run creates nothing and restarts nothing.
+  const pidsBefore = swarm.map(workerPid);
+  const again = await cah(state, ['swarm', 'up', '3', 'fsn1', '--name', 'e2e', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  const report = JSON.parse(again.stdout) as { servers: { name: string; status: string }[] };
+  assert.deepEqual(report.servers.map((s) => s.status), ['existing', 'existing', 'existing']);
+  assert.deepEqual(swarm.map(workerPid), pidsBefore, `the workers were left running\n${again.stderr}\n${swarm.map(workerLog).join('\n')}`);
+  assert.equal(standin.allServers.length, 5);
+
+  // The coordinator (as `cah gpu` runs it) with the swarm supervisor's reverse tunnels.
+  const store = Store.openInStateDir(state);
+  store.shards.add(web.shardPaths);
+  const tunnels: string[] = [];
+  let supervisor: SwarmSupervisor | null = null;
+  const logs: string[] = [];
+  const result = await runCoordinator({
+    store,
+    outDir: join(root, 'out'),
+    workerToken,
+    settings: {
+      ...DEFAULT_COORDINATOR_SETTINGS,
+      heartbeatTimeoutMs: 10_000,
+      worker: { ...DEFAULT_WORKER_SETTINGS, allowLoopback: true, downloadTimeoutMs: 1500, connectTimeoutMs: 1500, perHostRps: 500, perHostConcurrency: 8, maxImageBytes: 2_000_000, heartbeatIntervalMs: 500 },
+    },
+    filter: new PassThroughFilter(),
+    batchSize: 32,
+    maxWaitMs: 20,
+    filterCapacity: 512,
+    listen: '127.0.0.1:0',
+    localWorkers: 0,
+    maxRestarts: 0,
+    untilDone: true,
+    logger: pino({ level: 'warn' }),
+    onStarted: async (running) => {
+      supervisor = new SwarmSupervisor({
+        stateDir: state,
+        coordinatorPort: running.port,
+        workerToken,
+        swarmNames: ['e2e'],
+        log: (obj, msg) => logs.push(`${msg} ${JSON.stringify(obj)}`),
+        isWorkerAlive: (server) => store.actors.get(server)?.state === 'ALIVE',
+        checkIntervalMs: 500,
+      });
+      await supervisor.start();
+      const deadline = Date.now() + 30_000;
+      while (supervisor.servers().some((s) => s.tunnel !== 'open') && Date.now() < deadline) await sleep(100);
+      tunnels.push(...supervisor.servers().filter((s) => s.tunnel === 'open').map((s) => s.name));
+      // Workers retry with backoff (up to 10 s) until their tunnel opens; keep serving until all have come.
+      const names = supervisor.servers().map((s) => s.name);
+      while (!names.every((name) => store.actors.get(name)) && Date.now() < deadline) await sleep(100);
+    },
+  });
+  await (supervisor as SwarmSupervisor | null)?.stop();
+  assert.deepEqual(tunnels.sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3'], logs.join('\n'));
+  assert.equal(result.exitReason, 'done');
+  assert.deepEqual(store.shards.counts(), { queued: 0, leased: 0, done: 3, failed: 0 });
+  const actors = store.actors.list().filter((a) => a.kind === 'swarm');
+  assert.deepEqual(actors.map((a) => a.id).sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3'], 'every swarm worker registered through its tunnel');
+  assert.ok(store.shards.list().every((s) => s.downloaded > 0));
+  store.close();
+
+  const ls = await cah(state, ['swarm', 'ls', '--json']);
+  assert.equal(ls.code, 0, ls.stderr);
+  const rows = JSON.parse(ls.stdout) as { name: string; actor: { state: string } | null }[];
+  assert.deepEqual(rows.map((r) => r.name), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3', 'cah-other-1']);
+  assert.ok(rows.slice(0, 3).every((r) => r.actor !== null), 'joined with the actors table');
+  assert.equal(rows[3]!.actor, null);
+
+  // The Hetzner token reached no host: not in any file, process environment or log there.
+  const logsOnHosts = swarm.flatMap((s) => filesUnder(join(s.root!, 'var', 'log')));
+  assert.ok(logsOnHosts.length >= 3, 'the workers wrote logs');
+  for (const server of swarm) {
+    for (const file of filesUnder(server.root!)) assert.ok(!readFileSync(file).includes(HCLOUD_TOKEN), `token found in ${file}`);
+    for (const pid of pidsWithEnv('CAH_HOST_ROOT', server.root!)) {
+      assert.ok(!readFileSync(`/proc/${pid}/environ`).includes(HCLOUD_TOKEN), `token in the environment of pid ${pid}`);
+    }
+  }
+  for (const file of filesUnder(join(root, 'standin')).filter((f) => f.endsWith('sshd.log'))) assert.ok(!readFileSync(file).includes(HCLOUD_TOKEN));
+
+  const logsCmd = await cah(state, ['swarm', 'logs', 'cah-e2e-2']);
+  assert.equal(logsCmd.code, 0, logsCmd.stderr);
+  assert.match(logsCmd.stdout, /cah-e2e-2|registered|coordinator/i);
+
+  const down = await cah(state, ['swarm', 'down', '--name', 'e2e', '--yes']);
+  assert.equal(down.code, 0, down.stderr);
+  for (const name of ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3']) assert.match(down.stdout, new RegExp(`deleted ${name} `));
+  const left = [...standin.project(HCLOUD_TOKEN).servers.values()].map((s) => s.name).sort();
+  assert.deepEqual(left, ['cah-other-1', 'db-prod'], 'the unrelated servers are untouched');
+  for (const server of swarm) assert.deepEqual(pidsWithEnv('CAH_HOST_ROOT', server.root!), [], `${server.name}: no process left`);
+  assert.ok(unrelated.host && unrelated.host.processes().length > 0, 'the unrelated host still runs');
+  assert.ok(otherSwarm.host && otherSwarm.host.processes().length > 0);
+
+  const downAgain = await cah(state, ['swarm', 'down', '--name', 'e2e', '--yes']);
+  assert.equal(downAgain.code, 0);
+  assert.match(downAgain.stdout, /no servers to delete/);
+  assert.deepEqual(standin.violations, []);
+});

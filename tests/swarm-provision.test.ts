@@ -1,0 +1,121 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SwarmConfigError } from '../src/swarm/errors.js';
+import { Fleet } from '../src/swarm/fleet.js';
+import { HetznerClient } from '../src/swarm/hetzner/client.js';
+import { projectIdOf } from '../src/swarm/hetzner/tokens.js';
+import type { ServerType } from '../src/swarm/hetzner/types.js';
+import { Provisioner, type Created } from '../src/swarm/provision.js';
+import { candidateTypes, hourlyPrice } from '../src/swarm/server-types.js';
+import { ensureSshKeyPair } from '../src/swarm/state.js';
+import { HetznerStandin } from './support/hetzner-standin.js';
+
+let dir: string;
+let standin: HetznerStandin;
+let types: ServerType[];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cah-provision-'));
+  standin = await HetznerStandin.start({ dir: join(dir, 'standin'), realHosts: false, actionDelayMs: 20, unavailableTypes: ['cx23'] });
+  standin.addProject('catalogue');
+  types = await new HetznerClient({ token: 'catalogue', endpoint: standin.url }).listServerTypes();
+});
+
+after(async () => {
+  await standin.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const fleetOf = (tokens: string[]): Fleet =>
+  new Fleet(tokens.map((token) => ({ token, project: projectIdOf(token) })), { endpoint: standin.url, retry: { baseDelayMs: 5 }, pollIntervalMs: 10 });
+
+function provisioner(fleet: Fleet, swarm: string, typeChoice = 'auto'): { provisioner: Provisioner; log: string[] } {
+  const log: string[] = [];
+  const keyPair = ensureSshKeyPair(join(dir, `state-${swarm}`));
+  return {
+    provisioner: new Provisioner(fleet, { swarm, location: 'fsn1', image: 'ubuntu-24.04', types: candidateTypes(types, 'fsn1', typeChoice, 'x86'), keyPair, log: (_o, m) => log.push(m), runningTimeoutMs: 5000 }),
+    log,
+  };
+}
+
+async function createAll(p: Provisioner, names: string[]): Promise<Created[]> {
+  const out: Created[] = [];
+  for (const name of names) out.push(await p.create(name));
+  return out;
+}
+
+test('auto picks orderable types only: never the deprecated cx22/cpx11, this architecture first, cheapest first', () => {
+  const auto = candidateTypes(types, 'fsn1', 'auto', 'x86').map((t) => t.name);
+  assert.ok(!auto.includes('cx22') && !auto.includes('cpx11'), 'deprecated types are never candidates');
+  assert.ok(!auto.includes('cpx32'), 'not available in fsn1');
+  assert.deepEqual(auto.slice(0, 3), ['cx23', 'cpx22', 'ccx13']);
+  assert.equal(auto.at(-1), 'cax11', 'arm last on an x86 machine');
+  const prices = auto.slice(0, 3).map((name) => hourlyPrice(types.find((t) => t.name === name)!, 'fsn1')!);
+  assert.deepEqual([...prices].sort((a, b) => a - b), prices);
+  assert.throws(() => candidateTypes(types, 'fsn1', 'cx22'), (err: unknown) => err instanceof SwarmConfigError && /deprecated/.test(err.message));
+  assert.throws(() => candidateTypes(types, 'fsn1', 'cpx32'), (err: unknown) => err instanceof SwarmConfigError && /not available in fsn1/.test(err.message));
+  assert.throws(() => candidateTypes(types, 'fsn1', 'cx99'), /unknown server type/);
+  assert.deepEqual(candidateTypes(types, 'nbg1', 'cpx32').map((t) => t.name), ['cpx32']);
+});
+
+test('an unavailable server type falls back to the next candidate', async () => {
+  standin.addProject('tok-type');
+  const { provisioner: p, log } = provisioner(fleetOf(['tok-type']), 'typefb');
+  const created = await createAll(p, ['cah-typefb-1', 'cah-typefb-2']);
+  assert.ok(created.every((c) => c.ok));
+  const servers = [...standin.project('tok-type').servers.values()];
+  assert.deepEqual(servers.map((s) => s.serverType), ['cpx22', 'cpx22'], 'cx23 is out of capacity: cpx22 instead');
+  assert.equal(log.filter((m) => /trying the next one/.test(m)).length, 1, 'the unavailable type is skipped for the servers after it');
+  const creates = standin.requests.filter((r) => r.token === 'tok-type' && r.method === 'POST' && r.path === '/v1/servers');
+  assert.deepEqual(creates.map((r) => r.status), [412, 201, 201]);
+  const running = await p.running(created[0] as Extract<Created, { ok: true }>);
+  assert.ok(running.ok && running.record.type === 'cpx22' && running.record.ip.startsWith('127.'));
+});
+
+test('a named type that is out of capacity is a per-server failure, not a fallback', async () => {
+  standin.addProject('tok-named');
+  const { provisioner: p } = provisioner(fleetOf(['tok-named']), 'named', 'cx23');
+  const [outcome] = await createAll(p, ['cah-named-1']);
+  assert.ok(outcome && !outcome.ok);
+  assert.match(outcome.detail, /resource_unavailable/);
+  assert.equal(standin.project('tok-named').servers.size, 0);
+});
+
+test('resource_limit_exceeded on the first token: the rest is filled from the second', async () => {
+  standin.addProject('tok-full', { serverLimit: 3 });
+  standin.addProject('tok-spare', { serverLimit: 10 });
+  await standin.seedServer('tok-full', { name: 'someone-elses-db' });
+  const { provisioner: p, log } = provisioner(fleetOf(['tok-full', 'tok-spare']), 'quota');
+  const created = await createAll(p, ['cah-quota-1', 'cah-quota-2', 'cah-quota-3', 'cah-quota-4']);
+  assert.ok(created.every((c) => c.ok), JSON.stringify(created.filter((c) => !c.ok)));
+  const names = (token: string): string[] => [...standin.project(token).servers.values()].map((s) => s.name).sort();
+  assert.deepEqual(names('tok-full'), ['cah-quota-1', 'cah-quota-2', 'someone-elses-db']);
+  assert.deepEqual(names('tok-spare'), ['cah-quota-3', 'cah-quota-4']);
+  assert.equal(log.filter((m) => /next token/.test(m)).length, 1);
+  assert.ok([...standin.project('tok-spare').servers.values()].every((s) => s.labels['cah-swarm'] === 'quota'));
+  // The SSH key was registered in both projects, once each.
+  assert.equal(standin.project('tok-full').sshKeys.size, 1);
+  assert.equal(standin.project('tok-spare').sshKeys.size, 1);
+});
+
+test('every project full: the remaining servers fail with the reason, nothing else is touched', async () => {
+  standin.addProject('tok-tiny', { serverLimit: 1 });
+  const { provisioner: p } = provisioner(fleetOf(['tok-tiny']), 'tiny');
+  const created = await createAll(p, ['cah-tiny-1', 'cah-tiny-2', 'cah-tiny-3']);
+  assert.deepEqual(created.map((c) => c.ok), [true, false, false]);
+  const failure = created[1] as Extract<Created, { ok: false }>;
+  assert.match(failure.detail, /server limit/);
+});
+
+test('a server with the same name but without our label is left alone', async () => {
+  standin.addProject('tok-clash');
+  const theirs = await standin.seedServer('tok-clash', { name: 'cah-clash-1', labels: { owner: 'alice' } });
+  const { provisioner: p } = provisioner(fleetOf(['tok-clash']), 'clash');
+  const [outcome] = await createAll(p, ['cah-clash-1']);
+  assert.ok(outcome && !outcome.ok && /left alone/.test(outcome.detail));
+  assert.deepEqual(standin.project('tok-clash').servers.get(theirs.id)?.labels, { owner: 'alice' });
+  assert.deepEqual(standin.violations, []);
+});
