@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb, type FixtureWeb, type GroundTruthEntry } from '../src/demo/fixture-web.js';
-import { buildDemoModel } from '../src/filter/demo-model.js';
+import { buildDemoModel, demoEmbeddingDim } from '../src/filter/demo-model.js';
+import { GraphBuilder } from '../src/filter/onnx-graph.js';
+import { DEMO_PALETTE } from '../src/demo/palette.js';
+import { parquetReadObjects } from 'hyparquet';
+import { parse as parseNpy } from 'npyjs';
 import { Store } from '../src/store/store.js';
 import { runCli, startCli } from './support/cli.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
@@ -13,6 +17,8 @@ import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 let root: string;
 let web: FixtureWeb;
 let model: string;
+let greenness: string;
+const GREEN = DEMO_PALETTE.findIndex((c) => c.name === 'green');
 
 const GPU_FLAGS = [
   'gpu',
@@ -39,6 +45,16 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'cah-e2e-'));
   model = join(root, 'demo-model');
   await buildDemoModel(model);
+  // An extra scorer head: the image embedding's "green" component, as a column (no threshold).
+  const D = demoEmbeddingDim();
+  const g = new GraphBuilder('greenness');
+  const x = g.input('embedding', 'float', ['batch', D]);
+  const w = new Float32Array(D);
+  w[GREEN] = 1;
+  g.op('MatMul', [x, g.constFloat(w, [D, 1])], {}, 'score');
+  g.output('score', 'float', ['batch', 1]);
+  greenness = join(root, 'greenness.onnx');
+  await g.write(greenness);
   web = await startFixtureWeb(join(root, 'web'), { seed: 7, shards: 4, pagesPerShard: 12, hangMs: 6000, maxImageBytes: 2_000_000 });
 });
 
@@ -81,13 +97,54 @@ async function assertMatchesGroundTruth(out: string, truth: GroundTruthEntry[]):
   if (existsSync(join(out, '.partial'))) assert.deepEqual(readdirSync(join(out, '.partial')), [], 'no partial files left');
 }
 
+function readParquetFile(path: string): Promise<Record<string, unknown>[]> {
+  const bytes = readFileSync(path);
+  return parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer });
+}
+
+function readNpy(path: string): { data: Float32Array; shape: number[]; dtype: string } {
+  const bytes = readFileSync(path);
+  const parsed = parseNpy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  return { data: parsed.data as Float32Array, shape: parsed.shape, dtype: parsed.dtype };
+}
+
+/**
+ * clip-retrieval's layout: for every shard, img_emb/text_emb float16 rows of the kept pairs in the
+ * parquet's order, metadata naming them; the rows' dot product is the similarity column, and the
+ * extra scorer's column is the green component of the image embedding.
+ */
+async function assertEmbeddings(out: string): Promise<void> {
+  const dim = demoEmbeddingDim();
+  let total = 0;
+  for (const name of readdirSync(out).filter((n) => /^\d{5}\.parquet$/.test(n))) {
+    const shard = name.slice(0, 5);
+    const kept = (await readParquetFile(join(out, name))).filter((r) => r['status'] === 'success');
+    const img = readNpy(join(out, 'img_emb', `img_emb_${shard}.npy`));
+    const txt = readNpy(join(out, 'text_emb', `text_emb_${shard}.npy`));
+    assert.equal(img.dtype, 'f2');
+    assert.deepEqual(img.shape, [kept.length, dim]);
+    assert.deepEqual(txt.shape, [kept.length, dim]);
+    const meta = await readParquetFile(join(out, 'metadata', `metadata_${shard}.parquet`));
+    assert.deepEqual(meta.map((m) => m['key']), kept.map((r) => r['key']), 'embedding rows follow the kept rows of the shard parquet');
+    kept.forEach((row, i) => {
+      let dot = 0;
+      for (let d = 0; d < dim; d++) dot += img.data[i * dim + d]! * txt.data[i * dim + d]!;
+      assert.ok(Math.abs(dot - (row['similarity'] as number)) < 0.01, `${row['key']}: embeddings' dot ${dot} vs similarity ${row['similarity']}`);
+      assert.ok(Math.abs((row['greenness'] as number) - img.data[i * dim + GREEN]!) < 0.01, `${row['key']}: greenness column from the scorer head`);
+    });
+    total += kept.length;
+  }
+  assert.ok(total > 0, 'some pairs were kept');
+}
+
 test('2 local workers on the fixture web: output equals the ground truth exactly', async () => {
   const state = join(root, 'state-a');
   const out = join(root, 'out-a');
   await addShards(state);
-  const res = await runCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model], { timeoutMs: 150_000 });
+  const res = await runCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model, '--scorer', `greenness=${greenness}`], { timeoutMs: 150_000 });
   assert.equal(res.code, 0, res.stderr.slice(-3000));
   await assertMatchesGroundTruth(out, withFilter(web.groundTruth));
+  await assertEmbeddings(out);
   const stats = readdirSync(out).filter((n) => n.endsWith('_stats.json'));
   assert.equal(stats.length, web.shardPaths.length);
   const totals = stats.map((n) => JSON.parse(readFileSync(join(out, n), 'utf8')) as { count: number; successes: number });

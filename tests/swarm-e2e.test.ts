@@ -5,14 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
-import { runCoordinator } from '../src/coordinator/run.js';
-import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../src/coordinator/settings.js';
 import { startFixtureWeb, type FixtureWeb } from '../src/demo/fixture-web.js';
-import { PassThroughFilter } from '../src/filter/filter.js';
 import { Store } from '../src/store/store.js';
-import { SwarmSupervisor } from '../src/swarm/supervisor.js';
-import { runCli } from './support/cli.js';
+import { runCli, startCli } from './support/cli.js';
 import { HetznerStandin, type StandinServer } from './support/hetzner-standin.js';
 import { pidsWithEnv } from './support/sshd-host.js';
 
@@ -70,6 +65,7 @@ test('swarm up 3 → workers connect through the tunnels and process the shards 
   const up = await cah(state, ['swarm', 'up', '3', 'fsn1', '--name', 'e2e']);
   assert.equal(up.code, 0, up.stdout + up.stderr);
   assert.match(up.stdout, /3\/3 servers of swarm e2e run a worker/);
+  assert.match(up.stdout, /cost: \d+\.\d{4} €\/h gross/);
   const swarm = standin.allServers.filter((s) => s.labels['cah-swarm'] === 'e2e');
   assert.deepEqual(swarm.map((s) => s.name).sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3']);
   assert.ok(swarm.every((s) => s.serverType === 'cx23' && s.location === 'fsn1'), 'auto picked the cheapest orderable x86 type');
@@ -96,60 +92,51 @@ test('swarm up 3 → workers connect through the tunnels and process the shards 
   const pidsBefore = swarm.map(workerPid);
   const again = await cah(state, ['swarm', 'up', '3', 'fsn1', '--name', 'e2e', '--json']);
   assert.equal(again.code, 0, again.stderr);
-  const report = JSON.parse(again.stdout) as { servers: { name: string; status: string }[] };
+  const report = JSON.parse(again.stdout) as { servers: { name: string; status: string; hourlyGross: number }[]; hourlyGross: number };
   assert.deepEqual(report.servers.map((s) => s.status), ['existing', 'existing', 'existing']);
+  assert.ok(report.servers.every((s) => s.hourlyGross > 0), 'each server priced from the API');
+  assert.ok(Math.abs(report.hourlyGross - report.servers.reduce((a, s) => a + s.hourlyGross, 0)) < 1e-9);
   assert.deepEqual(swarm.map(workerPid), pidsBefore, `the workers were left running\n${again.stderr}\n${swarm.map(workerLog).join('\n')}`);
   assert.equal(standin.allServers.length, 5);
 
-  // The coordinator (as `cah gpu` runs it) with the swarm supervisor's reverse tunnels.
-  const store = Store.openInStateDir(state);
-  store.shards.add(web.shardPaths);
-  const tunnels: string[] = [];
-  let supervisor: SwarmSupervisor | null = null;
-  const logs: string[] = [];
-  const result = await runCoordinator({
-    store,
-    outDir: join(root, 'out'),
-    workerToken,
-    settings: {
-      ...DEFAULT_COORDINATOR_SETTINGS,
-      heartbeatTimeoutMs: 10_000,
-      worker: { ...DEFAULT_WORKER_SETTINGS, allowLoopback: true, downloadTimeoutMs: 1500, connectTimeoutMs: 1500, perHostRps: 500, perHostConcurrency: 8, maxImageBytes: 2_000_000, heartbeatIntervalMs: 500 },
-    },
-    filter: new PassThroughFilter(),
-    batchSize: 32,
-    maxWaitMs: 20,
-    filterCapacity: 512,
-    listen: '127.0.0.1:0',
-    localWorkers: 0,
-    maxRestarts: 0,
-    untilDone: true,
-    logger: pino({ level: 'warn' }),
-    onStarted: async (running) => {
-      supervisor = new SwarmSupervisor({
-        stateDir: state,
-        coordinatorPort: running.port,
-        workerToken,
-        swarmNames: ['e2e'],
-        log: (obj, msg) => logs.push(`${msg} ${JSON.stringify(obj)}`),
-        isWorkerAlive: (server) => store.actors.get(server)?.state === 'ALIVE',
-        checkIntervalMs: 500,
-      });
-      await supervisor.start();
-      const deadline = Date.now() + 30_000;
-      while (supervisor.servers().some((s) => s.tunnel !== 'open') && Date.now() < deadline) await sleep(100);
-      tunnels.push(...supervisor.servers().filter((s) => s.tunnel === 'open').map((s) => s.name));
-      // Workers retry with backoff (up to 10 s) until their tunnel opens; keep serving until all have come.
-      const names = supervisor.servers().map((s) => s.name);
-      while (!names.every((name) => store.actors.get(name)) && Date.now() < deadline) await sleep(100);
-    },
-  });
-  await (supervisor as SwarmSupervisor | null)?.stop();
-  assert.deepEqual(tunnels.sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3'], logs.join('\n'));
-  assert.equal(result.exitReason, 'done');
+  // The real `cah gpu`: it opens the reverse tunnels to the recorded swarm and shows its servers as actors.
+  assert.equal((await cah(state, ['shards', 'add', ...web.shardPaths])).code, 0);
+  const gpu = startCli(
+    ['--state', state, 'gpu', '--no-dashboard', '--listen', '127.0.0.1:0', '--out', join(root, 'out'), '--allow-loopback',
+      '--heartbeat-timeout-ms', '10000', '--download-timeout-ms', '1500', '--per-host-rps', '500', '--per-host-concurrency', '8',
+      '--max-image-bytes', '2000000', '--max-restarts', '0'],
+    { env: { HCLOUD_TOKEN, HCLOUD_ENDPOINT: standin.url } },
+  );
+  const swarmActors = (): { id: string; state: string; pid: number | null }[] => {
+    const store = Store.openInStateDir(state, { readonly: true });
+    try {
+      return store.actors.list().filter((a) => a.kind === 'swarm');
+    } finally {
+      store.close();
+    }
+  };
+  const shardsDone = (): number => {
+    const store = Store.openInStateDir(state, { readonly: true });
+    try {
+      return store.shards.counts().done;
+    } finally {
+      store.close();
+    }
+  };
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline && (shardsDone() < 3 || swarmActors().filter((a) => a.state === 'ALIVE').length < 3)) await sleep(250);
+  const actorsWhileRunning = swarmActors();
+  gpu.child.kill('SIGTERM');
+  const gpuResult = await gpu.done;
+  assert.equal(gpuResult.code, 0, gpuResult.stderr.slice(-3000));
+  assert.match(gpuResult.stdout + gpuResult.stderr, /holding the swarm/);
+  assert.deepEqual(
+    actorsWhileRunning.map((a) => [a.id, a.state]).sort(),
+    [['cah-e2e-1', 'ALIVE'], ['cah-e2e-2', 'ALIVE'], ['cah-e2e-3', 'ALIVE']],
+    `every swarm worker registered through its tunnel\n${gpuResult.stderr.slice(-3000)}\n${swarm.map(workerLog).join('\n')}`,
+  );
+  const store = Store.openInStateDir(state, { readonly: true });
   assert.deepEqual(store.shards.counts(), { queued: 0, leased: 0, done: 3, failed: 0 });
-  const actors = store.actors.list().filter((a) => a.kind === 'swarm');
-  assert.deepEqual(actors.map((a) => a.id).sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3'], 'every swarm worker registered through its tunnel');
   assert.ok(store.shards.list().every((s) => s.downloaded > 0));
   store.close();
 

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { PassThroughFilter, type PairFilter } from '../filter/filter.js';
+import { existsSync } from 'node:fs';
+import type { ExtraScorerSpec } from '../filter/extra-scorers.js';
 import { CliError } from './errors.js';
 
 export interface FilterFlags {
@@ -8,7 +10,17 @@ export interface FilterFlags {
   batchSize: number;
   maxWaitMs: number;
   languages?: string;
+  scorer?: string[];
   executionProvider: string;
+}
+
+/** `--scorer NAME=MODEL.onnx[:MAX]`: an extra column from an ONNX head on the image embedding. */
+export function parseScorerFlag(value: string): ExtraScorerSpec {
+  const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.+?)(?::(-?\d+(?:\.\d+)?))?$/.exec(value);
+  if (!match) throw new CliError(`--scorer "${value}": expected NAME=MODEL.onnx or NAME=MODEL.onnx:MAX (e.g. watermark=./watermark.onnx:0.8)`);
+  const [, name, modelPath, max] = match;
+  if (!existsSync(modelPath!)) throw new CliError(`--scorer ${name}: no such model file ${modelPath}`);
+  return { name: name!, modelPath: modelPath!, ...(max !== undefined ? { threshold: Number(max) } : {}) };
 }
 
 export interface OpenedFilter {
@@ -20,6 +32,7 @@ export interface OpenedFilter {
 /** The CLIP filter when --model is given (ONNX Runtime loads only then), else the pass-through. */
 export async function openFilter(flags: FilterFlags, logger: Logger): Promise<OpenedFilter> {
   if (!flags.model) {
+    if (flags.scorer?.length || flags.languages) throw new CliError('--scorer and --languages need a CLIP model: add --model DIR');
     logger.warn('no --model: every downloaded pair is kept (pass-through filter)');
     return { filter: new PassThroughFilter(), extraColumns: [], embeddingDim: null };
   }
@@ -33,7 +46,8 @@ export async function openFilter(flags: FilterFlags, logger: Logger): Promise<Op
     threshold: flags.threshold,
     executionProvider: flags.executionProvider as 'auto' | 'cpu' | 'cuda',
     ...(languages ? { languages } : {}),
+    ...(flags.scorer?.length ? { extraScorers: flags.scorer.map(parseScorerFlag) } : {}),
     log: (msg: string) => logger.info(msg),
   });
-  return { filter, extraColumns: languages ? ['language'] : [], embeddingDim: filter.embeddingDim };
+  return { filter, extraColumns: filter.extraColumns, embeddingDim: filter.embeddingDim };
 }

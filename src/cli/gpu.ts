@@ -8,6 +8,10 @@ import { CliError, EXIT_PARTIAL } from './errors.js';
 import { createLogger, intFlag, numberFlag, resolveStateDir } from './state.js';
 import { openFilter, type FilterFlags } from './filter-flags.js';
 import { presentRun } from './present.js';
+import { listSwarms } from '../swarm/state.js';
+import { SwarmSupervisor } from '../swarm/supervisor.js';
+import type { RunningCoordinator } from '../coordinator/run.js';
+import type { Logger } from 'pino';
 
 export interface GpuFlags extends FilterFlags {
   out: string;
@@ -70,6 +74,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--batch-size <n>', 'filter batch size', intFlag(1), 256)
     .option('--max-wait-ms <ms>', 'run a partial filter batch after this wait', intFlag(0), 50)
     .option('--languages <list>', 'keep captions detected as one of these languages (e.g. en,de)')
+    .option('--scorer <name=model.onnx[:max]>', 'extra column from an ONNX head on the image embedding (e.g. a watermark detector); rows scoring above MAX are dropped; repeatable', (v: string, all: string[] = []) => [...all, v])
     .option('--execution-provider <ep>', 'auto | cpu | cuda', 'auto');
 }
 
@@ -128,7 +133,10 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
       untilDone: flags.untilDone,
       logger,
       ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
-      onStarted: (running) => presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' }),
+      onStarted: async (running) => {
+        await presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' });
+        if (flags.swarm) await superviseSwarm(running, { store, stateDir, workerToken, logger, replaceAfterMs: flags.replaceAfterMs });
+      },
     });
     await filter.filter.close();
     const failed = result.snapshot.shards.failed;
@@ -136,6 +144,37 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
   } finally {
     store.close();
   }
+}
+
+/**
+ * Holds the swarm recorded in the state directory for as long as the coordinator runs: reverse
+ * tunnels to every server, swarm servers shown as actors, dead workers restarted and replaced.
+ */
+async function superviseSwarm(
+  running: RunningCoordinator,
+  opts: { store: Store; stateDir: string; workerToken: string; logger: Logger; replaceAfterMs: number },
+): Promise<void> {
+  const swarms = listSwarms(opts.stateDir).filter((s) => s.servers.length > 0);
+  if (swarms.length === 0) return;
+  const { store, logger } = opts;
+  for (const swarm of swarms) for (const server of swarm.servers) store.actors.expect(server.name, 'swarm', server.ip);
+  const supervisor = new SwarmSupervisor({
+    stateDir: opts.stateDir,
+    coordinatorPort: running.port,
+    workerToken: opts.workerToken,
+    replaceAfterMs: opts.replaceAfterMs,
+    log: (obj, msg) => logger.info(obj, msg),
+    isWorkerAlive: (server) => store.actors.get(server)?.state === 'ALIVE',
+    onActorEvent: (event) => {
+      const cause = event.cause ?? event.state;
+      if (event.state === 'PENDING_CREATION') store.actors.expect(event.server, 'swarm', store.actors.get(event.server)?.host ?? '');
+      else if (event.state === 'RESTARTING') store.actors.markRestarting(event.server, cause);
+      else if (event.state === 'DEAD') store.actors.markDead(event.server, cause);
+    },
+  });
+  await supervisor.start();
+  logger.info({ swarms: swarms.map((s) => s.swarm), servers: swarms.reduce((n, s) => n + s.servers.length, 0) }, 'holding the swarm: reverse tunnels to its servers');
+  running.coordinator.once('stopped', () => void supervisor.stop());
 }
 
 export function registerGpuCommand(program: Command): void {
@@ -151,6 +190,7 @@ export function registerGpuCommand(program: Command): void {
 Examples:
   cah gpu --local-workers 2 --until-done --out ./dataset
   cah gpu --model ~/.cache/cah/models/Xenova--clip-vit-base-patch32 --threshold 0.3 --metrics 127.0.0.1:9464
+  cah gpu --model ./clip --languages en,de --scorer watermark=./watermark.onnx:0.8
   cah gpu --no-dashboard > coordinator.log     # JSON log lines every few seconds`,
     )
     .action(async (flags: GpuFlags) => {

@@ -121,10 +121,14 @@ Exit codes: 0 every server runs a worker, 1 some failed (reported per server), 2
       if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
         process.stdout.write(
-          table([['NAME', 'STATUS', 'IP', 'TYPE', 'PROJECT', 'DETAIL'], ...report.servers.map((s) => [s.name, s.status, s.ip ?? '-', s.type ?? '-', s.project ?? '-', s.detail ?? ''])]),
+          table([
+            ['NAME', 'STATUS', 'IP', 'TYPE', '€/H', 'PROJECT', 'DETAIL'],
+            ...report.servers.map((s) => [s.name, s.status, s.ip ?? '-', s.type ?? '-', s.hourlyGross?.toFixed(4) ?? '-', s.project ?? '-', s.detail ?? '']),
+          ]),
         );
         const ready = report.servers.filter((s) => s.status !== 'failed').length;
         process.stdout.write(`${ready}/${report.servers.length} servers of swarm ${report.swarm} run a worker${report.ok ? '' : ' (see the failures above)'}\n`);
+        process.stdout.write(`cost: ${report.hourlyGross.toFixed(4)} €/h gross (${(report.hourlyGross * 24).toFixed(2)} €/day) until \`cah swarm down --name ${report.swarm}\`\n`);
       }
       process.exitCode = report.ok ? 0 : EXIT_PARTIAL;
     });

@@ -1,10 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import tar from 'tar-stream';
 import type { SampleRecord } from './sample.js';
+import { embeddingFileNames, embeddingMetadataParquet, float16Npy, type EmbeddingRow } from './embeddings.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -13,6 +14,7 @@ export interface ShardWriterOptions {
   /** Unique per lease attempt: temp names of two attempts never collide. */
   attemptTag: string;
   extraColumns?: string[];
+  /** Set when the filter yields embeddings: kept pairs' embeddings are written in clip-retrieval's layout. */
   embeddingDim?: number;
 }
 
@@ -34,6 +36,8 @@ export interface CommittedShard {
   tarPath: string;
   parquetPath: string;
   statsPath: string;
+  /** img_emb/text_emb .npy and metadata parquet, when the filter yields embeddings. */
+  embeddingPaths: string[];
   kept: number;
   total: number;
   tarBytes: number;
@@ -70,6 +74,7 @@ export class ShardWriter {
   private readonly keys = new Set<string>();
   private readonly downloadMs: number[] = [];
   private readonly resizeMs: number[] = [];
+  private readonly embeddings: EmbeddingRow[] = [];
   private closed = false;
 
   private constructor(
@@ -122,6 +127,9 @@ export class ShardWriter {
       this.pack.entry({ name: `${sample.key}.txt` }, Buffer.from(sample.caption, 'utf8'));
       this.pack.entry({ name: `${sample.key}.json` }, Buffer.from(JSON.stringify({ ...meta, ...extra })));
       if (this.file.writableNeedDrain) await once(this.file, 'drain');
+      if (this.opts.embeddingDim && extras.imageEmbedding && extras.textEmbedding) {
+        this.embeddings.push({ key: sample.key, url: sample.url, caption: sample.caption, similarity: sample.similarity, image: extras.imageEmbedding, text: extras.textEmbedding });
+      }
     }
     return true;
   }
@@ -166,6 +174,7 @@ export class ShardWriter {
     };
     const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
     await writeFile(tmpStats, JSON.stringify(stats, null, 2));
+    const embeddingPaths = await this.writeEmbeddings(partial);
     const tarPath = join(outDir, `${this.shardName}.tar`);
     const parquetPath = join(outDir, `${this.shardName}.parquet`);
     const statsPath = join(outDir, `${this.shardName}_stats.json`);
@@ -173,7 +182,35 @@ export class ShardWriter {
     await rename(tmpStats, statsPath);
     await rename(this.tmpTar, tarPath);
     const tarBytes = (await stat(tarPath)).size;
-    return { shardName: this.shardName, tarPath, parquetPath, statsPath, kept: counts['success'] ?? 0, total: this.rows.length, tarBytes, countsByStatus: counts };
+    return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.rows.length, tarBytes, countsByStatus: counts };
+  }
+
+  /**
+   * img_emb/img_emb_NNNNN.npy and text_emb/text_emb_NNNNN.npy (float16, one row per kept pair, in
+   * the order of the kept rows of NNNNN.parquet) and metadata/metadata_NNNNN.parquet naming each row.
+   */
+  private async writeEmbeddings(partial: string): Promise<string[]> {
+    const dim = this.opts.embeddingDim;
+    if (!dim) return [];
+    const { outDir, attemptTag } = this.opts;
+    const names = embeddingFileNames(this.shardName);
+    const contents: [string, Buffer][] = [
+      [names.image, float16Npy(this.embeddings.map((e) => e.image), dim)],
+      [names.text, float16Npy(this.embeddings.map((e) => e.text), dim)],
+      [names.metadata, Buffer.from(embeddingMetadataParquet(this.embeddings))],
+    ];
+    const staged: [string, string][] = [];
+    for (const [name, bytes] of contents) {
+      const tmp = join(partial, `${this.shardName}.${attemptTag}.${name.replaceAll('/', '_')}`);
+      await writeFile(tmp, bytes);
+      await fsync(tmp);
+      staged.push([tmp, join(outDir, name)]);
+    }
+    for (const [tmp, path] of staged) {
+      await mkdir(dirname(path), { recursive: true });
+      await rename(tmp, path);
+    }
+    return staged.map(([, path]) => path);
   }
 
   async abort(): Promise<void> {

@@ -4,6 +4,7 @@ import { mapLimit, type FleetOptions } from './fleet.js';
 import type { HetznerAccount } from './hetzner/tokens.js';
 import type { SwarmLog } from './log.js';
 import { toRecord } from './provision.js';
+import { hourlyPrice } from './server-types.js';
 import { SWARM_NAME_PATTERN, readSwarm, serverName, upsertServer, writeSwarm, type CoordinatorRoute, type SwarmRecord, type SwarmServerRecord } from './state.js';
 
 /** The loopback port on each host where the coordinator's reverse tunnel listens. */
@@ -35,6 +36,8 @@ export interface ServerOutcome {
   ip?: string;
   project?: string;
   type?: string;
+  /** Gross € per hour of the server's type in this location, from the API's prices. */
+  hourlyGross?: number;
   /** What went wrong, or what the bootstrap did. */
   detail?: string;
 }
@@ -44,6 +47,8 @@ export interface UpReport {
   servers: ServerOutcome[];
   /** Every server of 1..N exists and runs a worker. */
   ok: boolean;
+  /** What the swarm's servers cost per hour together (gross €, where the API gives prices). */
+  hourlyGross: number;
 }
 
 function routeFor(opts: UpOptions): CoordinatorRoute {
@@ -131,6 +136,16 @@ export async function swarmUp(opts: UpOptions): Promise<UpReport> {
   });
 
   const servers = [...outcomes.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  const prices = new Map<string, number | null>();
+  for (const type of ctx.types) prices.set(type.name, hourlyPrice(type, opts.location));
+  for (const { server } of existing) if (!prices.get(server.server_type.name)) prices.set(server.server_type.name, hourlyPrice(server.server_type, opts.location));
+  let hourlyGross = 0;
+  for (const outcome of servers) {
+    const price = outcome.type ? prices.get(outcome.type) : null;
+    if (price === null || price === undefined) continue;
+    outcome.hourlyGross = price;
+    if (outcome.status !== 'failed') hourlyGross += price;
+  }
   const ok = servers.every((s) => s.status !== 'failed') && wanted.every((name) => outcomes.has(name));
-  return { swarm: opts.swarm, servers, ok };
+  return { swarm: opts.swarm, servers, ok, hourlyGross };
 }
