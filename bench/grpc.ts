@@ -10,6 +10,7 @@ import { PassThroughFilter } from '../src/filter/filter.js';
 import { FilterStage } from '../src/filter/stage.js';
 import { Store } from '../src/store/store.js';
 import { CreditWallet } from '../src/worker/credits.js';
+import { SampleBatcher } from '../src/worker/sample-batcher.js';
 import { CoordinatorClient } from '../src/worker/rpc.js';
 import type { WireSample } from '../src/wire/contract.js';
 import type { BenchResult } from './result.js';
@@ -75,6 +76,11 @@ async function grpcIngest(pairs: number): Promise<{ mbPerSec: number; pairsPerSe
       stream.on('error', reject);
     });
     const header = { actorId, shardId, fencingToken };
+    // Batched into messages exactly as the worker actor does.
+    const batcher = new SampleBatcher(
+      (batch) => stream.write({ ...header, samples: batch }),
+      () => new Promise<void>((r) => stream.once('drain', () => r())),
+    );
     const start = process.hrtime.bigint();
     stream.write({ ...header, samples: [] });
     for (let i = 0; i < pairs; i++) {
@@ -96,8 +102,9 @@ async function grpcIngest(pairs: number): Promise<{ mbPerSec: number; pairsPerSe
         downloadMs: 10,
         resizeMs: 5,
       };
-      if (!stream.write({ ...header, samples: [sample] })) await new Promise<void>((r) => stream.once('drain', () => r()));
+      await batcher.push(sample);
     }
+    await batcher.end();
     stream.end();
     await ended;
     await client.completeShard({ ...header, samplesSent: pairs, extraction: null, sourceErrors: [] });

@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { WORKER_DEPENDENCIES, buildWorkerBundle, localPlatform, workerModuleDirs } from '../src/swarm/bundle.js';
 import { packageRoot, swarmAsset } from '../src/swarm/package-root.js';
 import { cloudInitUserData } from '../src/swarm/provision.js';
-import { ensureSshKeyPair, readSshKeyPair, swarmDir } from '../src/swarm/state.js';
+import { ensureSshKeyPair, isWellFormedEd25519, readSshKeyPair, swarmDir } from '../src/swarm/state.js';
 import { ensureCoordinatorCertificate } from '../src/swarm/tls.js';
 
 let dir: string;
@@ -31,6 +31,18 @@ test('the swarm key pair is generated once, 0600, with the fingerprint Hetzner c
   assert.deepEqual(readSshKeyPair(state), pair);
   const md5 = execFileSync('ssh-keygen', ['-l', '-E', 'md5', '-f', join(swarmDir(state), 'id_ed25519.pub')], { encoding: 'utf8' });
   assert.ok(md5.includes(`MD5:${pair.fingerprint}`), md5);
+});
+
+test('a malformed ed25519 public key (31-byte key, as ssh2 sometimes emits) is told apart from a good one', () => {
+  const good = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF1m6YzFcNUXQEiGPl1TsffptX2p/zmLohWEh1MgiqdU cah-swarm'; // from ssh-keygen
+  const short = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAH2ya/RmNkdsDJBUsWIMmls4ZBgrz5/6jv2iiSK8oFc8= cah-swarm';
+  assert.equal(isWellFormedEd25519(good), true);
+  assert.equal(isWellFormedEd25519(short), false);
+  assert.equal(isWellFormedEd25519('ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ'), false);
+  for (let i = 0; i < 20; i++) {
+    const state = join(dir, `keys-${i}`);
+    assert.ok(isWellFormedEd25519(ensureSshKeyPair(state).publicKey));
+  }
 });
 
 test('cloud-init: no secret, a non-root user, sshd hardening, open-file limits, Node.js and a caching resolver', () => {

@@ -7,6 +7,7 @@ import { HetznerClient } from '../src/swarm/hetzner/client.js';
 import { HetznerApiError } from '../src/swarm/hetzner/errors.js';
 import { backoffDelay, isRetryable } from '../src/swarm/hetzner/retry.js';
 import { loadHetznerAccounts, projectIdOf } from '../src/swarm/hetzner/tokens.js';
+import { generateEd25519KeyPair } from '../src/swarm/state.js';
 import { HetznerStandin } from './support/hetzner-standin.js';
 import { parseLabelSelector } from './support/label-selector.js';
 
@@ -81,14 +82,13 @@ test('conflict is retried on POST; 503 on GET; a POST is not retried on 503', as
   standin.addProject(token);
   const client = new HetznerClient({ token, endpoint: standin.url, retry: fast });
   standin.failNext('POST', '/ssh_keys', 409, 'conflict', 2);
-  const { utils } = (await import('ssh2')).default;
-  const key = await client.createSshKey({ name: 'k1', public_key: utils.generateKeyPairSync('ed25519').public, labels: {} });
+  const key = await client.createSshKey({ name: 'k1', public_key: generateEd25519KeyPair().public, labels: {} });
   assert.equal(key.name, 'k1');
   standin.failNext('GET', '/locations', 503, 'unavailable', 2);
   assert.ok((await client.listLocations()).length > 0);
   standin.failNext('POST', '/ssh_keys', 503, 'unavailable', 1);
   await assert.rejects(
-    client.createSshKey({ name: 'k2', public_key: utils.generateKeyPairSync('ed25519').public, labels: {} }),
+    client.createSshKey({ name: 'k2', public_key: generateEd25519KeyPair().public, labels: {} }),
     (err: unknown) => err instanceof HetznerApiError && err.code === 'unavailable' && err.status === 503,
   );
   standin.failNext('GET', '/locations', 503, 'unavailable', 5);

@@ -45,6 +45,7 @@ export interface CommittedShard {
 }
 
 const PARTIAL_DIR = '.partial';
+const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 
 interface Row {
   key: string;
@@ -91,7 +92,8 @@ export class ShardWriter {
     await mkdir(partial, { recursive: true });
     const tmpTar = join(partial, `${shardName}.${opts.attemptTag}.tar`);
     const pack = tar.pack();
-    const file = createWriteStream(tmpTar);
+    // Images are ~20 KB each; the default 16 KB buffer would make every sample wait for a disk write.
+    const file = createWriteStream(tmpTar, { highWaterMark: TAR_WRITE_BUFFER_BYTES });
     pack.pipe(file);
     return new ShardWriter(opts, shardName, tmpTar, pack, file);
   }

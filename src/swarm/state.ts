@@ -89,10 +89,29 @@ export function ensureSshKeyPair(stateDir: string): SshKeyPair {
   if (existing) return existing;
   ensureDir(stateDir);
   const { privatePath, publicPath } = keyPaths(stateDir);
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'cah-swarm' });
+  const pair = generateEd25519KeyPair();
   writePrivateFile(privatePath, pair.private);
   writePrivateFile(publicPath, pair.public.trim() + '\n');
   return readSshKeyPair(stateDir)!;
+}
+
+/**
+ * ssh2 drops a leading zero byte of an ed25519 public key (about one key in 256), leaving a
+ * 31-byte key that OpenSSH and Hetzner reject; such a pair is drawn again.
+ */
+export function generateEd25519KeyPair(): { private: string; public: string } {
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'cah-swarm' });
+    if (isWellFormedEd25519(pair.public)) return pair;
+  }
+}
+
+/** `ssh-ed25519 <base64 of string "ssh-ed25519", string key[32]>`. */
+export function isWellFormedEd25519(publicKey: string): boolean {
+  const blob = Buffer.from(publicKey.trim().split(/\s+/)[1] ?? '', 'base64');
+  const typeLength = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+  if (typeLength !== 11 || blob.subarray(4, 15).toString('latin1') !== 'ssh-ed25519') return false;
+  return blob.length === 4 + 11 + 4 + 32 && blob.readUInt32BE(15) === 32;
 }
 
 function recordPath(stateDir: string, swarm: string): string {

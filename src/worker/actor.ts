@@ -8,6 +8,7 @@ import { openSource } from '../warc/source.js';
 import type { SampleRecord } from '../output/sample.js';
 import type { RegisterResponse, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
 import { CreditWallet } from './credits.js';
+import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
 import { processCandidates } from './process.js';
 import type { ResizeMode, ResizeOptions } from './resize.js';
@@ -252,6 +253,10 @@ export class WorkerActor {
     closed.catch(() => undefined);
     const header = { actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken };
     call.write({ ...header, samples: [] });
+    const batcher = new SampleBatcher(
+      (batch) => call.write({ ...header, samples: batch }),
+      () => new Promise<void>((resolve) => call.once('drain', resolve)),
+    );
     let sent = 0;
     try {
       for await (const sample of samples) {
@@ -262,11 +267,12 @@ export class WorkerActor {
         } else {
           progress.failed++;
         }
-        const ok = call.write({ ...header, samples: [toWire(sample)] });
+        await batcher.push(toWire(sample));
         sent++;
-        if (!ok) await new Promise<void>((resolve) => call.once('drain', resolve));
       }
+      await batcher.end();
     } catch (err) {
+      batcher.discard();
       call.cancel();
       throw err;
     }

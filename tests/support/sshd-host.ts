@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import ssh2 from 'ssh2';
+import { generateEd25519KeyPair } from '../../src/swarm/state.js';
 
 /** OpenSSH's server; `.ci/run` installs it (openssh-server). */
 export const SSHD = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'].find((p) => existsSync(p)) ?? '/usr/sbin/sshd';
@@ -117,7 +117,7 @@ export class SshdHost {
   }
 
   private writeHostKey(): void {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const pair = generateEd25519KeyPair();
     writeFileSync(join(this.opts.configDir, 'host_ed25519'), pair.private, { mode: 0o600 });
     this.hostPublicKey = pair.public.trim();
   }
