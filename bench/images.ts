@@ -120,6 +120,8 @@ function candidatesFor(url: string, mix: { ext: string }[], rounds: number): Can
   return out;
 }
 
+const DOWNLOAD_ROUNDS = 3;
+
 /** (3) download + resize per worker CPU-second vs sharp's resize-only per CPU-second. */
 export async function benchDownload(count = 120): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cah-bench-dl-'));
@@ -127,12 +129,27 @@ export async function benchDownload(count = 120): Promise<BenchResult> {
   const server = await startImageServer(dir, mix, 0);
   const fetcher = new ImageFetcher({ ...DEFAULT_FETCH_OPTIONS, allowLoopback: true, perHostConcurrency: 64, perHostRps: 100_000 });
   try {
-    const baseline = await sharpResizeOnlyPerCpuSecond(mix.map((m) => m.bytes));
+    const images = mix.map((m) => m.bytes);
     const candidates = candidatesFor(server.url, mix, 2);
-    const cpu = process.cpuUsage();
+    const oursPerCpuSecond = async (list: Candidate[]): Promise<{ perCpuSecond: number; ok: number }> => {
+      const cpu = process.cpuUsage();
+      let ok = 0;
+      for await (const s of processCandidates(list, fetcher, DEFAULT_RESIZE_OPTIONS, { maxInFlight: 64 })) if (s.status === 'success') ok++;
+      return { perCpuSecond: list.length / cpuSeconds(cpu), ok };
+    };
+    // Both sides warmed up (JIT, connections), then alternating rounds; the best of each is the
+    // least disturbed by the rest of a shared machine.
+    await sharpResizeOnlyPerCpuSecond(images.slice(0, 20));
+    await oursPerCpuSecond(candidatesFor(server.url, mix.slice(0, 20), 1).map((c) => ({ ...c, key: `warm-${c.key}` })));
+    let baseline = 0;
+    let ours = 0;
     let ok = 0;
-    for await (const s of processCandidates(candidates, fetcher, DEFAULT_RESIZE_OPTIONS, { maxInFlight: 64 })) if (s.status === 'success') ok++;
-    const ours = candidates.length / cpuSeconds(cpu);
+    for (let round = 0; round < DOWNLOAD_ROUNDS; round++) {
+      baseline = Math.max(baseline, await sharpResizeOnlyPerCpuSecond(images));
+      const r = await oursPerCpuSecond(candidates);
+      ours = Math.max(ours, r.perCpuSecond);
+      ok = r.ok;
+    }
     return {
       name: 'download + resize per worker CPU-second',
       value: ours,
@@ -142,7 +159,7 @@ export async function benchDownload(count = 120): Promise<BenchResult> {
       ratio: ours / baseline,
       target: '>= 0.85x',
       met: ours / baseline >= 0.85,
-      notes: `${ok}/${candidates.length} succeeded; server in a child process`,
+      notes: `${ok}/${candidates.length} succeeded; best of ${DOWNLOAD_ROUNDS} alternating rounds after a warm-up; server in a child process`,
     };
   } finally {
     await fetcher.close();

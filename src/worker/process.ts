@@ -23,26 +23,46 @@ export async function* processCandidates(
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 256);
   const resizeSlots = new Slots(opts.resizeConcurrency ?? Math.max(1, availableParallelism()));
   const source = windowed(candidates);
-  const running = new Map<number, Promise<{ id: number; sample: SampleRecord }>>();
-  let nextId = 0;
+  // Finished samples queue up here in completion order. (Promise.race over every running download
+  // would attach a handler to each of them per sample: quadratic with hundreds in flight.)
+  const finished: SampleRecord[] = [];
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  let running = 0;
   let exhausted = false;
+  const settle = (): void => {
+    running--;
+    wake?.();
+    wake = null;
+  };
   const fill = async (): Promise<void> => {
-    while (!exhausted && running.size < maxInFlight && !opts.signal?.aborted) {
+    while (!exhausted && running < maxInFlight && !opts.signal?.aborted) {
       const next = await source.next();
       if (next.done) {
         exhausted = true;
         return;
       }
-      const id = nextId++;
-      running.set(id, handle(next.value, fetcher, resize, resizeSlots, opts.signal).then((sample) => ({ id, sample })));
+      running++;
+      handle(next.value, fetcher, resize, resizeSlots, opts.signal).then(
+        (sample) => {
+          finished.push(sample);
+          settle();
+        },
+        (err: unknown) => {
+          failure ??= err;
+          settle();
+        },
+      );
     }
   };
   await fill();
-  while (running.size > 0) {
-    const { id, sample } = await Promise.race(running.values());
-    running.delete(id);
-    yield sample;
-    await fill();
+  while (running > 0 || finished.length > 0) {
+    if (finished.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    if (failure) throw failure;
+    while (finished.length > 0) {
+      yield finished.shift()!;
+      await fill();
+    }
   }
 }
 
