@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { runGpu, type GpuFlags } from '../cli/gpu.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../coordinator/settings.js';
@@ -65,6 +65,9 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
     hangMs: 6000,
     maxImageBytes: 2_000_000,
   });
+  // What the fixture web served, so that anyone can check the dataset against it.
+  const groundTruth = join(dir, 'ground-truth.json');
+  await writeFile(groundTruth, JSON.stringify(web.groundTruth, null, 1));
   try {
     let model: string | undefined;
     if (flags.clip) {
@@ -93,6 +96,7 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
       ...s.topErrors.map((e) => `    ${String(e.count).padStart(5)}  ${e.message}`),
       `  dataset     ${out}  (webdataset .tar + .parquet + _stats.json per shard)`,
       `  state       ${stateDir}  (cah --state ${stateDir} status)`,
+      `  served      ${groundTruth}  (what the fixture web served: key, caption, fault, matched)`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
