@@ -8,7 +8,7 @@ import { DEMO_PALETTE, DEMO_SHAPES, type PaletteColour } from '../src/demo/palet
 import { buildRandomClip, CLIP_ARCHS } from '../src/filter/clip-arch.js';
 import { ClipFilter } from '../src/filter/clip-filter.js';
 import { buildDemoModel, demoEmbeddingDim } from '../src/filter/demo-model.js';
-import { GraphBuilder } from '../src/filter/onnx-graph.js';
+import { GREEN, writeGreennessScorer } from './support/scorer-head.js';
 import { FilterStage } from '../src/filter/stage.js';
 
 let dir = '';
@@ -158,17 +158,9 @@ test('clip filter: --languages adds a language column and drops other languages'
 });
 
 test('clip filter: an extra scorer on the image embedding adds its column and drops rows above its threshold', async () => {
-  // A classifier head: score = the embedding's "green" component.
-  const D = demoEmbeddingDim();
-  const green = DEMO_PALETTE.findIndex((c) => c.name === 'green');
-  const g = new GraphBuilder('greenness');
-  const x = g.input('embedding', 'float', ['batch', D]);
-  const w = new Float32Array(D);
-  w[green] = 1;
-  g.op('MatMul', [x, g.constFloat(w, [D, 1])], {}, 'score');
-  g.output('score', 'float', ['batch', 1]);
+  const green = GREEN;
   const scorerPath = join(dir, 'greenness.onnx');
-  await g.write(scorerPath);
+  await writeGreennessScorer(scorerPath);
   const { filter } = await open({ extraScorers: [{ name: 'greenness', modelPath: scorerPath, threshold: 0.3 }] });
   assert.deepEqual(filter.extraColumns, ['greenness']);
   const [greenV, redV] = await filter.score([

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb, type FixtureWeb, type GroundTruthEntry } from '../src/demo/fixture-web.js';
 import { buildDemoModel, demoEmbeddingDim } from '../src/filter/demo-model.js';
-import { GraphBuilder } from '../src/filter/onnx-graph.js';
-import { DEMO_PALETTE } from '../src/demo/palette.js';
+import { GREEN, writeGreennessScorer } from './support/scorer-head.js';
 import { parquetReadObjects } from 'hyparquet';
 import { parse as parseNpy } from 'npyjs';
 import { Store } from '../src/store/store.js';
@@ -18,7 +17,6 @@ let root: string;
 let web: FixtureWeb;
 let model: string;
 let greenness: string;
-const GREEN = DEMO_PALETTE.findIndex((c) => c.name === 'green');
 
 const GPU_FLAGS = [
   'gpu',
@@ -46,15 +44,8 @@ before(async () => {
   model = join(root, 'demo-model');
   await buildDemoModel(model);
   // An extra scorer head: the image embedding's "green" component, as a column (no threshold).
-  const D = demoEmbeddingDim();
-  const g = new GraphBuilder('greenness');
-  const x = g.input('embedding', 'float', ['batch', D]);
-  const w = new Float32Array(D);
-  w[GREEN] = 1;
-  g.op('MatMul', [x, g.constFloat(w, [D, 1])], {}, 'score');
-  g.output('score', 'float', ['batch', 1]);
   greenness = join(root, 'greenness.onnx');
-  await g.write(greenness);
+  await writeGreennessScorer(greenness);
   web = await startFixtureWeb(join(root, 'web'), { seed: 7, shards: 4, pagesPerShard: 12, hangMs: 6000, maxImageBytes: 2_000_000 });
 });
 
