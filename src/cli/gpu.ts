@@ -8,7 +8,10 @@ import { CliError, EXIT_PARTIAL } from './errors.js';
 import { createLogger, intFlag, numberFlag, resolveStateDir } from './state.js';
 import { openFilter, type FilterFlags } from './filter-flags.js';
 import { presentRun } from './present.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { TlsIdentity } from '../coordinator/service.js';
 import { listSwarms } from '../swarm/state.js';
+import { coordinatorCertPaths } from '../swarm/tls.js';
 import { SwarmSupervisor } from '../swarm/supervisor.js';
 import type { RunningCoordinator } from '../coordinator/run.js';
 import type { Logger } from 'pino';
@@ -38,6 +41,7 @@ export interface GpuFlags extends FilterFlags {
   metrics?: string;
   swarm: boolean;
   replaceAfterMs: number;
+  tlsListen?: string;
 }
 
 /** The flags `cah gpu` and `cah demo` share, with their defaults. */
@@ -114,6 +118,7 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
     const workerToken = await ensureWorkerToken(stateDir);
     const interactive = flags.dashboard && process.stdout.isTTY === true;
     const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: join(stateDir, 'logs', 'coordinator.log') } : {}) });
+    const tlsListen = directTlsListen(flags, stateDir);
     const filter = await openFilter(flags, logger);
     const outDir = resolve(flags.out);
     const result = await runCoordinator({
@@ -128,6 +133,7 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
       ...(filter.extraColumns.length ? { extraColumns: filter.extraColumns } : {}),
       ...(filter.embeddingDim ? { embeddingDim: filter.embeddingDim } : {}),
       listen: flags.listen,
+      ...(tlsListen ? { tlsListen } : {}),
       localWorkers: flags.localWorkers,
       maxRestarts: flags.maxRestarts,
       untilDone: flags.untilDone,
@@ -144,6 +150,25 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
   } finally {
     store.close();
   }
+}
+
+/**
+ * Where to serve TLS for workers that dial in (`cah swarm up --direct HOST:PORT`): `--tls-listen`,
+ * else every interface on the port of a recorded direct swarm. The certificate is the one `up`
+ * generated and the workers pin.
+ */
+function directTlsListen(flags: GpuFlags, stateDir: string): (TlsIdentity & { address: string }) | null {
+  let address = flags.tlsListen;
+  if (!address && flags.swarm) {
+    const direct = listSwarms(stateDir).find((s) => s.route.mode === 'direct' && s.servers.length > 0);
+    if (direct?.route.mode === 'direct') address = `0.0.0.0:${direct.route.address.slice(direct.route.address.lastIndexOf(':') + 1)}`;
+  }
+  if (!address) return null;
+  const { certPath, keyPath } = coordinatorCertPaths(stateDir);
+  if (!existsSync(certPath) || !existsSync(keyPath)) {
+    throw new CliError(`--tls-listen needs the coordinator certificate ${certPath}: \`cah swarm up N LOCATION --direct HOST:PORT\` makes it`);
+  }
+  return { address, certPem: readFileSync(certPath), keyPem: readFileSync(keyPath) };
 }
 
 /**
@@ -183,6 +208,7 @@ export function registerGpuCommand(program: Command): void {
     .description('run the coordinator: lease shards to workers, filter pairs with CLIP, write the dataset');
   addCoordinatorOptions(cmd)
     .option('--no-swarm', 'do not open SSH tunnels to the swarm servers recorded in the state directory')
+    .option('--tls-listen <addr>', 'also serve TLS here for --direct swarm workers (default: 0.0.0.0 on the port of a recorded direct swarm)')
     .option('--replace-after-ms <ms>', 'delete and recreate a swarm server whose worker stays DEAD this long', intFlag(0), 10 * 60_000)
     .addHelpText(
       'after',

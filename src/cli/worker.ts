@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { WorkerActor } from '../worker/actor.js';
 import { CliError } from './errors.js';
 import { createLogger } from './state.js';
@@ -9,6 +10,7 @@ export function registerWorkerCommand(program: Command): void {
     .description('run one scraper actor that leases shards from a coordinator')
     .requiredOption('--coordinator <host:port>', 'the coordinator gRPC address')
     .option('--token <token>', 'worker token (prefer env CAH_WORKER_TOKEN: argv is visible to other users)')
+    .option('--coordinator-ca <file>', "dial with TLS, trusting only this certificate (the coordinator's, for --direct swarms; env CAH_COORDINATOR_CA)")
     .option('--actor-id <id>', 'actor id to register under (set by the coordinator for local and swarm actors)')
     .option('--exit-when-drained', 'exit 0 once no shard is queued or leased', false)
     .addHelpText(
@@ -16,13 +18,24 @@ export function registerWorkerCommand(program: Command): void {
       `
 Examples:
   CAH_WORKER_TOKEN=$(cat ~/.local/share/cah/worker-token) cah worker --coordinator 127.0.0.1:7443
-  cah worker --coordinator gpu-box:7443 --token 3f9c… --exit-when-drained`,
+  cah worker --coordinator gpu-box:7443 --token 3f9c… --exit-when-drained
+  cah worker --coordinator gpu.example.org:7443 --coordinator-ca coordinator.crt   # TLS, pinned`,
     )
-    .action(async (flags: { coordinator: string; token?: string; actorId?: string; exitWhenDrained: boolean }) => {
+    .action(async (flags: { coordinator: string; coordinatorCa?: string; token?: string; actorId?: string; exitWhenDrained: boolean }) => {
       const token = flags.token ?? process.env['CAH_WORKER_TOKEN'];
       if (!token) throw new CliError('no worker token: pass --token or set CAH_WORKER_TOKEN (the coordinator keeps it in <state>/worker-token)');
       if (!/^[^:]+:\d+$/.test(flags.coordinator) && !/^\[[^\]]+\]:\d+$/.test(flags.coordinator)) {
         throw new CliError(`--coordinator must be HOST:PORT, got "${flags.coordinator}"`);
+      }
+      const caFile = flags.coordinatorCa ?? process.env['CAH_COORDINATOR_CA'];
+      let coordinatorCa: Buffer | undefined;
+      if (caFile) {
+        try {
+          coordinatorCa = readFileSync(caFile);
+        } catch (err) {
+          throw new CliError(`cannot read the coordinator certificate ${caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+        if (!coordinatorCa.includes('-----BEGIN CERTIFICATE-----')) throw new CliError(`${caFile} is not a PEM certificate`);
       }
       const logger = createLogger({ name: 'cah-worker' });
       const stop = new AbortController();
@@ -34,6 +47,7 @@ Examples:
         coordinator: flags.coordinator,
         token,
         exitWhenDrained: flags.exitWhenDrained,
+        ...(coordinatorCa ? { coordinatorCa } : {}),
         logger,
         signal: stop.signal,
         ...(flags.actorId ? { actorId: flags.actorId } : {}),

@@ -22,7 +22,7 @@ import type {
   SampleMessage,
 } from '../wire/contract.js';
 import { MAX_MESSAGE_BYTES } from '../wire/contract.js';
-import { RpcError, bindServer, createGrpcServer, type CoordinatorHandlers } from './service.js';
+import { RpcError, bindServer, createGrpcServer, type CoordinatorHandlers, type TlsIdentity } from './service.js';
 import { ShardAttempt } from './shard-attempt.js';
 import { StaleLeaseError, serveSampleStream } from './sample-stream.js';
 import type { CoordinatorSettings } from './settings.js';
@@ -81,8 +81,12 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     return this.draining;
   }
 
-  /** Resumes from the state file, then serves on `address` (e.g. 127.0.0.1:0). Returns the port. */
-  async start(address: string): Promise<number> {
+  /**
+   * Resumes from the state file, then serves on `address` (e.g. 127.0.0.1:0; local workers and
+   * tunnels) and, when given, with TLS on `tls.address` (workers that dial in directly). Returns
+   * the plain-text port.
+   */
+  async start(address: string, tls?: TlsIdentity & { address: string }): Promise<number> {
     const { store, logger } = this.opts;
     const requeued = store.shards.requeueAllLeased();
     const forgotten = store.actors.markAllDead('coordinator restarted');
@@ -93,6 +97,10 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     store.runs.start(this.runId, this.opts.outDir, this.opts.settings);
     this.server = createGrpcServer(this, this.opts.workerToken, MAX_MESSAGE_BYTES);
     this.port = await bindServer(this.server, address);
+    if (tls) {
+      const tlsPort = await bindServer(this.server, tls.address, tls);
+      logger.info({ address: tls.address, port: tlsPort }, 'serving TLS for workers that dial in directly');
+    }
     this.superviseTimer = setInterval(() => this.supervise(), this.opts.superviseIntervalMs ?? 1000);
     this.superviseTimer.unref();
     logger.info({ run_id: this.runId, port: this.port, out: this.opts.outDir }, 'coordinator listening');

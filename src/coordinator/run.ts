@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { PairFilter } from '../filter/filter.js';
 import { FilterStage } from '../filter/stage.js';
 import type { Store } from '../store/store.js';
+import type { TlsIdentity } from './service.js';
 import { Coordinator } from './coordinator.js';
 import { LocalWorkerPool } from './local-workers.js';
 import type { CoordinatorSettings } from './settings.js';
@@ -21,6 +22,8 @@ export interface RunOptions {
   extraColumns?: string[];
   embeddingDim?: number;
   listen: string;
+  /** Also serve TLS here (for `--direct` swarm workers). */
+  tlsListen?: TlsIdentity & { address: string };
   localWorkers: number;
   maxRestarts: number;
   untilDone: boolean;
@@ -68,7 +71,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
     ...(opts.extraColumns ? { extraColumns: opts.extraColumns } : {}),
     ...(opts.embeddingDim ? { embeddingDim: opts.embeddingDim } : {}),
   });
-  const port = await coordinator.start(opts.listen);
+  const port = await coordinator.start(opts.listen, opts.tlsListen);
   const host = opts.listen.startsWith('[') ? opts.listen.slice(0, opts.listen.lastIndexOf(']') + 1) : opts.listen.split(':')[0]!;
   const dialHost = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host;
   const workers =

@@ -97,8 +97,18 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
   return server;
 }
 
-export function bindServer(server: grpc.Server, address: string): Promise<number> {
+/** A certificate and key the coordinator serves TLS with (`--direct` swarms pin the certificate). */
+export interface TlsIdentity {
+  certPem: Buffer;
+  keyPem: Buffer;
+}
+
+/** Binds `address` in plain text, or with TLS when an identity is given. Resolves to the port. */
+export function bindServer(server: grpc.Server, address: string, tls?: TlsIdentity): Promise<number> {
+  const credentials = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certPem, private_key: tls.keyPem }], false)
+    : grpc.ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
   });
 }

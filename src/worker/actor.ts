@@ -20,6 +20,8 @@ const MAX_SOURCE_ERRORS = 50;
 
 export interface WorkerOptions {
   coordinator: string;
+  /** The coordinator's certificate (PEM) for TLS; none: plain text (local workers, SSH tunnels). */
+  coordinatorCa?: Buffer;
   token: string;
   actorId?: string;
   /** Exit 0 once the coordinator says no shard is queued or leased (batch mode, local workers). */
@@ -53,7 +55,7 @@ export class WorkerActor {
   private heartbeatTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: WorkerOptions) {
-    this.client = new CoordinatorClient(opts.coordinator, opts.token);
+    this.client = new CoordinatorClient(opts.coordinator, opts.token, opts.coordinatorCa);
   }
 
   /** Runs until drained (exit 0), stopped by the signal (0), or refused (UNAUTHENTICATED: 3). */

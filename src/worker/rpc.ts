@@ -28,9 +28,10 @@ export class CoordinatorClient {
   private readonly client: grpc.Client;
   private readonly metadata = new grpc.Metadata();
 
-  constructor(address: string, token: string) {
+  /** `ca`: the coordinator's certificate, pinned as the only trusted root (TLS); none: plain text. */
+  constructor(address: string, token: string, ca?: Buffer) {
     const Service = coordinatorService();
-    this.client = new Service(address, grpc.credentials.createInsecure(), {
+    this.client = new Service(address, ca ? grpc.credentials.createSsl(ca) : grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.keepalive_time_ms': 20_000,
