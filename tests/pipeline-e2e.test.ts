@@ -173,3 +173,30 @@ test('a coordinator killed mid-run and restarted on the same state file still en
   assert.match(second.stderr, /resumed from state file/);
   await assertMatchesGroundTruth(out, withFilter(web.groundTruth));
 });
+
+test('a worker killed mid-shard is restarted, its shard is retried under a new lease, and the output is still exactly the ground truth', async () => {
+  const state = join(root, 'state-c');
+  const out = join(root, 'out-c');
+  await addShards(state);
+  const run = startCli(['--state', state, ...GPU_FLAGS, '--out', out, '--model', model]);
+  const deadline = Date.now() + 90_000;
+  let victim: { id: string; pid: number; shard: number } | null = null;
+  while (Date.now() < deadline && !victim) {
+    await sleep(50);
+    if (!existsSync(join(state, 'cah.sqlite'))) continue;
+    const store = Store.openInStateDir(state, { readonly: true });
+    const busy = store.actors.list().find((a) => a.state === 'ALIVE' && a.pid && a.currentShardId !== null && a.downloaded > 0);
+    if (busy) victim = { id: busy.id, pid: busy.pid!, shard: busy.currentShardId! };
+    store.close();
+  }
+  assert.ok(victim, 'a worker was seen downloading for a shard');
+  process.kill(victim.pid, 'SIGKILL');
+  const res = await run.done;
+  assert.equal(res.code, 0, res.stderr.slice(-3000));
+  await assertMatchesGroundTruth(out, withFilter(web.groundTruth));
+  const store = Store.openInStateDir(state, { readonly: true });
+  assert.deepEqual(store.shards.counts(), { queued: 0, leased: 0, done: web.shardPaths.length, failed: 0 });
+  assert.ok(store.shards.get(victim.shard)!.attempts >= 2, 'the killed shard was leased again');
+  assert.ok(store.actors.get(victim.id)!.restarts >= 1, 'the actor was restarted (max_restarts)');
+  store.close();
+});
