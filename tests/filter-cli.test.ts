@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { registerClipCommands } from '../src/cli/clip.js';
 import { CliError } from '../src/cli/errors.js';
 import { registerModelCommands } from '../src/cli/model.js';
+import { runCli } from './support/cli.js';
 import { sharedData } from './support/paths.js';
 import { startHubStandin } from './support/hub-standin.js';
 
@@ -141,5 +142,24 @@ test('cli: help texts carry examples', async () => {
   for (const args of [['model', 'pull', '--help'], ['model', 'demo', '--help'], ['model', 'random', '--help'], ['clip', 'score', '--help'], ['clip', 'tokenize', '--help']]) {
     const ran = await cah(args);
     assert.match(ran.stdout, /Examples:\n {2}cah /, args.join(' '));
+  }
+});
+
+test('cli: model mistakes are one line with exit code 2, no stack trace (the real cah binary)', async () => {
+  const state = join(dir, 'state-errors');
+  assert.equal((await runCli(['--state', state, 'shards', 'add', sharedData('warc', 'cc-main-2024-22_whirlwind.warc.wat.gz')])).code, 0);
+  const cases: [string[], RegExp][] = [
+    [['--state', state, 'gpu', '--model', join(dir, 'no-such-model'), '--until-done', '--no-dashboard'], /^cah: cannot load the CLIP model: model directory .* does not exist: run `cah model pull/],
+    [['--state', state, 'gpu', '--scorer', 'wm=/no/such.onnx', '--model', join(dir, 'x'), '--until-done', '--no-dashboard'], /^cah: --scorer wm: no such model file \/no\/such\.onnx/],
+    [['--state', state, 'gpu', '--languages', 'en', '--until-done', '--no-dashboard'], /^cah: --scorer and --languages need a CLIP model/],
+    [['model', 'demo', '/etc/hostname/sub'], /^cah: ENOTDIR: not a directory/],
+    [['model', 'pull', 'not a repo'], /^cah: "not a repo" is not a hub id/],
+  ];
+  for (const [args, message] of cases) {
+    const res = await runCli(args, { timeoutMs: 60_000 });
+    assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+    const lines = res.stderr.trim().split('\n').filter((l) => l.startsWith('cah:') || /^\s+at /.test(l));
+    assert.equal(lines.length, 1, `${args.join(' ')}: one error line, no stack:\n${res.stderr}`);
+    assert.match(lines[0]!, message);
   }
 });

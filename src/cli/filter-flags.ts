@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { PassThroughFilter, type PairFilter } from '../filter/filter.js';
 import { existsSync } from 'node:fs';
+import type { ClipFilter } from '../filter/clip-filter.js';
 import type { ExtraScorerSpec } from '../filter/extra-scorers.js';
 import { CliError } from './errors.js';
 
@@ -39,15 +40,22 @@ export async function openFilter(flags: FilterFlags, logger: Logger): Promise<Op
   if (!['auto', 'cpu', 'cuda'].includes(flags.executionProvider)) {
     throw new CliError(`--execution-provider must be auto, cpu or cuda, got "${flags.executionProvider}"`);
   }
-  const { ClipFilter } = await import('../filter/clip-filter.js');
+  const clip = await import('../filter/clip-filter.js');
+  const scorers = flags.scorer?.map(parseScorerFlag);
   const languages = flags.languages ? flags.languages.split(',').map((l) => l.trim()).filter(Boolean) : undefined;
-  const filter = await ClipFilter.create({
-    modelDir: flags.model,
-    threshold: flags.threshold,
-    executionProvider: flags.executionProvider as 'auto' | 'cpu' | 'cuda',
-    ...(languages ? { languages } : {}),
-    ...(flags.scorer?.length ? { extraScorers: flags.scorer.map(parseScorerFlag) } : {}),
-    log: (msg: string) => logger.info(msg),
-  });
+  // What can go wrong here is the model directory or a scorer file: one line, no stack trace.
+  let filter: ClipFilter;
+  try {
+    filter = await clip.ClipFilter.create({
+      modelDir: flags.model,
+      threshold: flags.threshold,
+      executionProvider: flags.executionProvider as 'auto' | 'cpu' | 'cuda',
+      ...(languages ? { languages } : {}),
+      ...(scorers?.length ? { extraScorers: scorers } : {}),
+      log: (msg: string) => logger.info(msg),
+    });
+  } catch (err) {
+    throw new CliError(`cannot load the CLIP model: ${err instanceof Error ? err.message : String(err)}`);
+  }
   return { filter, extraColumns: filter.extraColumns, embeddingDim: filter.embeddingDim };
 }

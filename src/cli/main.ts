@@ -46,6 +46,8 @@ function isWorkerInvocation(args: string[]): boolean {
   return false;
 }
 
+const FILE_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOSPC', 'ENAMETOOLONG', 'ELOOP']);
+
 function fail(message: string, code: number): never {
   process.stderr.write(`cah: ${message}\n`);
   process.exit(code);
@@ -65,6 +67,8 @@ try {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
   if (err instanceof CliError) fail(err.message, err.exitCode);
-  if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ENOENT') fail(err.message, 2);
+  // A path the user gave that cannot be read or written: their mistake, not a bug.
+  const code = (err as NodeJS.ErrnoException).code;
+  if (err instanceof Error && code && FILE_ERRORS.has(code)) fail(err.message, 2);
   throw err;
 }

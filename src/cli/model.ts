@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { buildRandomClip, CLIP_ARCHS } from '../filter/clip-arch.js';
 import { buildDemoModel } from '../filter/demo-model.js';
-import { clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../filter/hub.js';
+import { assertHubId, clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../filter/hub.js';
 import type { Precision } from '../filter/model-dir.js';
 import { CliError } from './errors.js';
 import { intFlag } from './state.js';
@@ -93,6 +93,11 @@ Examples:
   cah gpu --model "$(cah model pull Xenova/clip-vit-base-patch32)" --local-workers 2`,
     )
     .action(async (repo: string, flags: { revision: string; variant: Precision | 'all'; dir?: string }) => {
+      try {
+        assertHubId(repo);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
       const dir = flags.dir ? resolve(flags.dir) : modelCacheDir(defaultModelCache(), repo, flags.revision);
       const precisions: Precision[] = flags.variant === 'all' ? ['fp32', 'fp16'] : [flags.variant];
       const files = clipModelFiles(precisions);

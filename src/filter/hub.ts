@@ -62,6 +62,11 @@ interface FileMeta {
 
 export class HubError extends Error {}
 
+/** `owner/name`, as the hub spells model ids. */
+export function assertHubId(repo: string): void {
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repo)) throw new HubError(`"${repo}" is not a hub id like Xenova/clip-vit-base-patch32`);
+}
+
 const MAX_REDIRECTS = 5;
 
 /**
@@ -72,7 +77,7 @@ const MAX_REDIRECTS = 5;
 export async function pullModel(opts: PullOptions): Promise<string[]> {
   const endpoint = (opts.endpoint ?? DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
   const revision = opts.revision ?? 'main';
-  if (!/^[\w.-]+\/[\w.-]+$/.test(opts.repo)) throw new HubError(`"${opts.repo}" is not a hub id like Xenova/clip-vit-base-patch32`);
+  assertHubId(opts.repo);
   const base = `${endpoint}/${opts.repo}/resolve/${encodeURIComponent(revision)}/`;
   const auth: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
   const authFor = (url: string): Record<string, string> => (new URL(url).origin === new URL(endpoint).origin ? auth : {});
