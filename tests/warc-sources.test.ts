@@ -136,4 +136,12 @@ test('runExtract: JSON lines or tab-separated candidates on out, a one-line summ
     runExtract(join(dir, 'absent.wat.gz'), { ...DEFAULT_EXTRACT_OPTIONS, json: true }, sink().stream, sink().stream),
     (e: unknown) => e instanceof CliError && /cannot read .*absent\.wat\.gz: no such file/.test(e.message),
   );
+  const notWarc = join(dir, 'notes.wat.gz');
+  writeFileSync(notWarc, gzipSync('just some text\nthat is not a WARC file\n'));
+  const warnings = sink();
+  await assert.rejects(
+    runExtract(notWarc, { ...DEFAULT_EXTRACT_OPTIONS, json: true }, sink().stream, warnings.stream),
+    (e: unknown) => e instanceof CliError && e.exitCode === 2 && /no WARC records in .*notes\.wat\.gz: is it a WARC\/WAT file\?/.test(e.message),
+  );
+  assert.match(warnings.text(), /skipped \d+ bytes of garbage/);
 });

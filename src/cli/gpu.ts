@@ -3,18 +3,21 @@ import { join, resolve } from 'node:path';
 import { ensureWorkerToken } from '../coordinator/credentials.js';
 import { runCoordinator, type RunResult } from '../coordinator/run.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type CoordinatorSettings } from '../coordinator/settings.js';
+import { StateLockedError } from '../store/coordinator-lock.js';
 import { Store } from '../store/store.js';
 import { CliError, EXIT_PARTIAL } from './errors.js';
 import { createLogger, intFlag, numberFlag, resolveStateDir } from './state.js';
 import { openFilter, type FilterFlags } from './filter-flags.js';
 import { presentRun } from './present.js';
 import { existsSync, readFileSync } from 'node:fs';
-import type { TlsIdentity } from '../coordinator/service.js';
+import { ListenError, type TlsIdentity } from '../coordinator/service.js';
 import { listSwarms } from '../swarm/state.js';
 import { coordinatorCertPaths } from '../swarm/tls.js';
 import { SwarmSupervisor } from '../swarm/supervisor.js';
 import type { RunningCoordinator } from '../coordinator/run.js';
 import type { Logger } from 'pino';
+
+const LISTEN_ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d{1,5}$/;
 
 export interface GpuFlags extends FilterFlags {
   out: string;
@@ -111,43 +114,60 @@ export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
 /** Runs the coordinator for `cah gpu` / `cah demo` and prints the outcome. Returns the exit code. */
 export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerArgs?: string[]; title?: string } = {}): Promise<{ code: number; result: RunResult }> {
   const store = Store.openInStateDir(stateDir);
+  let releaseLock: (() => void) | null = null;
   try {
+    try {
+      releaseLock = store.lockForCoordinator();
+    } catch (err) {
+      if (err instanceof StateLockedError) throw new CliError(`${err.message} (${stateDir}): stop it first (q in its dashboard), or use another --state`);
+      throw err;
+    }
     if (store.shards.counts().queued + store.shards.counts().leased === 0 && flags.untilDone && store.shards.list().length === 0) {
       throw new CliError('no shards to process: add some with `cah shards add <file|url|CC-MAIN-YYYY-WW>`');
     }
     const workerToken = await ensureWorkerToken(stateDir);
     const interactive = flags.dashboard && process.stdout.isTTY === true;
     const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: join(stateDir, 'logs', 'coordinator.log') } : {}) });
+    for (const [flag, address] of [['--listen', flags.listen], ['--tls-listen', flags.tlsListen]] as const) {
+      if (address !== undefined && !LISTEN_ADDRESS.test(address)) throw new CliError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:7443 or [::1]:7443), got "${address}"`);
+    }
     const tlsListen = directTlsListen(flags, stateDir);
     const filter = await openFilter(flags, logger);
     const outDir = resolve(flags.out);
-    const result = await runCoordinator({
-      store,
-      outDir,
-      workerToken,
-      settings: settingsFromFlags(flags),
-      filter: filter.filter,
-      batchSize: flags.batchSize,
-      maxWaitMs: flags.maxWaitMs,
-      filterCapacity: Math.max(flags.batchSize * 4, 512),
-      ...(filter.extraColumns.length ? { extraColumns: filter.extraColumns } : {}),
-      ...(filter.embeddingDim ? { embeddingDim: filter.embeddingDim } : {}),
-      listen: flags.listen,
-      ...(tlsListen ? { tlsListen } : {}),
-      localWorkers: flags.localWorkers,
-      maxRestarts: flags.maxRestarts,
-      untilDone: flags.untilDone,
-      logger,
-      ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
-      onStarted: async (running) => {
-        await presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' });
-        if (flags.swarm) await superviseSwarm(running, { store, stateDir, workerToken, logger, replaceAfterMs: flags.replaceAfterMs });
-      },
-    });
+    let result: RunResult;
+    try {
+      result = await runCoordinator({
+        store,
+        outDir,
+        workerToken,
+        settings: settingsFromFlags(flags),
+        filter: filter.filter,
+        batchSize: flags.batchSize,
+        maxWaitMs: flags.maxWaitMs,
+        filterCapacity: Math.max(flags.batchSize * 4, 512),
+        ...(filter.extraColumns.length ? { extraColumns: filter.extraColumns } : {}),
+        ...(filter.embeddingDim ? { embeddingDim: filter.embeddingDim } : {}),
+        listen: flags.listen,
+        ...(tlsListen ? { tlsListen } : {}),
+        localWorkers: flags.localWorkers,
+        maxRestarts: flags.maxRestarts,
+        untilDone: flags.untilDone,
+        logger,
+        ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
+        onStarted: async (running) => {
+          await presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' });
+          if (flags.swarm) await superviseSwarm(running, { store, stateDir, workerToken, logger, replaceAfterMs: flags.replaceAfterMs });
+        },
+      });
+    } catch (err) {
+      if (err instanceof ListenError) throw new CliError(`${err.message} (another cah gpu running? choose another port with --listen)`);
+      throw err;
+    }
     await filter.filter.close();
     const failed = result.snapshot.shards.failed;
     return { code: failed > 0 ? EXIT_PARTIAL : 0, result };
   } finally {
+    releaseLock?.();
     store.close();
   }
 }

@@ -52,7 +52,8 @@ export interface RunResult {
 
 /**
  * `cah gpu`: the coordinator with its filter stage and, optionally, local worker actors; resolves
- * when every shard is done (with --until-done), or after a drain (q / SIGINT / SIGTERM).
+ * when every shard is done (with --until-done), or after a drain (q / SIGINT / SIGTERM). The
+ * caller holds the state file (`store.lockForCoordinator()`).
  */
 export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   await mkdir(opts.outDir, { recursive: true });

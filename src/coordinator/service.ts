@@ -109,6 +109,17 @@ export function bindServer(server: grpc.Server, address: string, tls?: TlsIdenti
     ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certPem, private_key: tls.keyPem }], false)
     : grpc.ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(new ListenError(address, err.message)) : resolve(port)));
   });
+}
+
+/** The coordinator could not listen where it was told (address in use, not local, malformed). */
+export class ListenError extends Error {
+  constructor(
+    readonly address: string,
+    reason: string,
+  ) {
+    super(`cannot listen on ${address}: ${reason}`);
+    this.name = 'ListenError';
+  }
 }

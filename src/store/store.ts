@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { openDb, type Db } from './db.js';
+import { acquireCoordinatorLock } from './coordinator-lock.js';
 import { ActorTable } from './actors.js';
 import { DedupTable } from './dedup.js';
 import { RunTable } from './runs.js';
@@ -27,6 +28,11 @@ export class Store {
 
   static openInStateDir(stateDir: string, opts: { readonly?: boolean } = {}): Store {
     return Store.open(join(stateDir, STATE_FILE), opts);
+  }
+
+  /** Claims the state file for one coordinator (throws StateLockedError); returns the release. */
+  lockForCoordinator(): () => void {
+    return acquireCoordinatorLock(this.path);
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 import { CliError, EXIT_PARTIAL } from '../cli/errors.js';
 import type { Candidate } from './candidate.js';
-import { extractCandidates, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
+import { extractCandidates, noRecordsMessage, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
 import { openSource } from './source.js';
 
 export interface ExtractCommandOptions extends ExtractOptions {
@@ -77,5 +77,6 @@ export async function runExtract(
     input.destroy();
   }
   err.write(`${summariseCounts(counts)}\n`);
+  if (counts.records === 0 && !outClosed) throw new CliError(noRecordsMessage(file, []));
   return counts;
 }

@@ -143,3 +143,8 @@ export async function* extractCandidates(
     }
   }
 }
+
+/** A source that held no WARC record at all is the wrong file (or a broken download), not an empty shard. */
+export function noRecordsMessage(source: string, warnings: readonly string[]): string {
+  return `no WARC records in ${source}: is it a WARC/WAT file?${warnings[0] ? ` (${warnings[0]})` : ''}`;
+}

@@ -3,7 +3,7 @@ import { cpus, hostname, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
-import { extractCandidates, newExtractionCounts, type ExtractionCounts } from '../warc/extract.js';
+import { extractCandidates, newExtractionCounts, noRecordsMessage, type ExtractionCounts } from '../warc/extract.js';
 import { openSource } from '../warc/source.js';
 import type { SampleRecord } from '../output/sample.js';
 import type { RegisterResponse, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
@@ -176,6 +176,7 @@ export class WorkerActor {
       const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), { signal: abort.signal, maxInFlight: this.settings!.maxInFlight });
       const sent = await this.stream(shard, samples, progress, abort);
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error('shard aborted');
+      if (counts.records === 0) throw new Error(noRecordsMessage(shard.source, sourceErrors));
       const res = await this.client.completeShard({
         actorId: this.actorId,
         shardId: shard.shardId,
