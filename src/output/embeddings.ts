@@ -1,46 +1,132 @@
-import { dump } from 'npyjs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
 
-/** The clip-retrieval layout's three folders, each with one file per output shard. */
-export const EMBEDDING_DIRS = { image: 'img_emb', text: 'text_emb', metadata: 'metadata' } as const;
-
+/** The clip-retrieval layout: one file per output shard in each of these folders. */
 export function embeddingFileNames(shardName: string): { image: string; text: string; metadata: string } {
   return {
-    image: `${EMBEDDING_DIRS.image}/img_emb_${shardName}.npy`,
-    text: `${EMBEDDING_DIRS.text}/text_emb_${shardName}.npy`,
-    metadata: `${EMBEDDING_DIRS.metadata}/metadata_${shardName}.parquet`,
+    image: `img_emb/img_emb_${shardName}.npy`,
+    text: `text_emb/text_emb_${shardName}.npy`,
+    metadata: `metadata/metadata_${shardName}.parquet`,
   };
 }
 
-/** One kept pair's embeddings and the metadata row that names it. */
-export interface EmbeddingRow {
+/**
+ * The header of a version 1.0 .npy file holding a little-endian float16 `[rows, dim]` array in C
+ * order, padded so that the data starts on a 64-byte boundary (numpy's format specification).
+ */
+export function float16NpyHeader(rows: number, dim: number): Buffer {
+  const dict = `{'descr': '<f2', 'fortran_order': False, 'shape': (${rows}, ${dim}), }`;
+  const unpadded = 10 + dict.length + 1;
+  const padded = Math.ceil(unpadded / 64) * 64;
+  const text = dict + ' '.repeat(padded - unpadded) + '\n';
+  const header = Buffer.alloc(10 + text.length);
+  header.write('\x93NUMPY', 0, 'latin1');
+  header[6] = 1;
+  header[7] = 0;
+  header.writeUInt16LE(text.length, 8);
+  header.write(text, 10, 'latin1');
+  return header;
+}
+
+interface MetadataRow {
   key: string;
   url: string;
   caption: string;
   similarity: number | null;
-  image: Float32Array;
-  text: Float32Array;
 }
 
-/** A float16 `[rows, dim]` .npy (numpy's format, as clip-retrieval's img_emb/text_emb files are). */
-export function float16Npy(vectors: Float32Array[], dim: number): Buffer {
-  const data = new Float32Array(vectors.length * dim);
-  vectors.forEach((v, i) => {
-    if (v.length !== dim) throw new Error(`embedding ${i} has ${v.length} values, expected ${dim}`);
-    data.set(v, i * dim);
-  });
-  return Buffer.from(dump(float32ToFloat16(data), [vectors.length, dim], { dtype: 'f2' }));
+/**
+ * One output shard's embeddings, streamed: each kept pair's rows go to disk as float16 when they
+ * arrive (memory stays flat however large the shard), and `commit` prefixes the .npy headers and
+ * writes the metadata parquet whose row i names row i of both arrays.
+ */
+export class EmbeddingWriter {
+  private readonly metadata: MetadataRow[] = [];
+  private readonly image: WriteStream;
+  private readonly text: WriteStream;
+
+  constructor(
+    private readonly partialDir: string,
+    private readonly tag: string,
+    private readonly dim: number,
+  ) {
+    this.image = createWriteStream(this.rawPath('img'));
+    this.text = createWriteStream(this.rawPath('text'));
+  }
+
+  async add(row: MetadataRow, image: Float32Array, text: Float32Array): Promise<void> {
+    if (image.length !== this.dim || text.length !== this.dim) {
+      throw new Error(`embeddings of ${row.key} have ${image.length}/${text.length} values, expected ${this.dim}`);
+    }
+    this.metadata.push(row);
+    const imageOk = this.image.write(Buffer.from(float32ToFloat16(image).buffer));
+    const textOk = this.text.write(Buffer.from(float32ToFloat16(text).buffer));
+    if (!imageOk) await once(this.image, 'drain');
+    if (!textOk) await once(this.text, 'drain');
+  }
+
+  /** Writes the three files under the partial directory and returns [staged, final] path pairs. */
+  async stage(outDir: string, shardName: string): Promise<[string, string][]> {
+    const names = embeddingFileNames(shardName);
+    const staged: [string, string][] = [];
+    for (const [stream, kind, name] of [[this.image, 'img', names.image], [this.text, 'text', names.text]] as const) {
+      stream.end();
+      await once(stream, 'close');
+      const npy = join(this.partialDir, `${this.tag}.${kind}.npy`);
+      await writeFile(npy, float16NpyHeader(this.metadata.length, this.dim));
+      await pipeline(createReadStream(this.rawPath(kind)), createWriteStream(npy, { flags: 'a' }));
+      await rm(this.rawPath(kind), { force: true });
+      await fsync(npy);
+      staged.push([npy, join(outDir, name)]);
+    }
+    const parquet = join(this.partialDir, `${this.tag}.metadata.parquet`);
+    await writeFile(parquet, Buffer.from(this.metadataParquet()));
+    await fsync(parquet);
+    staged.push([parquet, join(outDir, names.metadata)]);
+    return staged;
+  }
+
+  async abort(): Promise<void> {
+    this.image.destroy();
+    this.text.destroy();
+    await Promise.all(['img', 'text'].map((kind) => rm(this.rawPath(kind), { force: true })));
+  }
+
+  private rawPath(kind: string): string {
+    return join(this.partialDir, `${this.tag}.${kind}.f16`);
+  }
+
+  private metadataParquet(): ArrayBuffer {
+    const rows = this.metadata;
+    return parquetWriteBuffer({
+      columnData: [
+        { name: 'key', data: rows.map((r) => r.key), type: 'STRING' },
+        { name: 'url', data: rows.map((r) => r.url), type: 'STRING' },
+        { name: 'caption', data: rows.map((r) => r.caption), type: 'STRING' },
+        { name: 'similarity', data: rows.map((r) => r.similarity), type: 'DOUBLE' },
+      ],
+    });
+  }
 }
 
-/** metadata_NNNNN.parquet: row i describes row i of both .npy files. */
-export function embeddingMetadataParquet(rows: EmbeddingRow[]): ArrayBuffer {
-  return parquetWriteBuffer({
-    columnData: [
-      { name: 'key', data: rows.map((r) => r.key), type: 'STRING' },
-      { name: 'url', data: rows.map((r) => r.url), type: 'STRING' },
-      { name: 'caption', data: rows.map((r) => r.caption), type: 'STRING' },
-      { name: 'similarity', data: rows.map((r) => r.similarity), type: 'DOUBLE' },
-    ],
-  });
+/** Moves staged files into place (creating img_emb/, text_emb/, metadata/). */
+export async function publish(staged: [string, string][]): Promise<void> {
+  for (const [from, to] of staged) {
+    await mkdir(dirname(to), { recursive: true });
+    await rename(from, to);
+  }
+}
+
+async function fsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -1,11 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import tar from 'tar-stream';
 import type { SampleRecord } from './sample.js';
-import { embeddingFileNames, embeddingMetadataParquet, float16Npy, type EmbeddingRow } from './embeddings.js';
+import { EmbeddingWriter, publish } from './embeddings.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -75,7 +75,6 @@ export class ShardWriter {
   private readonly keys = new Set<string>();
   private readonly downloadMs: number[] = [];
   private readonly resizeMs: number[] = [];
-  private readonly embeddings: EmbeddingRow[] = [];
   private closed = false;
 
   private constructor(
@@ -84,6 +83,8 @@ export class ShardWriter {
     private readonly tmpTar: string,
     private readonly pack: tar.Pack,
     private readonly file: WriteStream,
+    /** img_emb/text_emb/metadata of the kept pairs, when the filter yields embeddings. */
+    private readonly embeddings: EmbeddingWriter | null,
   ) {}
 
   static async open(opts: ShardWriterOptions): Promise<ShardWriter> {
@@ -95,7 +96,8 @@ export class ShardWriter {
     // Images are ~20 KB each; the default 16 KB buffer would make every sample wait for a disk write.
     const file = createWriteStream(tmpTar, { highWaterMark: TAR_WRITE_BUFFER_BYTES });
     pack.pipe(file);
-    return new ShardWriter(opts, shardName, tmpTar, pack, file);
+    const embeddings = opts.embeddingDim ? new EmbeddingWriter(partial, `${shardName}.${opts.attemptTag}`, opts.embeddingDim) : null;
+    return new ShardWriter(opts, shardName, tmpTar, pack, file, embeddings);
   }
 
   /** Adds one sample; a key already added is ignored (returns false). */
@@ -129,8 +131,9 @@ export class ShardWriter {
       this.pack.entry({ name: `${sample.key}.txt` }, Buffer.from(sample.caption, 'utf8'));
       this.pack.entry({ name: `${sample.key}.json` }, Buffer.from(JSON.stringify({ ...meta, ...extra })));
       if (this.file.writableNeedDrain) await once(this.file, 'drain');
-      if (this.opts.embeddingDim && extras.imageEmbedding && extras.textEmbedding) {
-        this.embeddings.push({ key: sample.key, url: sample.url, caption: sample.caption, similarity: sample.similarity, image: extras.imageEmbedding, text: extras.textEmbedding });
+      if (this.embeddings && extras.imageEmbedding && extras.textEmbedding) {
+        const { key, url, caption, similarity } = sample;
+        await this.embeddings.add({ key, url, caption, similarity }, extras.imageEmbedding, extras.textEmbedding);
       }
     }
     return true;
@@ -176,7 +179,10 @@ export class ShardWriter {
     };
     const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
     await writeFile(tmpStats, JSON.stringify(stats, null, 2));
-    const embeddingPaths = await this.writeEmbeddings(partial);
+    // Embedding rows follow the order of the kept rows of the parquet: both follow `add`.
+    const embeddings = (await this.embeddings?.stage(outDir, this.shardName)) ?? [];
+    await publish(embeddings);
+    const embeddingPaths = embeddings.map(([, path]) => path);
     const tarPath = join(outDir, `${this.shardName}.tar`);
     const parquetPath = join(outDir, `${this.shardName}.parquet`);
     const statsPath = join(outDir, `${this.shardName}_stats.json`);
@@ -187,39 +193,12 @@ export class ShardWriter {
     return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.rows.length, tarBytes, countsByStatus: counts };
   }
 
-  /**
-   * img_emb/img_emb_NNNNN.npy and text_emb/text_emb_NNNNN.npy (float16, one row per kept pair, in
-   * the order of the kept rows of NNNNN.parquet) and metadata/metadata_NNNNN.parquet naming each row.
-   */
-  private async writeEmbeddings(partial: string): Promise<string[]> {
-    const dim = this.opts.embeddingDim;
-    if (!dim) return [];
-    const { outDir, attemptTag } = this.opts;
-    const names = embeddingFileNames(this.shardName);
-    const contents: [string, Buffer][] = [
-      [names.image, float16Npy(this.embeddings.map((e) => e.image), dim)],
-      [names.text, float16Npy(this.embeddings.map((e) => e.text), dim)],
-      [names.metadata, Buffer.from(embeddingMetadataParquet(this.embeddings))],
-    ];
-    const staged: [string, string][] = [];
-    for (const [name, bytes] of contents) {
-      const tmp = join(partial, `${this.shardName}.${attemptTag}.${name.replaceAll('/', '_')}`);
-      await writeFile(tmp, bytes);
-      await fsync(tmp);
-      staged.push([tmp, join(outDir, name)]);
-    }
-    for (const [tmp, path] of staged) {
-      await mkdir(dirname(path), { recursive: true });
-      await rename(tmp, path);
-    }
-    return staged.map(([, path]) => path);
-  }
-
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.pack.destroy();
     this.file.destroy();
+    await this.embeddings?.abort();
     await rm(this.tmpTar, { force: true });
   }
 

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parquetReadObjects } from 'hyparquet';
+import { parse as parseNpy } from 'npyjs';
+import { float16NpyHeader } from '../src/output/embeddings.js';
+import type { SampleRecord } from '../src/output/sample.js';
+import { ShardWriter } from '../src/output/shard-writer.js';
+
+const hasNumpy = spawnSync('python3', ['-c', 'import numpy']).status === 0;
+
+function sample(key: string, status: SampleRecord['status'], similarity: number | null): SampleRecord {
+  return {
+    key, url: `http://example.com/${key}.jpg`, caption: `caption ${key}`, pageUrl: 'http://example.com/', license: null, status,
+    errorMessage: status === 'success' ? null : 'nope', width: 8, height: 8, originalWidth: 8, originalHeight: 8, sha256: null,
+    similarity, jpeg: status === 'success' ? Buffer.from([0xff, 0xd8, 0xff, 0xd9]) : null, downloadMs: 1, resizeMs: 1,
+  };
+}
+
+function unit(dim: number, seed: number): Float32Array {
+  const v = Float32Array.from({ length: dim }, (_, i) => Math.sin(seed * 7.1 + i * 1.3));
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+test('.npy header: version 1.0, float16, C order, data aligned to 64 bytes', () => {
+  for (const [rows, dim] of [[0, 512], [3, 4], [123456, 768]] as const) {
+    const header = float16NpyHeader(rows, dim);
+    assert.equal(header.length % 64, 0);
+    assert.equal(header.subarray(0, 8).toString('latin1'), '\x93NUMPY\x01\x00');
+    assert.equal(header.readUInt16LE(8), header.length - 10);
+    assert.match(header.subarray(10).toString('latin1'), new RegExp(`^\\{'descr': '<f2', 'fortran_order': False, 'shape': \\(${rows}, ${dim}\\), \\} *\\n$`));
+  }
+});
+
+test('embeddings of kept pairs stream to img_emb/text_emb float16 .npy in the kept rows\' order, with metadata naming each row', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-emb-'));
+  try {
+    const dim = 16;
+    const writer = await ShardWriter.open({ outDir: out, shardNumber: 7, attemptTag: 'a1', embeddingDim: dim });
+    const kept: { key: string; image: Float32Array; text: Float32Array }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const status = i % 3 === 0 ? 'failed_to_download' : i % 5 === 0 ? 'filtered_out' : 'success';
+      const image = unit(dim, i);
+      const text = unit(dim, i + 100);
+      await writer.add(sample(`k${i}`, status, status === 'failed_to_download' ? null : 0.3), status === 'success' ? { imageEmbedding: image, textEmbedding: text } : {});
+      if (status === 'success') kept.push({ key: `k${i}`, image, text });
+    }
+    const committed = await writer.commit({ startedAtMs: Date.now() });
+    assert.deepEqual(committed.embeddingPaths.map((p) => p.slice(out.length + 1)).sort(), ['img_emb/img_emb_00007.npy', 'metadata/metadata_00007.parquet', 'text_emb/text_emb_00007.npy']);
+    for (const [file, which] of [['img_emb/img_emb_00007.npy', 'image'], ['text_emb/text_emb_00007.npy', 'text']] as const) {
+      const bytes = readFileSync(join(out, file));
+      const npy = parseNpy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+      assert.equal(npy.dtype, 'f2');
+      assert.deepEqual(npy.shape, [kept.length, dim]);
+      const data = npy.data as Float32Array;
+      kept.forEach((k, r) => {
+        for (let d = 0; d < dim; d++) assert.ok(Math.abs(data[r * dim + d]! - k[which][d]!) < 1e-3, `${file} row ${r} dim ${d}`);
+      });
+    }
+    const meta = readFileSync(join(out, 'metadata', 'metadata_00007.parquet'));
+    const rows = await parquetReadObjects({ file: meta.buffer.slice(meta.byteOffset, meta.byteOffset + meta.byteLength) as ArrayBuffer });
+    assert.deepEqual(rows.map((r) => r['key']), kept.map((k) => k.key));
+    const shardBytes = readFileSync(committed.parquetPath);
+    const shardRows = await parquetReadObjects({ file: shardBytes.buffer.slice(shardBytes.byteOffset, shardBytes.byteOffset + shardBytes.byteLength) as ArrayBuffer });
+    assert.deepEqual(shardRows.filter((r) => r['status'] === 'success').map((r) => r['key']), kept.map((k) => k.key), 'same order as the kept rows of the shard parquet');
+    assert.deepEqual(readdirSync(join(out, '.partial')), [], 'no raw or staged file left');
+    if (hasNumpy) {
+      const check = spawnSync('python3', ['-c', `import numpy as np; a = np.load('${join(out, 'img_emb', 'img_emb_00007.npy')}'); print(a.dtype, a.shape, round(float(np.linalg.norm(a[0])), 2))`], { encoding: 'utf8' });
+      assert.equal(check.stdout.trim(), `float16 (${kept.length}, ${dim}) 1.0`, check.stderr);
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('an aborted shard leaves no embedding file behind', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-emb-abort-'));
+  try {
+    const writer = await ShardWriter.open({ outDir: out, shardNumber: 1, attemptTag: 'x', embeddingDim: 4 });
+    await writer.add(sample('a', 'success', 0.5), { imageEmbedding: unit(4, 1), textEmbedding: unit(4, 2) });
+    await writer.abort();
+    assert.deepEqual(readdirSync(join(out, '.partial')), []);
+    assert.equal(existsSync(join(out, 'img_emb')), false);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
