@@ -143,7 +143,7 @@ test('clip filter: kept pairs carry normalised embeddings; rejected ones a reaso
 
 test('clip filter: --languages adds a language column and drops other languages', async () => {
   const { filter } = await open({ languages: ['en'] });
-  assert.deepEqual(filter.extraColumns, ['language']);
+  assert.deepEqual(filter.extraColumns, [{ name: 'language', type: 'STRING' }]);
   const jpeg = await demoJpeg('square', DEMO_PALETTE[1]!, 0);
   const [en, de] = await filter.score([
     { key: 'en', jpeg, caption: 'a photo of a green square on a grey background' },
@@ -162,7 +162,7 @@ test('clip filter: an extra scorer on the image embedding adds its column and dr
   const scorerPath = join(dir, 'greenness.onnx');
   await writeGreennessScorer(scorerPath);
   const { filter } = await open({ extraScorers: [{ name: 'greenness', modelPath: scorerPath, threshold: 0.3 }] });
-  assert.deepEqual(filter.extraColumns, ['greenness']);
+  assert.deepEqual(filter.extraColumns, [{ name: 'greenness', type: 'DOUBLE' }]);
   const [greenV, redV] = await filter.score([
     { key: 'g', jpeg: await demoJpeg('circle', DEMO_PALETTE[green]!, 1), caption: 'a green circle' },
     { key: 'r', jpeg: await demoJpeg('circle', DEMO_PALETTE[0]!, 1), caption: 'a red circle' },

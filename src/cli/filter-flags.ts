@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { PassThroughFilter, type PairFilter } from '../filter/filter.js';
+import { PassThroughFilter, type ExtraColumn, type PairFilter } from '../filter/filter.js';
 import { existsSync } from 'node:fs';
 import type { ClipFilter } from '../filter/clip-filter.js';
 import type { ExtraScorerSpec } from '../filter/extra-scorers.js';
@@ -26,7 +26,7 @@ export function parseScorerFlag(value: string): ExtraScorerSpec {
 
 export interface OpenedFilter {
   filter: PairFilter;
-  extraColumns: string[];
+  extraColumns: ExtraColumn[];
   embeddingDim: number | null;
 }
 

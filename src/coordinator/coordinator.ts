@@ -1,3 +1,4 @@
+import type { ExtraColumn } from '../filter/filter.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -37,7 +38,7 @@ export interface CoordinatorOptions {
   settings: CoordinatorSettings;
   logger: Logger;
   /** Extra parquet columns the filter adds, and the embedding size when the filter returns embeddings. */
-  extraColumns?: string[];
+  extraColumns?: ExtraColumn[];
   embeddingDim?: number;
   /** How often supervision runs (heartbeat and lease checks). */
   superviseIntervalMs?: number;

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { PairFilter } from '../filter/filter.js';
+import type { ExtraColumn, PairFilter } from '../filter/filter.js';
 import { FilterStage } from '../filter/stage.js';
 import type { Store } from '../store/store.js';
 import type { TlsIdentity } from './service.js';
@@ -19,7 +19,7 @@ export interface RunOptions {
   maxWaitMs: number;
   /** Filter queue capacity: the most samples waiting for the filter across the whole swarm. */
   filterCapacity: number;
-  extraColumns?: string[];
+  extraColumns?: ExtraColumn[];
   embeddingDim?: number;
   listen: string;
   /** Also serve TLS here (for `--direct` swarm workers). */

@@ -1,3 +1,4 @@
+import type { ExtraColumn } from '../filter/filter.js';
 import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import type { SampleRecord, SampleStatus } from '../output/sample.js';
@@ -46,7 +47,7 @@ export class ShardAttempt {
     source: string;
     outDir: string;
     filter: FilterStage;
-    extraColumns?: string[];
+    extraColumns?: ExtraColumn[];
     embeddingDim?: number;
   }): Promise<ShardAttempt> {
     const writer = await ShardWriter.open({

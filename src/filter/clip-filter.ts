@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { ExtraScorer, type ExtraScorerSpec } from './extra-scorers.js';
-import type { FilterInput, FilterVerdict, PairFilter } from './filter.js';
+import type { ExtraColumn, FilterInput, FilterVerdict, PairFilter } from './filter.js';
 import { normalizeRows, rowDots, TextEncoder, VisionEncoder } from './clip-encoders.js';
 import { readPreprocessing, type ImagePreprocessing } from './image-preprocess.js';
 import { LanguageDetector } from './language.js';
@@ -56,7 +56,7 @@ export class ClipFilter implements PairFilter, StagedPairFilter<PreparedClipBatc
   readonly provider: string;
   readonly embeddingDim: number;
   /** The extra output columns this filter fills (verdict.extra keys). */
-  readonly extraColumns: string[];
+  readonly extraColumns: ExtraColumn[];
 
   private constructor(
     private readonly opts: ClipFilterOptions,
@@ -72,7 +72,10 @@ export class ClipFilter implements PairFilter, StagedPairFilter<PreparedClipBatc
     this.name = info.name;
     this.provider = vision.provider === text.provider ? vision.provider : `${vision.provider}+${text.provider}`;
     this.embeddingDim = info.dim;
-    this.extraColumns = [...(languages ? ['language'] : []), ...scorers.map((s) => s.spec.name)];
+    this.extraColumns = [
+      ...(languages ? [{ name: 'language', type: 'STRING' as const }] : []),
+      ...scorers.map((s) => ({ name: s.spec.name, type: 'DOUBLE' as const })),
+    ];
   }
 
   static async create(opts: ClipFilterOptions): Promise<ClipFilter> {

@@ -5,6 +5,12 @@ export interface FilterInput {
   caption: string;
 }
 
+/** An extra per-pair output column a filter fills (verdict.extra[name]). */
+export interface ExtraColumn {
+  name: string;
+  type: 'STRING' | 'DOUBLE';
+}
+
 /** The filter's verdict on one pair. */
 export interface FilterVerdict {
   keep: boolean;

@@ -2,7 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { parquetWriteBuffer } from 'hyparquet-writer';
+import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
+import type { ExtraColumn } from '../filter/filter.js';
 import tar from 'tar-stream';
 import type { SampleRecord } from './sample.js';
 import { EmbeddingWriter, publish } from './embeddings.js';
@@ -13,7 +14,8 @@ export interface ShardWriterOptions {
   shardNumber: number;
   /** Unique per lease attempt: temp names of two attempts never collide. */
   attemptTag: string;
-  extraColumns?: string[];
+  /** The filter's extra per-pair columns (language, scorer heads), after img2dataset's. */
+  extraColumns?: readonly ExtraColumn[];
   /** Set when the filter yields embeddings: kept pairs' embeddings are written in clip-retrieval's layout. */
   embeddingDim?: number;
 }
@@ -46,6 +48,7 @@ export interface CommittedShard {
 
 const PARTIAL_DIR = '.partial';
 const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
+const PARQUET_ROW_GROUP = 8192;
 
 interface Row {
   key: string;
@@ -71,10 +74,13 @@ interface Row {
  * tar is ever visible under its final name.
  */
 export class ShardWriter {
-  private readonly rows: Row[] = [];
+  private pending: Row[] = [];
   private readonly keys = new Set<string>();
   private readonly downloadMs: number[] = [];
   private readonly resizeMs: number[] = [];
+  private readonly counts: Record<string, number> = { success: 0, failed_to_download: 0, failed_to_resize: 0, filtered_out: 0 };
+  private readonly errors: Record<string, Record<string, number>> = {};
+  private total = 0;
   private closed = false;
 
   private constructor(
@@ -83,6 +89,8 @@ export class ShardWriter {
     private readonly tmpTar: string,
     private readonly pack: tar.Pack,
     private readonly file: WriteStream,
+    private readonly tmpParquet: string,
+    private readonly parquet: ParquetWriter,
     /** img_emb/text_emb/metadata of the kept pairs, when the filter yields embeddings. */
     private readonly embeddings: EmbeddingWriter | null,
   ) {}
@@ -96,8 +104,11 @@ export class ShardWriter {
     // Images are ~20 KB each; the default 16 KB buffer would make every sample wait for a disk write.
     const file = createWriteStream(tmpTar, { highWaterMark: TAR_WRITE_BUFFER_BYTES });
     pack.pipe(file);
+    const tmpParquet = join(partial, `${shardName}.${opts.attemptTag}.parquet`);
+    const schema = schemaFromColumnData({ columnData: parquetColumns([], opts.extraColumns ?? []) });
+    const parquet = new ParquetWriter({ writer: fileWriter(tmpParquet), schema });
     const embeddings = opts.embeddingDim ? new EmbeddingWriter(partial, `${shardName}.${opts.attemptTag}`, opts.embeddingDim) : null;
-    return new ShardWriter(opts, shardName, tmpTar, pack, file, embeddings);
+    return new ShardWriter(opts, shardName, tmpTar, pack, file, tmpParquet, parquet, embeddings);
   }
 
   /** Adds one sample; a key already added is ignored (returns false). */
@@ -122,9 +133,12 @@ export class ShardWriter {
       similarity: sample.similarity,
       extra: extras.extra ?? {},
     };
-    this.rows.push(row);
+    this.count(row);
     if (sample.downloadMs !== null) this.downloadMs.push(sample.downloadMs);
     if (sample.resizeMs !== null) this.resizeMs.push(sample.resizeMs);
+    this.pending.push(row);
+    // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
+    if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const { extra, ...meta } = row;
       this.pack.entry({ name: `${sample.key}.jpg` }, sample.jpeg);
@@ -147,27 +161,19 @@ export class ShardWriter {
     await fsync(this.tmpTar);
     const { outDir, attemptTag } = this.opts;
     const partial = join(outDir, PARTIAL_DIR);
-    const counts: Record<string, number> = { success: 0, failed_to_download: 0, failed_to_resize: 0, filtered_out: 0 };
-    const errors: Record<string, Record<string, number>> = {};
-    for (const row of this.rows) {
-      counts[row.status] = (counts[row.status] ?? 0) + 1;
-      if (row.status !== 'success' && row.error_message) {
-        const byMessage = (errors[row.status] ??= {});
-        byMessage[row.error_message] = (byMessage[row.error_message] ?? 0) + 1;
-      }
-    }
-    const tmpParquet = join(partial, `${this.shardName}.${attemptTag}.parquet`);
-    await writeFile(tmpParquet, Buffer.from(this.parquet()));
-    await fsync(tmpParquet);
+    await this.flushRows();
+    await this.parquet.finish();
+    await fsync(this.tmpParquet);
     const endedAt = Date.now();
+    const counts = this.counts;
     const stats = {
-      count: this.rows.length,
+      count: this.total,
       successes: counts['success'],
       failed_to_download: counts['failed_to_download'],
       failed_to_resize: counts['failed_to_resize'],
       filtered_out: counts['filtered_out'],
       status_dict: counts,
-      error_counts: errors,
+      error_counts: this.errors,
       source: info.source ?? null,
       source_errors: info.sourceErrors ?? [],
       extraction: info.extraction ?? {},
@@ -186,11 +192,11 @@ export class ShardWriter {
     const tarPath = join(outDir, `${this.shardName}.tar`);
     const parquetPath = join(outDir, `${this.shardName}.parquet`);
     const statsPath = join(outDir, `${this.shardName}_stats.json`);
-    await rename(tmpParquet, parquetPath);
+    await rename(this.tmpParquet, parquetPath);
     await rename(tmpStats, statsPath);
     await rename(this.tmpTar, tarPath);
     const tarBytes = (await stat(tarPath)).size;
-    return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.rows.length, tarBytes, countsByStatus: counts };
+    return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.total, tarBytes, countsByStatus: counts };
   }
 
   async abort(): Promise<void> {
@@ -200,34 +206,53 @@ export class ShardWriter {
     this.file.destroy();
     await this.embeddings?.abort();
     await rm(this.tmpTar, { force: true });
+    await rm(this.tmpParquet, { force: true });
   }
 
-  private parquet(): ArrayBuffer {
-    const col = <K extends keyof Row>(name: K): Row[K][] => this.rows.map((r) => r[name]);
-    const extraNames = this.opts.extraColumns ?? [];
-    return parquetWriteBuffer({
-      columnData: [
-        { name: 'key', data: col('key'), type: 'STRING' },
-        { name: 'url', data: col('url'), type: 'STRING' },
-        { name: 'caption', data: col('caption'), type: 'STRING' },
-        { name: 'page_url', data: col('page_url'), type: 'STRING' },
-        { name: 'license', data: col('license'), type: 'STRING' },
-        { name: 'status', data: col('status'), type: 'STRING' },
-        { name: 'error_message', data: col('error_message'), type: 'STRING' },
-        { name: 'width', data: col('width'), type: 'INT32' },
-        { name: 'height', data: col('height'), type: 'INT32' },
-        { name: 'original_width', data: col('original_width'), type: 'INT32' },
-        { name: 'original_height', data: col('original_height'), type: 'INT32' },
-        { name: 'sha256', data: col('sha256'), type: 'STRING' },
-        { name: 'similarity', data: col('similarity'), type: 'DOUBLE' },
-        ...extraNames.map((name) => {
-          const data = this.rows.map((r) => r.extra[name] ?? null);
-          const numeric = data.every((v) => v === null || typeof v === 'number');
-          return { name, data: numeric ? data : data.map((v) => (v === null ? null : String(v))), type: numeric ? ('DOUBLE' as const) : ('STRING' as const) };
-        }),
-      ],
-    });
+  private count(row: Row): void {
+    this.total++;
+    this.counts[row.status] = (this.counts[row.status] ?? 0) + 1;
+    if (row.status !== 'success' && row.error_message) {
+      const byMessage = (this.errors[row.status] ??= {});
+      byMessage[row.error_message] = (byMessage[row.error_message] ?? 0) + 1;
+    }
   }
+
+  private async flushRows(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const rows = this.pending;
+    this.pending = [];
+    await this.parquet.write({ columnData: parquetColumns(rows, this.opts.extraColumns ?? []), rowGroupSize: rows.length });
+  }
+}
+
+/** The parquet columns of img2dataset's layout, then the filter's extra columns. */
+function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): ColumnSource[] {
+  const col = <K extends keyof Row>(name: K): Row[K][] => rows.map((r) => r[name]);
+  return [
+    { name: 'key', data: col('key'), type: 'STRING' },
+    { name: 'url', data: col('url'), type: 'STRING' },
+    { name: 'caption', data: col('caption'), type: 'STRING' },
+    { name: 'page_url', data: col('page_url'), type: 'STRING' },
+    { name: 'license', data: col('license'), type: 'STRING' },
+    { name: 'status', data: col('status'), type: 'STRING' },
+    { name: 'error_message', data: col('error_message'), type: 'STRING' },
+    { name: 'width', data: col('width'), type: 'INT32' },
+    { name: 'height', data: col('height'), type: 'INT32' },
+    { name: 'original_width', data: col('original_width'), type: 'INT32' },
+    { name: 'original_height', data: col('original_height'), type: 'INT32' },
+    { name: 'sha256', data: col('sha256'), type: 'STRING' },
+    { name: 'similarity', data: col('similarity'), type: 'DOUBLE' },
+    ...extraColumns.map(({ name, type }) => ({
+      name,
+      type,
+      data: rows.map((r) => {
+        const value = r.extra[name] ?? null;
+        if (value === null) return null;
+        return type === 'DOUBLE' ? (typeof value === 'number' ? value : null) : String(value);
+      }),
+    })),
+  ];
 }
 
 function summary(values: number[]): { mean: number | null; median: number | null } {

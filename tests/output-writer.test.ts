@@ -89,3 +89,34 @@ test('an aborted shard leaves no embedding file behind', async () => {
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('a large shard reaches the parquet a row group at a time; every row comes back in order, extra columns typed', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-rowgroups-'));
+  try {
+    const writer = await ShardWriter.open({ outDir: out, shardNumber: 3, attemptTag: 'r', extraColumns: [{ name: 'language', type: 'STRING' }, { name: 'watermark', type: 'DOUBLE' }] });
+    const n = 20_000;
+    for (let i = 0; i < n; i++) {
+      const status = i % 1000 === 0 ? 'success' : 'failed_to_download';
+      await writer.add(sample(`r${i}`, status, null), { extra: { language: i % 2 ? 'en' : null, watermark: i % 3 ? i / n : null } });
+    }
+    const committed = await writer.commit({ startedAtMs: Date.now() });
+    assert.equal(committed.total, n);
+    const bytes = readFileSync(committed.parquetPath);
+    const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const { parquetMetadata } = await import('hyparquet');
+    assert.ok(parquetMetadata(file).row_groups.length >= 3, 'several row groups');
+    const rows = await parquetReadObjects({ file });
+    assert.equal(rows.length, n);
+    rows.forEach((r, i) => {
+      assert.equal(r['key'], `r${i}`);
+      assert.equal(r['language'], i % 2 ? 'en' : null);
+      assert.equal(r['watermark'], i % 3 ? i / n : null);
+    });
+    const stats = JSON.parse(readFileSync(committed.statsPath, 'utf8')) as { count: number; successes: number; error_counts: Record<string, Record<string, number>> };
+    assert.equal(stats.count, n);
+    assert.equal(stats.successes, n / 1000);
+    assert.deepEqual(stats.error_counts, { failed_to_download: { nope: n - n / 1000 } });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
