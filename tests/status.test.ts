@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
+import { formatSwarmCost, swarmCost } from '../src/swarm/cost.js';
+import { writeSwarm } from '../src/swarm/state.js';
 import { runCli } from './support/cli.js';
 
 test('cah status --json reports what the store says', async () => {
@@ -54,6 +56,39 @@ test('cah status --json reports what the store says', async () => {
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^cah: no state file at .*nope\.sqlite/);
     assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/, 'no stack trace for a user mistake');
+  } finally {
+    rmSync(state, { recursive: true, force: true });
+  }
+});
+
+test('the swarm\'s cost: € per hour from the recorded prices, ≈ € during the run, kept pairs per €', async () => {
+  const state = mkdtempSync(join(tmpdir(), 'cah-cost-'));
+  try {
+    const server = (i: number, hourlyGross?: number) => ({
+      name: `cah-c-${i}`, id: i, ip: `203.0.113.${i}`, project: 'p1', location: 'fsn1', type: 'cx23', created: '2026-11-24T00:00:00Z',
+      ...(hourlyGross !== undefined ? { hourlyGross } : {}),
+    });
+    writeSwarm(state, { swarm: 'c', location: 'fsn1', image: 'ubuntu-24.04', type: 'auto', sshPort: 22, route: { mode: 'tunnel', port: 7443 }, servers: [server(1, 0.01), server(2, 0.01), server(3)] });
+    const cost = swarmCost(state, { startedAtMs: 0, nowMs: 2 * 3_600_000, kept: 1000 })!;
+    assert.equal(cost.servers, 3);
+    assert.equal(cost.unpriced, 1);
+    assert.ok(Math.abs(cost.hourlyGross - 0.02) < 1e-12);
+    assert.equal(cost.runHours, 2);
+    assert.ok(Math.abs(cost.runGross - 0.04) < 1e-12);
+    assert.ok(Math.abs(cost.keptPerEuro! - 25_000) < 1e-6);
+    assert.equal(formatSwarmCost(cost), 'Cost 3 swarm servers (1 without a price) · 0.0200 €/h · ≈0.04 € this run · 25,000 kept/€');
+    assert.equal(swarmCost(join(state, 'elsewhere'), { startedAtMs: 0, nowMs: 1, kept: 0 }), null, 'no swarm, no cost');
+
+    const store = Store.openInStateDir(state);
+    store.runs.start('run-c', '/data/out', {});
+    store.close();
+    const res = await runCli(['--state', state, 'status', '--json']);
+    assert.equal(res.code, 0, res.stderr);
+    const out = JSON.parse(res.stdout) as { cost: { servers: number; hourlyGross: number } | null };
+    assert.equal(out.cost?.servers, 3);
+    assert.ok(Math.abs(out.cost!.hourlyGross - 0.02) < 1e-12);
+    const text = await runCli(['--state', state, 'status']);
+    assert.match(text.stdout, /^Cost 3 swarm servers \(1 without a price\) · 0\.0200 €\/h · ≈\d+\.\d\d € this run · .* kept\/€$/m);
   } finally {
     rmSync(state, { recursive: true, force: true });
   }

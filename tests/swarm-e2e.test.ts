@@ -140,6 +140,14 @@ test('swarm up 3 → workers connect through the tunnels and process the shards 
   assert.ok(store.shards.list().every((s) => s.downloaded > 0));
   store.close();
 
+  const status = await cah(state, ['status', '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  const cost = (JSON.parse(status.stdout) as { cost: { servers: number; unpriced: number; hourlyGross: number; runGross: number; keptPerEuro: number | null } }).cost;
+  assert.equal(cost.servers, 3);
+  assert.equal(cost.unpriced, 0, 'every server recorded with its price');
+  assert.ok(Math.abs(cost.hourlyGross - report.hourlyGross) < 1e-9, 'the €/h that up reported');
+  assert.ok(cost.runGross > 0 && cost.keptPerEuro !== null && cost.keptPerEuro > 0);
+
   const ls = await cah(state, ['swarm', 'ls', '--json']);
   assert.equal(ls.code, 0, ls.stderr);
   const rows = JSON.parse(ls.stdout) as { name: string; actor: { state: string } | null }[];

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { SnapshotBuilder, type FilterStageView } from '../coordinator/snapshot-builder.js';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import { formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
 import { STATE_FILE, Store } from '../store/store.js';
+import { formatSwarmCost, swarmCost } from '../swarm/cost.js';
 import { CliError } from './errors.js';
 import { LIVE_STATUS_FILE } from './present.js';
 import { resolveStateDir } from './state.js';
@@ -72,10 +73,12 @@ Examples:
     .action(async (flags: { json: boolean; db?: string }) => {
       const dbPath = flags.db ? resolve(flags.db) : join(resolveStateDir(program.opts()['state']), STATE_FILE);
       const { snapshot, coordinatorUp } = await statusSnapshot(dbPath);
+      const cost = swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.output.pairsKept });
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ coordinatorUp, ...snapshotSummary(snapshot), snapshot }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ coordinatorUp, ...snapshotSummary(snapshot), cost, snapshot }, null, 2) + '\n');
       } else {
         process.stdout.write(formatStatusText(snapshot, process.stdout.columns ?? 100) + '\n');
+        if (cost) process.stdout.write(formatSwarmCost(cost) + '\n');
         if (!coordinatorUp) process.stdout.write('(coordinator not running: figures from the state file)\n');
       }
     });

@@ -6,6 +6,7 @@ import type { Fleet, Project } from './fleet.js';
 import type { SwarmLog } from './log.js';
 import { swarmAsset } from './package-root.js';
 import { ensureRegisteredKey } from './registered-key.js';
+import { hourlyPrice } from './server-types.js';
 import { SWARM_LABEL, type SshKeyPair, type SwarmServerRecord } from './state.js';
 
 /** Hetzner limits user_data to 32 KiB. */
@@ -117,13 +118,16 @@ export class Provisioner {
 }
 
 export function toRecord(server: Server, project: Project, location?: string): SwarmServerRecord {
+  const where = server.location?.name ?? location ?? '';
+  const price = server.server_type ? hourlyPrice(server.server_type, where) : null;
   return {
     name: server.name,
     id: server.id,
     ip: server.public_net.ipv4?.ip ?? '',
     project: project.account.project,
-    location: server.location?.name ?? location ?? '',
+    location: where,
     type: server.server_type?.name ?? '',
     created: server.created,
+    ...(price !== null ? { hourlyGross: price } : {}),
   };
 }

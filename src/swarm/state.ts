@@ -13,6 +13,8 @@ export interface SwarmServerRecord {
   location: string;
   type: string;
   created: string;
+  /** Gross € per hour of its type in its location, from the API's prices when it was recorded. */
+  hourlyGross?: number;
   /** The host's loopback address its worker dials; the coordinator's reverse tunnel binds there. */
   tunnelBind?: string;
   /** The worker bundle installed on the host. */
