@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
+import { fsyncFile } from './fsync.js';
 
 /** The clip-retrieval layout: one file per output shard in each of these folders. */
 export function embeddingFileNames(shardName: string): { image: string; text: string; metadata: string } {
@@ -81,12 +82,12 @@ export class EmbeddingWriter {
       await writeFile(npy, float16NpyHeader(this.metadata.length, this.dim));
       await pipeline(createReadStream(this.rawPath(kind)), createWriteStream(npy, { flags: 'a' }));
       await rm(this.rawPath(kind), { force: true });
-      await fsync(npy);
+      await fsyncFile(npy);
       staged.push([npy, join(outDir, name)]);
     }
     const parquet = join(this.partialDir, `${this.tag}.metadata.parquet`);
     await writeFile(parquet, Buffer.from(this.metadataParquet()));
-    await fsync(parquet);
+    await fsyncFile(parquet);
     staged.push([parquet, join(outDir, names.metadata)]);
     return staged;
   }
@@ -122,11 +123,3 @@ export async function publish(staged: [string, string][]): Promise<void> {
   }
 }
 
-async function fsync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

@@ -1,10 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/filter.js';
 import tar from 'tar-stream';
+import { fsyncFile } from './fsync.js';
 import type { SampleRecord } from './sample.js';
 import { EmbeddingWriter, publish } from './embeddings.js';
 
@@ -158,12 +159,12 @@ export class ShardWriter {
     this.closed = true;
     this.pack.finalize();
     await once(this.file, 'close');
-    await fsync(this.tmpTar);
+    await fsyncFile(this.tmpTar);
     const { outDir, attemptTag } = this.opts;
     const partial = join(outDir, PARTIAL_DIR);
     await this.flushRows();
     await this.parquet.finish();
-    await fsync(this.tmpParquet);
+    await fsyncFile(this.tmpParquet);
     const endedAt = Date.now();
     const counts = this.counts;
     const stats = {
@@ -261,14 +262,6 @@ function summary(values: number[]): { mean: number | null; median: number | null
   return { mean: values.reduce((a, b) => a + b, 0) / values.length, median: sorted[Math.floor(sorted.length / 2)]! };
 }
 
-async function fsync(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** At coordinator start: temp files of attempts that died with the previous process. */
 export async function removeStalePartials(outDir: string): Promise<number> {
