@@ -153,4 +153,8 @@ test('output panel: path, shards, pairs and bytes; a long path keeps its end', (
   const long = { ...snapshot.output, path: '/very/long/path/to/the/dataset/directory/of/run-test-1' };
   const lines = frameOf(<OutputPanel output={long} width={30} />);
   assert.equal(lines[1], '…' + long.path.slice(-29));
+  assert.doesNotMatch(text, /€/, 'no swarm, no cost');
+  const priced = frameOf(<OutputPanel output={{ ...snapshot.output, cost: { hourlyGross: 0.132, keptPerEuro: 2_310_000 } }} width={40} />).join('\n');
+  assert.match(priced, /Output 1\.2 GB  0\.13 €\/h/);
+  assert.match(priced, /shards 40 +pairs kept 9\.9k  2\.3M\/€/);
 });

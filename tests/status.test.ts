@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { Store } from '../src/store/store.js';
 import { formatSwarmCost, swarmCost } from '../src/swarm/cost.js';
 import { writeSwarm } from '../src/swarm/state.js';
+import { EventEmitter } from 'node:events';
+import { coordinatorSource } from '../src/cli/present.js';
+import type { RunningCoordinator } from '../src/coordinator/run.js';
+import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
 import { runCli } from './support/cli.js';
 
 test('cah status --json reports what the store says', async () => {
@@ -87,6 +91,13 @@ test('the swarm\'s cost: € per hour from the recorded prices, ≈ € during t
     const out = JSON.parse(res.stdout) as { cost: { servers: number; hourlyGross: number } | null };
     assert.equal(out.cost?.servers, 3);
     assert.ok(Math.abs(out.cost!.hourlyGross - 0.02) < 1e-12);
+    // The live snapshot of `cah gpu` (dashboard, log lines) carries the same figures.
+    const snapshot = { ...sampleSnapshot(), startedAtMs: 0, nowMs: 3_600_000 };
+    const running = { snapshot: () => snapshot, coordinator: new EventEmitter() } as unknown as RunningCoordinator;
+    const live = coordinatorSource(running, state).current().output.cost!;
+    assert.ok(Math.abs(live.hourlyGross - 0.02) < 1e-12);
+    assert.ok(Math.abs(live.keptPerEuro! - snapshot.output.pairsKept / 0.02) < 1e-6);
+    assert.equal(coordinatorSource(running).current().output.cost, undefined, 'without a state directory, no cost');
     const text = await runCli(['--state', state, 'status']);
     assert.match(text.stdout, /^Cost 3 swarm servers \(1 without a price\) · 0\.0200 €\/h · ≈\d+\.\d\d € this run · .* kept\/€$/m);
   } finally {

@@ -7,17 +7,32 @@ import { startMetricsServer } from '../coordinator/metrics.js';
 import type { SnapshotSource } from '../dashboard/source.js';
 import { startDashboard } from '../dashboard/render.js';
 import { startStatusLog } from '../dashboard/log-lines.js';
+import { costOfRun, recordedSwarmPrice, type SwarmPrice } from '../swarm/cost.js';
 
 export const LIVE_STATUS_FILE = 'live-status.json';
 const LIVE_STATUS_INTERVAL_MS = 2000;
 
-/** A snapshot source over the running coordinator, cached briefly so many readers cost one build. */
-export function coordinatorSource(running: RunningCoordinator): SnapshotSource {
+/** How often the recorded swarm's price is read again (servers come and go with `swarm up`/`down`). */
+const SWARM_PRICE_REFRESH_MS = 10_000;
+
+/**
+ * A snapshot source over the running coordinator, cached briefly so many readers cost one build;
+ * with a state directory, the output figures carry the swarm's cost (€/h, kept pairs per €).
+ */
+export function coordinatorSource(running: RunningCoordinator, stateDir?: string): SnapshotSource {
   let cached: { at: number; snapshot: CoordinatorSnapshot } | null = null;
+  let price: { at: number; value: SwarmPrice | null } | null = null;
+  const withCost = (snapshot: CoordinatorSnapshot): CoordinatorSnapshot => {
+    if (!stateDir) return snapshot;
+    if (!price || snapshot.nowMs - price.at > SWARM_PRICE_REFRESH_MS) price = { at: snapshot.nowMs, value: recordedSwarmPrice(stateDir) };
+    if (!price.value || price.value.hourlyGross === 0) return snapshot;
+    const cost = costOfRun(price.value, { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.output.pairsKept });
+    return { ...snapshot, output: { ...snapshot.output, cost: { hourlyGross: cost.hourlyGross, keptPerEuro: cost.keptPerEuro } } };
+  };
   return {
     current() {
       const now = Date.now();
-      if (!cached || now - cached.at > 100) cached = { at: now, snapshot: running.snapshot() };
+      if (!cached || now - cached.at > 100) cached = { at: now, snapshot: withCost(running.snapshot()) };
       return cached.snapshot;
     },
     subscribe(listener) {
@@ -39,7 +54,7 @@ export async function presentRun(
   running: RunningCoordinator,
   opts: { flags: { metrics?: string }; stateDir: string; logger: Logger; interactive: boolean; title: string },
 ): Promise<void> {
-  const source = coordinatorSource(running);
+  const source = coordinatorSource(running, opts.stateDir);
   const stops: (() => unknown)[] = [];
   if (opts.interactive) {
     const dashboard = startDashboard(source, {

@@ -55,6 +55,8 @@ export interface OutputSnapshot {
   shardsWritten: number;
   pairsKept: number;
   bytes: number;
+  /** The swarm's price and what the run got for it, when a priced swarm is recorded. */
+  cost?: { hourlyGross: number; keptPerEuro: number | null };
 }
 
 export interface CoordinatorSnapshot {

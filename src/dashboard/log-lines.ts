@@ -59,6 +59,7 @@ export function snapshotSummary(s: CoordinatorSnapshot): Record<string, unknown>
     outputShards: s.output.shardsWritten,
     pairsKept: s.output.pairsKept,
     outputBytes: s.output.bytes,
+    ...(s.output.cost ? { swarmEurPerHour: s.output.cost.hourlyGross, keptPerEuro: s.output.cost.keptPerEuro } : {}),
   };
 }
 

@@ -14,22 +14,30 @@ export interface SwarmCost {
   keptPerEuro: number | null;
 }
 
-/** Users judge a crawl by kept pairs per hour per euro: this is that figure for the current run. */
-export function swarmCost(stateDir: string, run: { startedAtMs: number; nowMs: number; kept: number }): SwarmCost | null {
+/** The recorded swarm's size and price (null without servers). */
+export interface SwarmPrice {
+  servers: number;
+  unpriced: number;
+  hourlyGross: number;
+}
+
+export function recordedSwarmPrice(stateDir: string): SwarmPrice | null {
   const servers = listSwarms(stateDir).flatMap((s) => s.servers);
   if (servers.length === 0) return null;
   const priced = servers.filter((s) => typeof s.hourlyGross === 'number');
-  const hourlyGross = priced.reduce((sum, s) => sum + s.hourlyGross!, 0);
+  return { servers: servers.length, unpriced: servers.length - priced.length, hourlyGross: priced.reduce((sum, s) => sum + s.hourlyGross!, 0) };
+}
+
+/** Users judge a crawl by kept pairs per hour per euro: this is that figure for a run so far. */
+export function costOfRun(price: SwarmPrice, run: { startedAtMs: number; nowMs: number; kept: number }): SwarmCost {
   const runHours = Math.max(0, run.nowMs - run.startedAtMs) / 3_600_000;
-  const runGross = hourlyGross * runHours;
-  return {
-    servers: servers.length,
-    unpriced: servers.length - priced.length,
-    hourlyGross,
-    runHours,
-    runGross,
-    keptPerEuro: runGross > 0 ? run.kept / runGross : null,
-  };
+  const runGross = price.hourlyGross * runHours;
+  return { ...price, runHours, runGross, keptPerEuro: runGross > 0 ? run.kept / runGross : null };
+}
+
+export function swarmCost(stateDir: string, run: { startedAtMs: number; nowMs: number; kept: number }): SwarmCost | null {
+  const price = recordedSwarmPrice(stateDir);
+  return price ? costOfRun(price, run) : null;
 }
 
 export function formatSwarmCost(cost: SwarmCost): string {
