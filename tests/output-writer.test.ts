@@ -77,6 +77,35 @@ test('embeddings of kept pairs stream to img_emb/text_emb float16 .npy in the ke
   }
 });
 
+test('aborting while tar and embedding writes are in flight raises no stray stream error', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-abort-inflight-'));
+  const stray: unknown[] = [];
+  const onUncaught = (err: unknown): void => void stray.push(err);
+  process.on('uncaughtException', onUncaught);
+  try {
+    for (let round = 0; round < 12; round++) {
+      const writer = await ShardWriter.open({ outDir: out, shardNumber: round, attemptTag: 'inflight', embeddingDim: 512 });
+      const adds: Promise<unknown>[] = [];
+      // Many entries queued without waiting, so that fs writes (and writev batches) are pending.
+      for (let i = 0; i < 300; i++) {
+        const jpeg = Buffer.alloc(64 * 1024, i);
+        // An add cut short by the abort rejects, as the coordinator's accept() expects.
+        adds.push(writer.add({ ...sample(`r${round}x${i}`, 'success', 0.5), jpeg }, { imageEmbedding: unit(512, i), textEmbedding: unit(512, i + 1) }).catch(() => false));
+      }
+      // Abort at different moments of the writing: each round a millisecond later.
+      await new Promise((r) => setTimeout(r, round));
+      await writer.abort();
+      await Promise.all(adds);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(stray.map(String), []);
+    assert.deepEqual(readdirSync(join(out, '.partial')), []);
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
 test('an aborted shard leaves no embedding file behind', async () => {
   const out = mkdtempSync(join(tmpdir(), 'cah-emb-abort-'));
   try {

@@ -118,6 +118,12 @@ test('actors: PENDING_CREATION → ALIVE → DEAD → ALIVE counts a restart; si
   assert.equal(back.state, 'ALIVE');
   assert.equal(back.restarts, 1);
   assert.equal(back.pid, 11);
+  store.actors.expect('local-1', 'local', 'localhost');
+  assert.equal(store.actors.get('local-1')!.state, 'ALIVE', 'an ALIVE actor stays ALIVE when expected again');
+  store.actors.markDead('local-1', 'server deleted');
+  store.actors.expect('local-1', 'swarm', '203.0.113.9');
+  const again = store.actors.get('local-1')!;
+  assert.deepEqual([again.state, again.deathCause, again.host], ['PENDING_CREATION', null, '203.0.113.9'], 'a dead actor being created again is pending');
   store.close();
   rmSync(dir, { recursive: true });
 });

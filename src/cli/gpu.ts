@@ -202,7 +202,6 @@ async function superviseSwarm(
   const swarms = listSwarms(opts.stateDir).filter((s) => s.servers.length > 0);
   if (swarms.length === 0) return;
   const { store, logger } = opts;
-  for (const swarm of swarms) for (const server of swarm.servers) store.actors.expect(server.name, 'swarm', server.ip);
   const supervisor = new SwarmSupervisor({
     stateDir: opts.stateDir,
     coordinatorPort: running.port,
@@ -212,7 +211,7 @@ async function superviseSwarm(
     isWorkerAlive: (server) => store.actors.get(server)?.state === 'ALIVE',
     onActorEvent: (event) => {
       const cause = event.cause ?? event.state;
-      if (event.state === 'PENDING_CREATION') store.actors.expect(event.server, 'swarm', store.actors.get(event.server)?.host ?? '');
+      if (event.state === 'PENDING_CREATION') store.actors.expect(event.server, 'swarm', event.ip);
       else if (event.state === 'RESTARTING') store.actors.markRestarting(event.server, cause);
       else if (event.state === 'DEAD') store.actors.markDead(event.server, cause);
     },

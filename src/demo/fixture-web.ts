@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { candidateKey } from '../warc/candidate.js';
+import { seededRandom } from '../warc/synthetic.js';
 import { writeWatFile, type WatPage } from '../warc/wat-writer.js';
 import { DEMO_PALETTE, DEMO_SHAPES } from './palette.js';
 
@@ -68,17 +69,6 @@ const FAULTS: readonly [Fault, number, ExpectedStatus, string | null][] = [
 
 const LICENSE = 'https://creativecommons.org/licenses/by/4.0/';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface ImageSpec {
   id: number;
   host: number;
@@ -119,7 +109,7 @@ export async function startFixtureWeb(dir: string, opts: FixtureWebOptions): Pro
   const slowMs = opts.slowMs ?? 300;
   const hangMs = opts.hangMs ?? 8000;
   const maxImageBytes = opts.maxImageBytes ?? 2_000_000;
-  const random = mulberry32(opts.seed);
+  const random = seededRandom(opts.seed);
   const sockets = new Set<Socket>();
   const hits = new Map<string, number>();
   const images = new Map<number, ImageSpec>();

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
-import { fsyncFile } from './fsync.js';
+import { abandonStream, drainedOrClosed, fsyncFile } from './files.js';
 
 /** The clip-retrieval layout: one file per output shard in each of these folders. */
 export function embeddingFileNames(shardName: string): { image: string; text: string; metadata: string } {
@@ -67,8 +67,8 @@ export class EmbeddingWriter {
     this.metadata.push(row);
     const imageOk = this.image.write(Buffer.from(float32ToFloat16(image).buffer));
     const textOk = this.text.write(Buffer.from(float32ToFloat16(text).buffer));
-    if (!imageOk) await once(this.image, 'drain');
-    if (!textOk) await once(this.text, 'drain');
+    if (!imageOk) await drainedOrClosed(this.image);
+    if (!textOk) await drainedOrClosed(this.text);
   }
 
   /** Writes the three files under the partial directory and returns [staged, final] path pairs. */
@@ -93,8 +93,8 @@ export class EmbeddingWriter {
   }
 
   async abort(): Promise<void> {
-    this.image.destroy();
-    this.text.destroy();
+    abandonStream(this.image);
+    abandonStream(this.text);
     await Promise.all(['img', 'text'].map((kind) => rm(this.rawPath(kind), { force: true })));
   }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/filter.js';
 import tar from 'tar-stream';
-import { fsyncFile } from './fsync.js';
+import { abandonStream, drainedOrClosed, fsyncFile } from './files.js';
 import type { SampleRecord } from './sample.js';
 import { EmbeddingWriter, publish } from './embeddings.js';
 
@@ -145,7 +145,8 @@ export class ShardWriter {
       this.pack.entry({ name: `${sample.key}.jpg` }, sample.jpeg);
       this.pack.entry({ name: `${sample.key}.txt` }, Buffer.from(sample.caption, 'utf8'));
       this.pack.entry({ name: `${sample.key}.json` }, Buffer.from(JSON.stringify({ ...meta, ...extra })));
-      if (this.file.writableNeedDrain) await once(this.file, 'drain');
+      if (this.file.writableNeedDrain) await drainedOrClosed(this.file);
+      if (this.closed) throw new Error(`shard ${this.shardName} was aborted`);
       if (this.embeddings && extras.imageEmbedding && extras.textEmbedding) {
         const { key, url, caption, similarity } = sample;
         await this.embeddings.add({ key, url, caption, similarity }, extras.imageEmbedding, extras.textEmbedding);
@@ -203,8 +204,8 @@ export class ShardWriter {
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.pack.destroy();
-    this.file.destroy();
+    abandonStream(this.pack);
+    abandonStream(this.file);
     await this.embeddings?.abort();
     await rm(this.tmpTar, { force: true });
     await rm(this.tmpParquet, { force: true });

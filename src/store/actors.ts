@@ -26,12 +26,17 @@ const COLUMNS = `id, kind, host, pid, version, state, registered_at AS registere
 export class ActorTable {
   constructor(private readonly db: Db) {}
 
-  /** An actor the coordinator is about to start (a local process or a swarm server). */
+  /**
+   * An actor the coordinator is about to start (a local process or a swarm server, new or
+   * replaced): PENDING_CREATION until it registers, unless it is ALIVE already.
+   */
   expect(id: string, kind: ActorKind, host: string, now: number = Date.now()): void {
     this.db
       .prepare(
         `INSERT INTO actors (id, kind, host, state, registered_at) VALUES (?, ?, ?, 'PENDING_CREATION', ?)
-         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, host = excluded.host`,
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, host = excluded.host,
+           state = CASE WHEN actors.state = 'ALIVE' THEN 'ALIVE' ELSE 'PENDING_CREATION' END,
+           death_cause = CASE WHEN actors.state = 'ALIVE' THEN actors.death_cause ELSE NULL END`,
       )
       .run(id, kind, host, now);
   }

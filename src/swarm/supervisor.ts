@@ -12,6 +12,8 @@ import { bootstrapRecord, newProvisioner, prepareSwarm } from './context.js';
 
 export interface SwarmActorEvent {
   server: string;
+  /** The server's address (the actor's host). */
+  ip: string;
   state: 'PENDING_CREATION' | 'ALIVE' | 'RESTARTING' | 'DEAD';
   cause?: string;
 }
@@ -127,7 +129,7 @@ export class SwarmSupervisor {
       });
       this.watches.set(name, { swarm, server, link, deadSince: null, restarted: false, replacing: false });
       link.start();
-      if (!this.opts.isWorkerAlive(name)) this.emit({ server: name, state: 'PENDING_CREATION', cause: `swarm server ${server.ip}: waiting for its worker` });
+      if (!this.opts.isWorkerAlive(name)) this.emit({ server: name, ip: server.ip, state: 'PENDING_CREATION', cause: `swarm server ${server.ip}: waiting for its worker` });
     }
   }
 
@@ -158,7 +160,7 @@ export class SwarmSupervisor {
 
   private async restart(watch: Watch): Promise<void> {
     const name = watch.server.name;
-    this.emit({ server: name, state: 'RESTARTING', cause: 'worker not alive: restarting it over SSH' });
+    this.emit({ server: name, ip: watch.server.ip, state: 'RESTARTING', cause: 'worker not alive: restarting it over SSH' });
     try {
       const res = await watch.link.exec(`sh ${WORKER_CTL} restart`);
       if (res.code !== 0) throw new Error(res.stderr.trim() || `exit code ${res.code}`);
@@ -179,7 +181,7 @@ export class SwarmSupervisor {
       return;
     }
     watch.replacing = true;
-    this.emit({ server: server.name, state: 'DEAD', cause: 'worker did not come back: replacing the server' });
+    this.emit({ server: server.name, ip: server.ip, state: 'DEAD', cause: 'worker did not come back: replacing the server' });
     try {
       const endpoint = this.opts.fleet?.endpoint ?? hetznerEndpoint();
       const ctx = await prepareSwarm({
@@ -200,7 +202,7 @@ export class SwarmSupervisor {
       await watch.link.close();
       this.knownHosts.forget(server.ip, swarm.sshPort);
       dropServer(this.opts.stateDir, swarm.swarm, server.name);
-      this.emit({ server: server.name, state: 'PENDING_CREATION', cause: 'server replaced' });
+      this.emit({ server: server.name, ip: server.ip, state: 'PENDING_CREATION', cause: 'server replaced' });
       const provisioner = newProvisioner(ctx);
       const created = await provisioner.create(server.name);
       if (!created.ok) throw new Error(created.detail);
@@ -210,7 +212,7 @@ export class SwarmSupervisor {
       await bootstrapRecord(ctx, running.record, Date.now() + 10 * 60_000);
     } catch (err) {
       this.opts.log({ server: server.name, error: describeApiError(err) }, 'server replacement failed');
-      this.emit({ server: server.name, state: 'DEAD', cause: `replacement failed: ${describeApiError(err)}` });
+      this.emit({ server: server.name, ip: server.ip, state: 'DEAD', cause: `replacement failed: ${describeApiError(err)}` });
     } finally {
       this.watches.delete(server.name);
       void watch.link.close();

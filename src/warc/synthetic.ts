@@ -1,7 +1,7 @@
 import type { WatImage, WatLink, WatPage } from './wat-writer.js';
 
 /** Deterministic 32-bit PRNG (mulberry32): the same seed gives the same pages. */
-function prng(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -29,7 +29,7 @@ export interface SyntheticOptions {
  * head links, now and then a Creative Commons license link.
  */
 export function* syntheticPages(count: number, opts: SyntheticOptions = {}): Generator<WatPage> {
-  const random = prng(opts.seed ?? 1);
+  const random = seededRandom(opts.seed ?? 1);
   const imageShare = opts.imagePageShare ?? 0.4;
   const int = (min: number, max: number): number => min + Math.floor(random() * (max - min + 1));
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
