@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { tokensEqual } from './credentials.js';
 import { TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
+import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
 import type {
   ClaimKeysRequest,
   ClaimKeysResponse,
@@ -49,20 +50,53 @@ const UNAUTHENTICATED = {
   details: `missing or wrong worker token (metadata ${TOKEN_METADATA_KEY})`,
 };
 
+/**
+ * Unary requests are small (ClaimKeys sends 256 keys at most); only the sample stream carries
+ * images. Capping them keeps one authenticated call from making the coordinator buffer 64 MiB.
+ */
+export const MAX_UNARY_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * Lowers the receive limit of one call. grpc-js has a single server-wide limit; the call's decoder
+ * (private) checks each message's length prefix before buffering it. Called before the first read,
+ * when nothing has been decoded yet. Throws if grpc-js's internals moved (a test pins this).
+ */
+function limitReceive(call: grpc.ServerInterceptingCallInterface, maxBytes: number): void {
+  const base = call as unknown as { decoder?: { maxReadMessageLength?: unknown }; maxReceiveMessageSize?: unknown };
+  if (typeof base.decoder?.maxReadMessageLength !== 'number' || typeof base.maxReceiveMessageSize !== 'number') {
+    throw new Error('grpc-js call internals changed: update limitReceive in src/coordinator/service.ts');
+  }
+  base.decoder.maxReadMessageLength = maxBytes;
+  base.maxReceiveMessageSize = maxBytes;
+}
+
+/**
+ * The first thing every call meets: the worker token is checked on the request's headers, before
+ * grpc-js reads a byte of its body (the body is read only once the handler starts, which a refused
+ * call never does), so an unauthenticated peer cannot make the coordinator buffer a message.
+ */
+function guard(token: string): grpc.ServerInterceptor {
+  return (method, call) => {
+    if (!method.requestStream) limitReceive(call, MAX_UNARY_MESSAGE_BYTES);
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, pass) => {
+            if (authorized(metadata, token)) pass(metadata);
+            else call.sendStatus(UNAUTHENTICATED);
+          },
+        }),
+    });
+  };
+}
+
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof RpcError) return { code: err.code, details: err.message };
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
-function unary<Req, Res>(
-  token: string,
-  handle: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
-): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(handle: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    if (!authorized(call.metadata, token)) {
-      callback(UNAUTHENTICATED);
-      return;
-    }
     Promise.resolve()
       .then(() => handle(call.request, call))
       .then(
@@ -72,27 +106,27 @@ function unary<Req, Res>(
   };
 }
 
-/** Builds the gRPC server for the Coordinator service; every call is checked against the worker token. */
+/**
+ * Builds the gRPC server for the Coordinator service; every call is checked against the worker
+ * token on its headers, streams per connection are capped, and `bindServer` widens the HTTP/2
+ * receive windows for links with real round trips (src/wire/http2-windows.ts).
+ */
 export function createGrpcServer(handlers: CoordinatorHandlers, token: string, maxMessageBytes: number): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+    interceptors: [guard(token)],
   });
   server.addService(coordinatorService().service, {
-    register: unary<RegisterRequest, RegisterResponse>(token, (req, call) => handlers.register(req, call.getPeer())),
-    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>(token, (req) => handlers.leaseShard(req)),
-    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>(token, (req) => handlers.heartbeat(req)),
-    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>(token, (req) => handlers.claimKeys(req)),
-    completeShard: unary<CompleteShardRequest, CompleteShardResponse>(token, (req) => handlers.completeShard(req)),
-    failShard: unary<FailShardRequest, FailShardResponse>(token, (req) => handlers.failShard(req)),
-    streamSamples: (stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>) => {
-      if (!authorized(stream.metadata, token)) {
-        stream.emit('error', UNAUTHENTICATED);
-        return;
-      }
-      handlers.streamSamples(stream);
-    },
+    register: unary<RegisterRequest, RegisterResponse>((req, call) => handlers.register(req, call.getPeer())),
+    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>((req) => handlers.leaseShard(req)),
+    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>((req) => handlers.heartbeat(req)),
+    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>((req) => handlers.claimKeys(req)),
+    completeShard: unary<CompleteShardRequest, CompleteShardResponse>((req) => handlers.completeShard(req)),
+    failShard: unary<FailShardRequest, FailShardResponse>((req) => handlers.failShard(req)),
+    streamSamples: (stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>) => handlers.streamSamples(stream),
   });
   return server;
 }
@@ -103,13 +137,17 @@ export interface TlsIdentity {
   keyPem: Buffer;
 }
 
-/** Binds `address` in plain text, or with TLS when an identity is given. Resolves to the port. */
+/** Binds `address` in plain text, or with TLS when an identity is given, with wide receive windows. Resolves to the port. */
 export function bindServer(server: grpc.Server, address: string, tls?: TlsIdentity): Promise<number> {
   const credentials = tls
     ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certPem, private_key: tls.keyPem }], false)
     : grpc.ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(new ListenError(address, err.message)) : resolve(port)));
+    server.bindAsync(address, credentials, (err, port) => {
+      if (err) return reject(new ListenError(address, err.message));
+      widenReceiveWindows(server);
+      resolve(port);
+    });
   });
 }
 

@@ -1,0 +1,44 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
+
+/**
+ * HTTP/2 receive windows for the coordinator's gRPC server. grpc-js keeps HTTP/2's 64 KB defaults
+ * (grpc/grpc-node#3058), so a worker could send one window per round trip: ~2 MB/s at 30 ms. A
+ * sender needs a window of at least bandwidth × RTT; these cover ~130 MB/s at 30 ms and ~50 MB/s at
+ * 80 ms per stream. Credits stay the real limit on what a worker may send.
+ *
+ * Memory: Node consumes a stream's window only as grpc-js reads the stream, so what one connection
+ * can make the server hold is bounded by MAX_CONCURRENT_STREAMS × STREAM_WINDOW_BYTES plus one
+ * message per stream being decoded; unauthenticated streams are refused before their body is read.
+ */
+export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+/** The connection's window covers several streams in flight at once. */
+export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+/** A worker uses one sample stream per shard it works on and a few unary calls. */
+export const MAX_CONCURRENT_STREAMS = 16;
+
+export interface ReceiveWindows {
+  streamBytes: number;
+  connectionBytes: number;
+}
+
+export const DEFAULT_RECEIVE_WINDOWS: ReceiveWindows = { streamBytes: STREAM_WINDOW_BYTES, connectionBytes: CONNECTION_WINDOW_BYTES };
+
+const widened = new WeakSet<object>();
+
+/**
+ * Applies `windows` to every HTTP/2 server `server` listens with (call after each bind): the
+ * stream window through the SETTINGS sent to each new client, the connection window through a
+ * WINDOW_UPDATE when the session opens. grpc-js keeps its HTTP/2 servers in a private map: if a
+ * grpc-js upgrade moves it, this throws at startup rather than silently falling back to 64 KB.
+ */
+export function widenReceiveWindows(server: grpc.Server, windows: ReceiveWindows = DEFAULT_RECEIVE_WINDOWS): void {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(servers instanceof Map)) throw new Error('grpc-js no longer exposes its HTTP/2 servers (http2Servers): update src/wire/http2-windows.ts');
+  for (const h2 of servers.keys() as IterableIterator<Http2Server | Http2SecureServer>) {
+    if (widened.has(h2)) continue;
+    widened.add(h2);
+    h2.updateSettings({ initialWindowSize: windows.streamBytes });
+    h2.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(windows.connectionBytes));
+  }
+}
