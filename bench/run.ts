@@ -14,6 +14,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'download', run: async () => (await import('./images.js')).benchDownload() },
   { name: 'rss', run: async () => (await import('./images.js')).benchRss() },
   { name: 'grpc', run: async () => (await import('./grpc.js')).benchGrpc() },
+  { name: 'wan', run: async () => (await import('./wan.js')).benchWan() },
   { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
 ];

@@ -1,7 +1,40 @@
 import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SwarmLog } from './log.js';
 import { HostKeyChangedError, SshSession, type ExecResult, type KnownHosts, type SshTarget } from './ssh.js';
+
+/**
+ * Receive window of a tunnel channel. ssh2 keeps 1–2 MB per channel (a fixed constant), which caps
+ * one worker's tunnel at ~50 MB/s at 30 ms RTT and ~20 MB/s at 80 ms; this covers ~250 MB/s at
+ * 30 ms. What it lets the host send is read only as the coordinator's gRPC port takes it.
+ */
+export const TUNNEL_WINDOW_BYTES = 8 * 1024 * 1024;
+
+interface ChannelInternals {
+  incoming?: { window?: number };
+  outgoing?: { id?: number; state?: string };
+  _client?: { _protocol?: { channelWindowAdjust?: (id: number, bytes: number) => void } };
+}
+
+/**
+ * Keeps `bytes` of window open on an ssh2 channel: topped up as the channel's data is consumed (so
+ * backpressure still holds), with ssh2's own count kept exact (it drops data at a zero window).
+ * Reaches into ssh2's channel state; if that moves, the channel keeps ssh2's default window.
+ */
+function widenReceiveWindow(channel: Duplex, bytes: number): void {
+  const { incoming, outgoing, _client } = channel as unknown as ChannelInternals;
+  const protocol = _client?._protocol;
+  if (typeof incoming?.window !== 'number' || typeof outgoing?.id !== 'number' || typeof protocol?.channelWindowAdjust !== 'function') return;
+  const topUp = (): void => {
+    const window = incoming.window!;
+    if (outgoing.state !== 'open' || window > bytes / 2) return;
+    incoming.window = bytes;
+    protocol.channelWindowAdjust!(outgoing.id!, bytes - window);
+  };
+  topUp();
+  channel.on('data', topUp);
+}
 
 export interface HostLinkOptions {
   target: SshTarget;
@@ -79,6 +112,7 @@ export class HostLink {
     if (tunnel) {
       session.client.on('tcp connection', (_info, accept) => {
         const channel = accept();
+        widenReceiveWindow(channel, TUNNEL_WINDOW_BYTES);
         const socket = connect(tunnel.localPort, '127.0.0.1');
         channel.pipe(socket).pipe(channel);
         socket.on('error', () => channel.close());

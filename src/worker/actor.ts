@@ -187,6 +187,19 @@ export class WorkerActor {
       });
       log.info({ samples: sent, kept: res.kept, output: res.outputShard }, 'shard completed');
     } catch (err) {
+      if (abort.signal.aborted && isStatus(abort.signal.reason, grpc.status.UNAVAILABLE)) {
+        // The link dropped mid-stream: the lease is still ours (heartbeats renew it), so hand the shard back for a retry.
+        log.warn({ err: (err as Error).message }, 'sample stream lost: handing the shard back');
+        for (let i = 0; i < 10; i++) {
+          const handed = await this.client.failShard({ actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken, error: `sample stream lost: ${(err as Error).message}` }).then(
+            () => true,
+            (e: unknown) => !isStatus(e, grpc.status.UNAVAILABLE),
+          );
+          if (handed) break;
+          await sleep(500);
+        }
+        return;
+      }
       if (isStatus(err, grpc.status.FAILED_PRECONDITION) || abort.signal.aborted) {
         log.warn({ err: (err as Error).message }, 'shard abandoned: lease no longer ours');
         if (isStatus(err, grpc.status.FAILED_PRECONDITION) && /actor .* is not ALIVE/.test((err as Error).message)) {

@@ -46,7 +46,8 @@ export class DelayProxy {
   }
 
   static async start(opts: DelayProxyOptions): Promise<DelayProxy> {
-    const server = createServer();
+    // Half-open: an end from one side is passed on once the data before it has been delivered.
+    const server = createServer({ allowHalfOpen: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -91,17 +92,21 @@ export class DelayProxy {
       return;
     }
     client.setNoDelay(true);
-    const upstream = connect(this.opts.targetPort, this.opts.targetHost ?? '127.0.0.1');
+    const upstream = connect({ port: this.opts.targetPort, host: this.opts.targetHost ?? '127.0.0.1', allowHalfOpen: true });
     upstream.setNoDelay(true);
     const pair = { client, upstream };
     this.pairs.add(pair);
-    const drop = (): void => {
+    // A reset on one side resets the other; a clean close waits for both directions to finish.
+    const reset = (): void => {
       this.pairs.delete(pair);
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
+    const closed = (): void => {
+      if (client.destroyed && upstream.destroyed) this.pairs.delete(pair);
+    };
+    client.on('error', reset).on('close', closed);
+    upstream.on('error', reset).on('close', closed);
     this.relay(client, upstream, (n) => (this.bytes.up += n));
     this.relay(upstream, client, (n) => (this.bytes.down += n));
   }
@@ -118,6 +123,7 @@ export class DelayProxy {
 
     const release = (): void => {
       timer = null;
+      if (to.destroyed) return;
       const now = performance.now();
       while (head < queue.length && queue[head]!.at <= now && !waitingDrain) {
         const { chunk } = queue[head++]!;
@@ -156,10 +162,6 @@ export class DelayProxy {
     from.on('end', () => {
       ended = true;
       schedule();
-    });
-    from.on('close', () => {
-      if (timer) clearTimeout(timer);
-      timer = null;
     });
   }
 }

@@ -1,0 +1,185 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { KnownHosts } from '../src/swarm/ssh.js';
+import { generateEd25519KeyPair } from '../src/swarm/state.js';
+import { HostLink } from '../src/swarm/tunnel.js';
+import { SSHD, SshdHost } from '../tests/support/sshd-host.js';
+import { PAIR_BYTES, senderSeconds, startIngest, startTcpSink, syncedSendersSeconds } from './grpc.js';
+import { startProxies } from './proxies.js';
+import type { BenchResult } from './result.js';
+
+/** Round trips measured; 30 ms carries the targets. */
+const RTTS = [0, 10, 30, 80];
+/** ~40 MB per single-sender run: long enough that connection set-up is noise. */
+const PAIRS = Number(process.env['BENCH_WAN_PAIRS'] ?? 2000);
+const SENDERS = 20;
+const PAIRS_PER_SENDER = Number(process.env['BENCH_WAN_PAIRS_PER_SENDER'] ?? 300);
+
+/** Peak RSS of this process (the coordinator's) while `fn` runs. */
+async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const result = await fn();
+    return { result, peakMb: peak / 2 ** 20 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+interface Rate {
+  mbPerSec: number;
+  pairsPerSec: number;
+}
+
+function rate(pairs: number, secs: number): Rate {
+  return { mbPerSec: (pairs * PAIR_BYTES) / secs / 1e6, pairsPerSec: pairs / secs };
+}
+
+/** Raw TCP through a delay proxy of `rttMs`. */
+async function tcpThrough(rttMs: number): Promise<Rate> {
+  const sink = await startTcpSink(PAIRS);
+  const proxy = await startProxies(rttMs, sink.port);
+  try {
+    return rate(PAIRS, await senderSeconds(['tcp', `127.0.0.1:${proxy.ports[0]}`, String(PAIRS)]));
+  } finally {
+    await proxy.close();
+    await sink.close();
+  }
+}
+
+/** The gRPC sample stream (credits, filter, tar on disk) from `senders` processes, each through its own proxy (null: dialing directly). */
+async function grpcThrough(rttMs: number | null, senders: number, pairs: number): Promise<{ rate: Rate; peakRssMb: number }> {
+  const ingest = await startIngest(senders);
+  const proxy = rttMs === null ? null : await startProxies(rttMs, ingest.port, senders);
+  try {
+    const addresses = Array.from({ length: senders }, (_, i) => `127.0.0.1:${proxy ? proxy.ports[i] : ingest.port}`);
+    const { result: secs, peakMb } = await withPeakRss(() =>
+      senders === 1 ? senderSeconds(['grpc', addresses[0]!, String(pairs)]) : syncedSendersSeconds(addresses.map((a) => ['grpc', a, String(pairs)])),
+    );
+    if (ingest.store.shards.counts().done !== senders) throw new Error('not every bench shard was completed');
+    return { rate: rate(senders * pairs, secs), peakRssMb: peakMb };
+  } finally {
+    await proxy?.close();
+    await ingest.close();
+  }
+}
+
+/**
+ * The swarm's reverse tunnel: a real sshd stands for the worker's host, the coordinator's HostLink
+ * (ssh2) opens the tunnel through a delay proxy, and the sender dials the forwarded port on the host.
+ */
+async function sshThrough(rttMs: number, dir: string, index: number): Promise<Rate> {
+  const ingest = await startIngest(1);
+  const keys = generateEd25519KeyPair();
+  const address = `127.0.0.${100 + index}`;
+  const sshPort = 22_000 + index;
+  const tunnelPort = 23_000 + index;
+  const host = await SshdHost.start({ root: join(dir, `host-${index}`), configDir: join(dir, `sshd-${index}`), address, port: sshPort, authorizedKeys: [keys.public] });
+  const proxy = await startProxies(rttMs, sshPort, 1, address);
+  const link = new HostLink({
+    target: { name: `bench-${index}`, host: '127.0.0.1', port: proxy.ports[0]! },
+    privateKey: keys.private,
+    knownHosts: new KnownHosts(join(dir, `known_hosts-${index}`)),
+    tunnel: { bind: address, port: tunnelPort, localPort: ingest.port },
+    log: () => undefined,
+  });
+  link.start();
+  try {
+    for (let i = 0; i < 200 && !link.isOpen; i++) await new Promise((r) => setTimeout(r, 50));
+    if (!link.isOpen) throw new Error('the SSH tunnel did not open');
+    return rate(PAIRS, await senderSeconds(['grpc', `${address}:${tunnelPort}`, String(PAIRS)]));
+  } finally {
+    await link.close();
+    await proxy.close();
+    await host.stop();
+    await ingest.close();
+  }
+}
+
+function ratioRow(name: string, ours: number, unit: string, baseline: string, base: number, target: number | null, notes: string): BenchResult {
+  const ratio = ours / base;
+  return {
+    name,
+    value: ours,
+    unit,
+    baseline,
+    baselineValue: base,
+    ratio,
+    target: target === null ? 'report only' : `>= ${target}x`,
+    met: target === null || ratio >= target,
+    notes,
+  };
+}
+
+/**
+ * Real links on loopback: every figure goes through the same userspace delay proxy (bench/proxies.ts,
+ * its own process) that holds each chunk RTT/2 in each direction, and is compared with raw TCP
+ * through that proxy, or with the same senders dialing directly, measured in the same run.
+ */
+export async function benchWan(): Promise<BenchResult[]> {
+  const rows: BenchResult[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'cah-bench-wan-'));
+  const sshd = existsSync(SSHD);
+  try {
+    await grpcThrough(null, 1, 300);
+    const direct = await grpcThrough(null, 1, PAIRS);
+    for (const [i, rtt] of RTTS.entries()) {
+      const tcp = await tcpThrough(rtt);
+      const grpc = await grpcThrough(rtt, 1, PAIRS);
+      rows.push(
+        ratioRow(
+          `gRPC sample stream, 1 worker, ${rtt} ms RTT`,
+          grpc.rate.mbPerSec,
+          'MB/s',
+          'raw TCP through the same proxy',
+          tcp.mbPerSec,
+          rtt === 30 ? 0.5 : null,
+          `${grpc.rate.pairsPerSec.toFixed(0)} pairs/s of 20 KB; ${PAIRS} pairs`,
+        ),
+      );
+      if (rtt === 30) {
+        rows.push(
+          ratioRow('gRPC sample stream, 1 worker, 30 ms RTT vs direct', grpc.rate.pairsPerSec, 'pairs/s', 'the same sender dialing directly', direct.rate.pairsPerSec, 0.8, `direct: ${direct.rate.mbPerSec.toFixed(1)} MB/s`),
+        );
+      }
+      if (sshd) {
+        const ssh = await sshThrough(rtt, dir, i);
+        rows.push(
+          ratioRow(
+            `SSH reverse tunnel (ssh2 ↔ OpenSSH), 1 worker, ${rtt} ms RTT`,
+            ssh.mbPerSec,
+            'MB/s',
+            'raw TCP through the same proxy',
+            tcp.mbPerSec,
+            rtt === 30 ? 0.5 : null,
+            `${ssh.pairsPerSec.toFixed(0)} pairs/s; gRPC inside the tunnel`,
+          ),
+        );
+      }
+    }
+    const many = await grpcThrough(null, SENDERS, PAIRS_PER_SENDER);
+    const manyWan = await grpcThrough(30, SENDERS, PAIRS_PER_SENDER);
+    rows.push(
+      ratioRow(
+        `${SENDERS} workers, each through its own 30 ms link`,
+        manyWan.rate.pairsPerSec,
+        'pairs/s',
+        `${SENDERS} workers dialing directly`,
+        many.rate.pairsPerSec,
+        0.8,
+        `coordinator peak RSS ${manyWan.peakRssMb.toFixed(0)} MiB (direct: ${many.peakRssMb.toFixed(0)} MiB); ${SENDERS} × ${PAIRS_PER_SENDER} pairs, each sender its own process`,
+      ),
+    );
+    if (!sshd) rows.push({ ...rows[0]!, name: 'SSH reverse tunnel', notes: `not measured: no sshd at ${SSHD}`, met: false, target: 'n/a' });
+    return rows;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  for (const row of await benchWan()) console.log(row);
+}
