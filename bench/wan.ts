@@ -39,7 +39,7 @@ function rate(pairs: number, secs: number): Rate {
 }
 
 /** Raw TCP through a delay proxy of `rttMs`. */
-async function tcpThrough(rttMs: number): Promise<Rate> {
+export async function tcpThrough(rttMs: number): Promise<Rate> {
   const sink = await startTcpSink(PAIRS);
   const proxy = await startProxies(rttMs, sink.port);
   try {
@@ -51,7 +51,7 @@ async function tcpThrough(rttMs: number): Promise<Rate> {
 }
 
 /** The gRPC sample stream (credits, filter, tar on disk) from `senders` processes, each through its own proxy (null: dialing directly). */
-async function grpcThrough(rttMs: number | null, senders: number, pairs: number): Promise<{ rate: Rate; peakRssMb: number }> {
+export async function grpcThrough(rttMs: number | null, senders: number, pairs: number): Promise<{ rate: Rate; peakRssMb: number }> {
   const ingest = await startIngest(senders);
   const proxy = rttMs === null ? null : await startProxies(rttMs, ingest.port, senders);
   try {
@@ -71,7 +71,7 @@ async function grpcThrough(rttMs: number | null, senders: number, pairs: number)
  * The swarm's reverse tunnel: a real sshd stands for the worker's host, the coordinator's HostLink
  * (ssh2) opens the tunnel through a delay proxy, and the sender dials the forwarded port on the host.
  */
-async function sshThrough(rttMs: number, dir: string, index: number): Promise<Rate> {
+export async function sshThrough(rttMs: number, dir: string, index: number): Promise<Rate> {
   const ingest = await startIngest(1);
   const keys = generateEd25519KeyPair();
   const address = `127.0.0.${100 + index}`;

@@ -110,6 +110,8 @@ export class HostLink {
     }
     const tunnel = this.opts.tunnel;
     if (tunnel) {
+      // ssh2 leaves Nagle on: its small window adjustments and the coordinator's credits would wait for ACKs.
+      session.client.setNoDelay(true);
       session.client.on('tcp connection', (_info, accept) => {
         const channel = accept();
         widenReceiveWindow(channel, TUNNEL_WINDOW_BYTES);
