@@ -124,3 +124,44 @@ test('a server with the same name but without our label is left alone', async ()
   assert.deepEqual(standin.project('tok-clash').servers.get(theirs.id)?.labels, { owner: 'alice' });
   assert.deepEqual(standin.violations, []);
 });
+
+test('ssh_keys go as integer IDs, as the official clients send them; the API reads a numeric string as a key name', async () => {
+  standin.addProject('tok-ids');
+  const { provisioner: p } = provisioner(fleetOf(['tok-ids']), 'ids');
+  const [created] = await createAll(p, ['cah-ids-1']);
+  assert.ok(created?.ok, JSON.stringify(created));
+  const key = [...standin.project('tok-ids').sshKeys.values()][0]!;
+  const client = new HetznerClient({ token: 'tok-ids', endpoint: standin.url });
+  const body = { name: 'by-string', server_type: 'cpx22', image: 'ubuntu-24.04', location: 'fsn1', ssh_keys: [String(key.id)], labels: {}, user_data: '', start_after_create: true };
+  await assert.rejects(client.createServer(body), /SSH key|ssh_keys/);
+  assert.deepEqual(standin.violations.filter((v) => !/ssh_keys/.test(v)), []);
+});
+
+test('a failed create action: the server is deleted (it would bill, labelled, forever) and created again', async () => {
+  standin.addProject('tok-flaky');
+  standin.failNextAction('create_server', 'server creation failed: internal error');
+  const { provisioner: p, log } = provisioner(fleetOf(['tok-flaky']), 'flaky');
+  const [created] = await createAll(p, ['cah-flaky-1']);
+  assert.ok(created?.ok);
+  const running = await p.running(created as Extract<Created, { ok: true }>);
+  assert.ok(running.ok, JSON.stringify(running));
+  const servers = [...standin.project('tok-flaky').servers.values()];
+  assert.deepEqual(servers.map((s) => [s.name, s.status]), [['cah-flaky-1', 'running']], 'one server left, the second one, running');
+  assert.equal(running.record.id, servers[0]!.id);
+  assert.equal(standin.allServers.filter((s) => s.name === 'cah-flaky-1').length, 2, 'created twice');
+  assert.ok(log.some((m) => /create action failed: deleting the server/.test(m)));
+});
+
+test('limits are per account: a second project of the same account adds no server; the message says where to raise them', async () => {
+  standin.addProject('tok-acct-a', { account: 'alice', serverLimit: 2 });
+  standin.addProject('tok-acct-b', { account: 'alice' });
+  const { provisioner: p } = provisioner(fleetOf(['tok-acct-a', 'tok-acct-b']), 'acct');
+  const created = await createAll(p, ['cah-acct-1', 'cah-acct-2', 'cah-acct-3', 'cah-acct-4']);
+  assert.deepEqual(created.map((c) => c.ok), [true, true, false, false]);
+  assert.equal(standin.project('tok-acct-b').servers.size, 0, 'the second project got nothing');
+  const failure = created[2] as Extract<Created, { ok: false }>;
+  assert.match(failure.detail, /server limit exceeded; limits are per account.*Console → your project → Limits/);
+  const creates = standin.requests.filter((r) => ['tok-acct-a', 'tok-acct-b'].includes(r.token) && r.method === 'POST' && r.path === '/v1/servers');
+  // (cx23 is out of capacity in this stand-in: its 412 comes first.)
+  assert.deepEqual(creates.map((r) => r.status).filter((st) => st !== 412), [201, 201, 403, 403], 'after both projects answered the limit, the fourth server is not even asked for');
+});

@@ -56,6 +56,8 @@ export class Provisioner {
   private readonly keys = new Map<string, Promise<SshKey>>();
   /** Set once creating more cannot work (every project full, no type left): later creates fail at once. */
   private exhausted: string | null = null;
+  /** The exhaustion came from account limits: deleting a server of ours frees a place again. */
+  private exhaustedByLimit = false;
 
   constructor(private readonly fleet: Fleet, private readonly spec: ProvisionSpec) {}
 
@@ -84,6 +86,7 @@ export class Provisioner {
       const project = this.fleet.projects[this.projectIndex];
       if (!project) {
         this.exhausted = `not created: ${explainApiError(lastLimit)}`;
+        this.exhaustedByLimit = true;
         continue;
       }
       const type = this.spec.types.find((t) => !this.unavailableTypes.has(t.name));
@@ -165,6 +168,12 @@ export class Provisioner {
       }
     }
     if (/capacity|unavailable|placement/i.test(why)) this.unavailableTypes.add(server.server_type.name);
+    if (this.exhaustedByLimit) {
+      // The deleted server's place in its project is free again.
+      this.exhausted = null;
+      this.exhaustedByLimit = false;
+      this.projectIndex = Math.max(0, this.fleet.projects.indexOf(project));
+    }
     if (created.attempt >= (this.spec.maxCreateAttempts ?? 3)) return { ok: false, detail: `create failed ${created.attempt} times, last: ${why} (deleted)` };
     const again = await this.create(name, created.attempt + 1);
     if (!again.ok) return { ok: false, detail: again.detail };
