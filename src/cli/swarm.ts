@@ -53,7 +53,8 @@ async function formatUpReport(report: import('../swarm/up.js').UpReport): Promis
   const lines = [
     table([
       ['NAME', 'STATUS', 'IP', 'TYPE', '€/H', 'PROJECT', 'DETAIL'],
-      ...report.servers.map((s) => [s.name, s.status, s.ip ?? '-', s.type ?? '-', s.hourlyGross?.toFixed(4) ?? '-', s.project ?? '-', s.detail ?? '']),
+      // The first clause of a detail; the whole of it once, under "what to do".
+      ...report.servers.map((s) => [s.name, s.status, s.ip ?? '-', s.type ?? '-', s.hourlyGross?.toFixed(4) ?? '-', s.project ?? '-', (s.detail ?? '').split('; ')[0]!]),
     ]).trimEnd(),
     `${report.running}/${report.servers.length} servers of swarm ${report.swarm} run a worker${report.ok ? '' : ' (see the failures above)'}`,
   ];
