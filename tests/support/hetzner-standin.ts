@@ -101,6 +101,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
+  /** The JSON body, parsed (undefined without one). */
+  body: unknown;
   status: number;
   at: number;
 }
@@ -513,6 +515,7 @@ export class HetznerStandin {
     let template = '';
     let status = 500;
     let body: unknown;
+    let sent: unknown;
     let headers: Record<string, string> = {};
     try {
       const raw = await new Promise<string>((resolve) => {
@@ -532,6 +535,7 @@ export class HetznerStandin {
       if (raw) {
         try {
           json = JSON.parse(raw);
+          sent = json;
         } catch {
           throw new ApiError(400, 'json_error', 'invalid JSON input in your request');
         }
@@ -558,7 +562,7 @@ export class HetznerStandin {
       const problems = this.spec.response(method, template, status, body);
       if (problems.length) this.violations.push(`response ${status} ${method} ${template}: ${problems.join('; ')}`);
     }
-    this.requests.push({ token, method, path: url.pathname, query, status, at: Date.now() });
+    this.requests.push({ token, method, path: url.pathname, query, body: sent, status, at: Date.now() });
     res.writeHead(status, { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) });
     res.end(body === undefined ? undefined : JSON.stringify(body));
   }
