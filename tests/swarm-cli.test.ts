@@ -49,6 +49,19 @@ test('configuration errors are one line with exit code 2, before anything is cre
   assert.equal(deprecated.code, 2);
   assert.match(deprecated.stderr, /server type cx22 is deprecated; orderable there: .*cx23/);
 
+  for (const endpoint of ['not-a-url', 'ftp://api.example/v1']) {
+    for (const cmd of [['up', '2', 'fsn1'], ['ls'], ['down', '--yes']]) {
+      const bad = await swarm(cmd, { HCLOUD_TOKEN: 'tok-cli', HCLOUD_ENDPOINT: endpoint });
+      assert.equal(bad.code, 2, `${cmd[0]}: ${bad.stderr}`);
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+      assert.match(bad.stderr, /^cah: HCLOUD_ENDPOINT must be an http\(s\) URL/);
+    }
+  }
+
+  const arch = await swarm(['up', '2', 'fsn1', '--arch', 'sparc']);
+  assert.equal(arch.code, 2);
+  assert.match(arch.stderr, /--arch must be x86 or arm64/);
+
   const count = await swarm(['up', '0', 'fsn1']);
   assert.equal(count.code, 2);
 

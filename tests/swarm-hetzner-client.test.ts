@@ -62,7 +62,8 @@ test('a 429 waits for RateLimit-Reset before the retry', async () => {
   // Three requests in the bucket, one regained per second: the fourth is refused with Reset ≈ 1-3 s ahead.
   standin.addProject(token, { rateLimit: { limit: 3, refillPerSecond: 1 } });
   const retries: { status: number; delayMs: number }[] = [];
-  const client = new HetznerClient({ token, endpoint: standin.url, retry: fast, onRetry: (r) => retries.push(r) });
+  // No reserve: this client spends the budget to the last request, as a second process sharing the token would.
+  const client = new HetznerClient({ token, endpoint: standin.url, retry: fast, rateLimitReserve: -1, onRetry: (r) => retries.push(r) });
   for (let i = 0; i < 3; i++) await client.listLocations();
   const started = Date.now();
   const locations = await client.listLocations();
@@ -75,6 +76,46 @@ test('a 429 waits for RateLimit-Reset before the retry', async () => {
   const succeeded = standin.requests.filter((r) => r.token === token && r.status === 200).at(-1)!;
   assert.ok(succeeded.at - refused[0]!.at >= 500, 'the retry came after the reset, not right away');
   assert.ok(Date.now() - started < 5000);
+});
+
+test('RateLimit-Remaining at the reserve: requests are spaced at the refill rate and never meet a 429', async () => {
+  const token = 'tok-pace';
+  standin.addProject(token, { rateLimit: { limit: 20, refillPerSecond: 20 } });
+  const client = new HetznerClient({ token, endpoint: standin.url, retry: fast, rateLimitReserve: 5 });
+  // Four lanes, as `up` and `down` run a few calls at a time.
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    for (let i = 0; i < 10; i++) await client.listLocations();
+  }));
+  const mine = standin.requests.filter((r) => r.token === token);
+  assert.equal(mine.length, 40);
+  assert.deepEqual(mine.filter((r) => r.status === 429).length, 0, 'paced below the budget instead of running into it');
+});
+
+test('423 locked is retried on POST and DELETE (refused before any effect), like conflict', async () => {
+  const token = 'tok-locked';
+  standin.addProject(token);
+  const client = new HetznerClient({ token, endpoint: standin.url, retry: fast });
+  const server = await standin.seedServer(token, { name: 'busy' });
+  standin.failNext('DELETE', '/servers/{id}', 423, 'locked', 2);
+  await client.waitForAction(await client.deleteServer(server.id));
+  const deletes = standin.requests.filter((r) => r.token === token && r.method === 'DELETE');
+  assert.deepEqual(deletes.map((r) => r.status), [423, 423, 200]);
+  assert.deepEqual(standin.violations, []);
+});
+
+test('waiting for many actions polls them together (GET /actions?id=…&id=…) with a rising interval', async () => {
+  const token = 'tok-batch';
+  standin.addProject(token, { serverLimit: 100 });
+  const client = new HetznerClient({ token, endpoint: standin.url, retry: fast, pollIntervalMs: 20 });
+  const servers = await Promise.all(Array.from({ length: 30 }, (_, i) => standin.seedServer(token, { name: `b-${i}` })));
+  const actions = [];
+  for (const s of servers) actions.push(await client.deleteServer(s.id));
+  const done = await client.waitForActions(actions);
+  assert.ok(done.every((a) => a.status === 'success'));
+  const polls = standin.requests.filter((r) => r.token === token && r.path.startsWith('/v1/actions'));
+  assert.ok(polls.every((r) => r.path === '/v1/actions'), 'never one request per action');
+  assert.ok(polls.length < actions.length, `${polls.length} polls for ${actions.length} actions`);
+  assert.deepEqual(standin.violations, []);
 });
 
 test('conflict is retried on POST; 503 on GET; a POST is not retried on 503', async () => {
@@ -124,6 +165,7 @@ test('backoff doubles from the base delay up to the cap, with jitter; retry rule
   assert.equal(backoffDelay(policy, 10, () => 1), 60_000);
   const err = (status: number, code: string): HetznerApiError => new HetznerApiError(code, code, status);
   assert.ok(isRetryable('POST', err(409, 'conflict')));
+  assert.ok(isRetryable('DELETE', err(423, 'locked')));
   assert.ok(isRetryable('GET', err(429, 'rate_limit_exceeded')));
   assert.ok(isRetryable('GET', err(502, 'bad_gateway')));
   assert.ok(isRetryable('GET', err(504, 'timeout')));

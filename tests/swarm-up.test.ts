@@ -54,7 +54,7 @@ test('partial failure: a full project and an unreachable host are reported per s
   assert.equal(byName['cah-part-3']!.status, 'failed', all);
   assert.match(byName['cah-part-3']!.detail!, /^bootstrap: .*(ECONNREFUSED|timed out)/i, all);
   assert.equal(byName['cah-part-4']!.status, 'failed', all);
-  assert.match(byName['cah-part-4']!.detail!, /every project is at its server limit/, all);
+  assert.match(byName['cah-part-4']!.detail!, /server limit exceeded.*Console → your project → Limits/, all);
   // Servers that exist are recorded, also the unreachable one: `up` retries its bootstrap, `down` deletes it.
   assert.deepEqual(readSwarm(state, 'part')!.servers.map((s) => s.name), ['cah-part-1', 'cah-part-2', 'cah-part-3']);
   const host = standin.allServers.find((s) => s.name === 'cah-part-1')!;

@@ -47,6 +47,41 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The human summary of `swarm up`: per server, what runs, what it all costs per location, what to do. */
+async function formatUpReport(report: import('../swarm/up.js').UpReport): Promise<string> {
+  const { formatLocationCost } = await import('../swarm/cost.js');
+  const lines = [
+    table([
+      ['NAME', 'STATUS', 'IP', 'TYPE', '€/H', 'PROJECT', 'DETAIL'],
+      // The first clause of a detail; the whole of it once, under "what to do".
+      ...report.servers.map((s) => [s.name, s.status, s.ip ?? '-', s.type ?? '-', s.hourlyGross?.toFixed(4) ?? '-', s.project ?? '-', (s.detail ?? '').split('; ')[0]!]),
+    ]).trimEnd(),
+    `${report.running}/${report.servers.length} servers of swarm ${report.swarm} run a worker${report.ok ? '' : ' (see the failures above)'}`,
+  ];
+  const exist = report.cost.reduce((n, c) => n + c.servers, 0);
+  if (exist > 0) {
+    lines.push(`cost of the ${exist} server(s) that exist (each bills until deleted, worker or not):`);
+    for (const c of report.cost) lines.push(`  ${formatLocationCost(c)}`);
+    lines.push(`  total ${report.hourlyGross.toFixed(4)} €/h gross (${(report.hourlyGross * 24).toFixed(2)} €/day) until \`cah swarm down --name ${report.swarm}\``);
+  }
+  if (report.problems.length) lines.push('what to do:', ...report.problems.map((p) => `  ${p}`));
+  return lines.join('\n') + '\n';
+}
+
+/** Ctrl-C during `up`: the servers created so far bill, so say which and how to delete them, then stop. */
+async function reportInterrupted(stateDir: string, swarm: string): Promise<void> {
+  const { readSwarm } = await import('../swarm/state.js');
+  const servers = readSwarm(stateDir, swarm)?.servers ?? [];
+  const lines = [`cah swarm up interrupted. Swarm ${swarm} has ${servers.length} server(s) recorded, billed until deleted:`];
+  for (const s of servers) lines.push(`  ${s.name}  ${s.ip || 'no IPv4 yet'}  id ${s.id}  ${s.type}  ${s.location}`);
+  lines.push(
+    'A create sent just before the interrupt may have made one more: `cah swarm ls` lists what Hetzner has.',
+    `Delete them all: cah swarm down --name ${swarm} --yes   (or run \`cah swarm up\` again to finish)`,
+  );
+  process.stderr.write(lines.join('\n') + '\n');
+  process.exit(130);
+}
+
 /** The Hetzner tokens and endpoint from the environment / .env. */
 async function hetzner(): Promise<{ accounts: import('../swarm/hetzner/tokens.js').HetznerAccount[]; endpoint?: string }> {
   const { loadHetznerAccounts, hetznerEndpoint } = await import('../swarm/hetzner/tokens.js');
@@ -72,7 +107,9 @@ export function registerSwarmCommands(program: Command): void {
       'after',
       `
 Environment:
-  HCLOUD_TOKEN        Hetzner Cloud API token; several (one per project, comma-separated) fill N across projects
+  HCLOUD_TOKEN        Hetzner Cloud API token; several (one per project, comma-separated) fill N across
+                      projects. Limits (servers, cores, Primary IPs) are per ACCOUNT: a second project of
+                      the same account adds no capacity; raise them in the Console → project → Limits
   HCLOUD_ENDPOINT     API URL (default https://api.hetzner.cloud/v1)
   CAH_SWARM_SSH_PORT  the hosts' SSH port (default 22)
 
@@ -87,7 +124,9 @@ cah only ever touches servers labelled cah-swarm=<name>; unrelated servers in th
     .argument('<LOCATION>', 'Hetzner location, e.g. fsn1, nbg1, hel1, ash')
     .option('--type <type>', 'server type, or auto: the cheapest orderable one (next one when out of capacity)', 'auto')
     .option('--name <swarm>', 'swarm name: servers are cah-<name>-<i>, labelled cah-swarm=<name>', 'default')
-    .option('--image <image>', 'server image', 'ubuntu-24.04')
+    .option('--arch <arch>', 'x86 or arm64 (cax): the architecture --type auto picks from; the worker bundle is built for it', 'x86')
+    .option('--max-price <eur>', 'with --type auto: the most a type may cost, gross €/h (default 1.5× the cheapest orderable)', parseFloat)
+    .option('--image <image>', 'server image (ubuntu-24.04, ubuntu-22.04, debian-12, debian-13)', 'ubuntu-24.04')
     .option('--direct <host:port>', 'workers dial the coordinator here over TLS (pinned certificate) instead of through SSH tunnels')
     .option('--ssh-port <port>', 'the hosts\' SSH port (env CAH_SWARM_SSH_PORT)', intFlag(1))
     .option('--json', 'print the per-server report as JSON', false)
@@ -97,41 +136,49 @@ cah only ever touches servers labelled cah-swarm=<name>; unrelated servers in th
 Examples:
   HCLOUD_TOKEN=… cah swarm up 20 fsn1                 # 20 workers, tunnelled to the coordinator (cah gpu)
   cah swarm up 40 nbg1 --name big --type cpx32        # a second swarm with a fixed server type
-  HCLOUD_TOKEN=tokA,tokB cah swarm up 50 hel1         # fill project A, then B on resource_limit_exceeded
+  cah swarm up 10 fsn1 --arch arm64                   # ARM (cax) servers
+  HCLOUD_TOKEN=tokA,tokB cah swarm up 50 hel1         # fill project A, then B (another account's) on a limit
   cah swarm up 5 fsn1 --direct gpu.example.org:7443   # workers dial the coordinator over TLS
 
-Exit codes: 0 every server runs a worker, 1 some failed (reported per server), 2 usage or configuration error.`,
+Exit codes: 0 every server runs a worker, 1 some failed (reported per server), 2 usage or configuration error,
+130 interrupted (what exists is printed, with the command that deletes it).`,
     )
-    .action(async (count: number, location: string, flags: { type: string; name: string; image: string; direct?: string; sshPort?: number; json: boolean }) => {
-      const { swarmUp } = await import('../swarm/up.js');
-      const report = await guarded(async () =>
-        swarmUp({
-          ...(await hetzner()),
-          stateDir: stateDir(),
-          count,
-          location,
-          swarm: flags.name,
-          type: flags.type,
-          image: flags.image,
-          sshPort: sshPortFlag(flags.sshPort),
-          ...(flags.direct ? { direct: flags.direct } : {}),
-          log: progressLog,
-        }),
-      );
-      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else {
-        process.stdout.write(
-          table([
-            ['NAME', 'STATUS', 'IP', 'TYPE', '€/H', 'PROJECT', 'DETAIL'],
-            ...report.servers.map((s) => [s.name, s.status, s.ip ?? '-', s.type ?? '-', s.hourlyGross?.toFixed(4) ?? '-', s.project ?? '-', s.detail ?? '']),
-          ]),
-        );
-        const ready = report.servers.filter((s) => s.status !== 'failed').length;
-        process.stdout.write(`${ready}/${report.servers.length} servers of swarm ${report.swarm} run a worker${report.ok ? '' : ' (see the failures above)'}\n`);
-        process.stdout.write(`cost: ${report.hourlyGross.toFixed(4)} €/h gross (${(report.hourlyGross * 24).toFixed(2)} €/day) until \`cah swarm down --name ${report.swarm}\`\n`);
-      }
-      process.exitCode = report.ok ? 0 : EXIT_PARTIAL;
-    });
+    .action(
+      async (
+        count: number,
+        location: string,
+        flags: { type: string; arch: string; maxPrice?: number; name: string; image: string; direct?: string; sshPort?: number; json: boolean },
+      ) => {
+        const [{ swarmUp }, { parseArchitecture }] = await Promise.all([import('../swarm/up.js'), import('../swarm/server-types.js')]);
+        const state = stateDir();
+        const onInterrupt = (): void => void reportInterrupted(state, flags.name);
+        process.once('SIGINT', onInterrupt);
+        let report;
+        try {
+          report = await guarded(async () =>
+            swarmUp({
+              ...(await hetzner()),
+              stateDir: state,
+              count,
+              location,
+              swarm: flags.name,
+              type: flags.type,
+              arch: parseArchitecture(flags.arch),
+              ...(flags.maxPrice !== undefined ? { maxPrice: flags.maxPrice } : {}),
+              image: flags.image,
+              sshPort: sshPortFlag(flags.sshPort),
+              ...(flags.direct ? { direct: flags.direct } : {}),
+              log: progressLog,
+            }),
+          );
+        } finally {
+          process.off('SIGINT', onInterrupt);
+        }
+        if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+        else process.stdout.write(await formatUpReport(report));
+        process.exitCode = report.ok ? 0 : EXIT_PARTIAL;
+      },
+    );
 
   swarm
     .command('down')

@@ -32,6 +32,12 @@ export interface BootstrapResult {
   worker: string;
 }
 
+/** `m:ss`, as the progress lines show a wait. */
+export function minutesSeconds(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+}
+
 /** `key=value` lines of the host scripts; an `error=` line is the script's one-line failure. */
 function parseFacts(target: SshTarget, step: string, res: { code: number | null; stdout: string; stderr: string }): Record<string, string> {
   const facts: Record<string, string> = {};
@@ -64,6 +70,7 @@ export async function bootstrapHost(target: SshTarget, opts: BootstrapOptions): 
     privateKey: opts.privateKey,
     knownHosts: opts.knownHosts,
     deadline: opts.connectDeadline,
+    onWaiting: (ms) => opts.log({ server: target.name, waited: minutesSeconds(ms) }, 'waiting for SSH'),
   });
   try {
     await upload(session, readFileSync(swarmAsset('bootstrap.sh')), BOOTSTRAP);

@@ -9,7 +9,8 @@ import type { HetznerAccount } from './hetzner/tokens.js';
 import type { ServerType } from './hetzner/types.js';
 import type { SwarmLog } from './log.js';
 import { Provisioner } from './provision.js';
-import { candidateTypes } from './server-types.js';
+import { ipv4HourlyByLocation } from './cost.js';
+import { candidateTypes, otherLocations, type TypeChoice } from './server-types.js';
 import { KnownHosts } from './ssh.js';
 import { ensureSshKeyPair, swarmDir, upsertServer, type SshKeyPair, type SwarmRecord, type SwarmServerRecord } from './state.js';
 import { ensureCoordinatorCertificate } from './tls.js';
@@ -25,6 +26,10 @@ export interface SwarmContext {
   base: Omit<SwarmRecord, 'servers'>;
   /** Server types to try, best first. */
   types: ServerType[];
+  /** Other locations that sell a candidate type (named when this one refuses). */
+  otherLocations: string[];
+  /** Gross € per hour of a Primary IPv4, by location. */
+  ipv4Hourly: Map<string, number>;
   keyPair: SshKeyPair;
   knownHosts: KnownHosts;
   workerToken: string;
@@ -50,8 +55,9 @@ export async function prepareSwarm(opts: FleetOptions & {
   const first = fleet.projects[0]!.client;
   let locations;
   let types;
+  let pricing;
   try {
-    [locations, types] = await Promise.all([first.listLocations(), first.listServerTypes()]);
+    [locations, types, pricing] = await Promise.all([first.listLocations(), first.listServerTypes(), first.getPricing()]);
   } catch (err) {
     if (isApiError(err, 'unauthorized')) throw new SwarmConfigError(`the Hetzner API refused the token: ${describeApiError(err)}`);
     throw err;
@@ -59,13 +65,17 @@ export async function prepareSwarm(opts: FleetOptions & {
   if (!locations.some((l) => l.name === base.location)) {
     throw new SwarmConfigError(`unknown location "${base.location}"; locations: ${locations.map((l) => l.name).join(', ')}`);
   }
+  const choice: TypeChoice = { requested: base.type, arch: base.arch ?? 'x86', ...(base.maxPrice !== undefined ? { maxPrice: base.maxPrice } : {}) };
+  const candidates = candidateTypes(types, base.location, choice);
   const route = base.route;
   const cert = route.mode === 'direct' ? await ensureCoordinatorCertificate(opts.stateDir, directHost(route.address)) : null;
   return {
     stateDir: opts.stateDir,
     fleet,
     base,
-    types: candidateTypes(types, base.location, base.type),
+    types: candidates,
+    otherLocations: otherLocations(types, base.location, choice),
+    ipv4Hourly: ipv4HourlyByLocation(pricing),
     keyPair: ensureSshKeyPair(opts.stateDir),
     knownHosts: new KnownHosts(join(swarmDir(opts.stateDir), 'known_hosts')),
     workerToken: opts.workerToken ?? (await ensureWorkerToken(opts.stateDir)),
@@ -77,6 +87,7 @@ export async function prepareSwarm(opts: FleetOptions & {
 
 /** Bootstraps one recorded server and records what the host reported. */
 export async function bootstrapRecord(ctx: SwarmContext, record: SwarmServerRecord, connectDeadline: number): Promise<BootstrapResult> {
+  ctx.log({ server: record.name, ip: record.ip }, 'bootstrapping');
   const result = await bootstrapHost(
     { name: record.name, host: record.ip, port: ctx.base.sshPort },
     {
@@ -91,10 +102,19 @@ export async function bootstrapRecord(ctx: SwarmContext, record: SwarmServerReco
     },
   );
   upsertServer(ctx.stateDir, ctx.base, { ...record, tunnelBind: result.tunnelBind, bundle: ctx.bundle.id });
-  ctx.log({ server: record.name, ip: record.ip, worker: result.worker, uploaded: result.uploaded }, 'host bootstrapped');
+  ctx.log({ server: record.name, ip: record.ip, worker: result.worker, uploaded: result.uploaded }, result.restarted ? 'worker started' : 'worker already running');
   return result;
 }
 
 export function newProvisioner(ctx: SwarmContext): Provisioner {
-  return new Provisioner(ctx.fleet, { swarm: ctx.base.swarm, location: ctx.base.location, image: ctx.base.image, types: ctx.types, keyPair: ctx.keyPair, log: ctx.log });
+  return new Provisioner(ctx.fleet, {
+    swarm: ctx.base.swarm,
+    location: ctx.base.location,
+    image: ctx.base.image,
+    types: ctx.types,
+    otherLocations: ctx.otherLocations,
+    ipv4Hourly: ctx.ipv4Hourly,
+    keyPair: ctx.keyPair,
+    log: ctx.log,
+  });
 }

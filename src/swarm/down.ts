@@ -70,8 +70,8 @@ export async function swarmDown(opts: DownOptions): Promise<DownReport> {
       }
       report.servers.push(t);
       knownHosts.forget(t.ip, sshPort);
+      // Reported once, in the result (the CLI prints each deletion from it), not also as progress.
       dropServer(opts.stateDir, opts.swarm, t.name);
-      opts.log({ server: t.name, ip: t.ip, project: t.project }, 'server deleted');
     } catch (err) {
       report.failed.push({ ...t, detail: describeApiError(err) });
       opts.log({ server: t.name, error: describeApiError(err) }, 'delete failed');

@@ -130,12 +130,23 @@ export class SshSession {
    * Connects, retrying while a fresh server boots (connection refused, timeouts, its key not yet
    * installed) until `deadline`; a changed host key is final.
    */
-  static async connectWhenReady(target: SshTarget, opts: ConnectOptions & { deadline: number; retryMs?: number }): Promise<SshSession> {
+  static async connectWhenReady(
+    target: SshTarget,
+    opts: ConnectOptions & { deadline: number; retryMs?: number; onWaiting?: (elapsedMs: number) => void; waitingEveryMs?: number },
+  ): Promise<SshSession> {
+    const started = Date.now();
+    let told = 0;
     for (;;) {
       try {
         return await SshSession.connect(target, opts);
       } catch (err) {
         if (err instanceof HostKeyChangedError || Date.now() + (opts.retryMs ?? 2000) > opts.deadline) throw err;
+        // The operator sees the wait, not silence: once at first, then every `waitingEveryMs`.
+        const elapsed = Date.now() - started;
+        if (told === 0 || elapsed - told >= (opts.waitingEveryMs ?? 15_000)) {
+          told = Math.max(1, elapsed);
+          opts.onWaiting?.(elapsed);
+        }
         await sleep(opts.retryMs ?? 2000);
       }
     }

@@ -15,6 +15,8 @@ export interface SwarmServerRecord {
   created: string;
   /** Gross € per hour of its type in its location, from the API's prices when it was recorded. */
   hourlyGross?: number;
+  /** Gross € per hour of its Primary IPv4 (billed with the server), from `GET /pricing`. */
+  ipv4HourlyGross?: number;
   /** The host's loopback address its worker dials; the coordinator's reverse tunnel binds there. */
   tunnelBind?: string;
   /** The worker bundle installed on the host. */
@@ -29,6 +31,10 @@ export interface SwarmRecord {
   location: string;
   image: string;
   type: string;
+  /** The architecture `--type auto` picks from (x86 when absent). */
+  arch?: 'x86' | 'arm';
+  /** `--max-price` (gross €/h) for `--type auto`. */
+  maxPrice?: number;
   sshPort: number;
   route: CoordinatorRoute;
   servers: SwarmServerRecord[];

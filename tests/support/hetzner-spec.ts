@@ -25,6 +25,7 @@ export class HetznerSpec {
     formatsPlugin.default(this.ajv);
     for (const format of ['int32', 'int64', 'float', 'double']) this.ajv.addFormat(format, { type: 'number', validate: () => true });
     this.ajv.addFormat('decimal', /^-?\d+(\.\d+)?$/);
+    acceptIdsOrNames(this.spec);
     this.ajv.addSchema({ ...this.spec, $id: 'hcloud' });
   }
 
@@ -60,4 +61,17 @@ export class HetznerSpec {
     if (!content) return body === undefined ? [] : [`status ${status} of ${method} ${template} has no body`];
     return this.check(`/paths/${esc(template)}/${method.toLowerCase()}/responses/${key}/content/${esc('application/json')}/schema`, body);
   }
+}
+
+/**
+ * `POST /servers` takes `server_type`, `image`, `location` and `ssh_keys` as "ID (integer) or name
+ * (string)", as its text says and the official clients send (hcloud-go marshals IDs as integers);
+ * the schema types them string only, so it is widened to what the API accepts.
+ */
+function acceptIdsOrNames(spec: { paths: Record<string, Record<string, { requestBody?: unknown }>> }): void {
+  const body = spec.paths['/servers']?.['post']?.requestBody as { content: Record<string, { schema: { properties: Record<string, { type?: unknown; items?: { type?: unknown } }> } }> } | undefined;
+  const props = body?.content['application/json']?.schema.properties;
+  if (!props) throw new Error('the spec has no POST /servers body');
+  for (const field of ['server_type', 'image', 'location']) props[field]!.type = ['string', 'integer'];
+  props['ssh_keys']!.items!.type = ['string', 'integer'];
 }

@@ -29,10 +29,12 @@ export interface StandinOptions {
   realHosts?: boolean;
   /** How long actions (create, delete) stay `running`. */
   actionDelayMs?: number;
-  /** Default server limit of a project. */
+  /** Default server limit of an account. */
   serverLimit?: number;
-  /** Server types out of capacity: creating one answers 412 resource_unavailable. */
+  /** Server types out of capacity everywhere: creating one answers 412 resource_unavailable. */
   unavailableTypes?: string[];
+  /** Server types sold out per location (`{ fsn1: ['cx23'] }`): listed as sold there, but a create answers 412. */
+  soldOut?: Record<string, string[]>;
   /** Servers by name that come up without a reachable host (nothing listens on their address). */
   unreachable?: string[];
 }
@@ -74,11 +76,20 @@ interface StandinSshKey {
   created: string;
 }
 
+/** A Hetzner account: its limits hold for all its projects together (a second project's token adds no capacity). */
+export interface StandinAccount {
+  name: string;
+  serverLimit: number;
+  coreLimit: number;
+  primaryIpLimit: number;
+  projects: StandinProject[];
+}
+
 export interface StandinProject {
   token: string;
+  account: StandinAccount;
   servers: Map<number, StandinServer>;
   sshKeys: Map<number, StandinSshKey>;
-  serverLimit: number;
   rateLimit: RateLimit;
   /** Requests left in the bucket. */
   remaining: number;
@@ -90,6 +101,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   query: Record<string, string>;
+  /** The JSON body, parsed (undefined without one). */
+  body: unknown;
   status: number;
   at: number;
 }
@@ -110,36 +123,52 @@ interface TypeSpec {
   cpu_type: 'shared' | 'dedicated';
   architecture: 'x86' | 'arm';
   hourly: number;
-  deprecated: boolean;
-  /** Locations where it can be ordered (others list it as unavailable). */
+  /** Deprecation announced; ordering ends at `unavailable_after` (past: refused). */
+  deprecation: { announced: string; unavailable_after: string } | null;
+  /** Locations where it is sold (the only ones listed). */
   available: string[];
 }
 
-/** The catalogue: the old cx22/cpx11 generation deprecated (and cheapest, so a naive pick would take it). */
+const PAST = { announced: '2025-10-16T06:00:00+00:00', unavailable_after: '2026-01-15T06:00:00+00:00' };
+const FUTURE = { announced: '2026-06-01T06:00:00+00:00', unavailable_after: '2099-01-01T06:00:00+00:00' };
+
+/**
+ * The catalogue: the old cx22 generation past its `unavailable_after` (and cheapest, so a naive pick
+ * would take it), cpx11 deprecated but still sold, ARM next to x86, a dedicated type far dearer.
+ */
 const TYPES: TypeSpec[] = [
-  { id: 22, name: 'cx22', cores: 2, memory: 4, disk: 40, cpu_type: 'shared', architecture: 'x86', hourly: 0.006, deprecated: true, available: ['fsn1', 'nbg1', 'hel1'] },
-  { id: 11, name: 'cpx11', cores: 2, memory: 2, disk: 40, cpu_type: 'shared', architecture: 'x86', hourly: 0.0063, deprecated: true, available: ['fsn1', 'nbg1', 'hel1', 'ash'] },
-  { id: 101, name: 'cax11', cores: 2, memory: 4, disk: 40, cpu_type: 'shared', architecture: 'arm', hourly: 0.0062, deprecated: false, available: ['fsn1', 'nbg1', 'hel1'] },
-  { id: 103, name: 'cx23', cores: 2, memory: 4, disk: 40, cpu_type: 'shared', architecture: 'x86', hourly: 0.0066, deprecated: false, available: ['fsn1', 'nbg1', 'hel1'] },
-  { id: 104, name: 'cpx22', cores: 2, memory: 4, disk: 80, cpu_type: 'shared', architecture: 'x86', hourly: 0.0104, deprecated: false, available: ['fsn1', 'nbg1', 'hel1', 'ash'] },
-  { id: 105, name: 'cpx32', cores: 4, memory: 8, disk: 160, cpu_type: 'shared', architecture: 'x86', hourly: 0.0192, deprecated: false, available: ['nbg1', 'ash'] },
-  { id: 96, name: 'ccx13', cores: 2, memory: 8, disk: 80, cpu_type: 'dedicated', architecture: 'x86', hourly: 0.0232, deprecated: false, available: ['fsn1', 'nbg1', 'hel1', 'ash'] },
+  { id: 22, name: 'cx22', cores: 2, memory: 4, disk: 40, cpu_type: 'shared', architecture: 'x86', hourly: 0.006, deprecation: PAST, available: ['fsn1', 'nbg1', 'hel1'] },
+  { id: 11, name: 'cpx11', cores: 2, memory: 2, disk: 40, cpu_type: 'shared', architecture: 'x86', hourly: 0.0063, deprecation: FUTURE, available: ['fsn1', 'nbg1', 'hel1', 'ash'] },
+  { id: 101, name: 'cax11', cores: 2, memory: 4, disk: 40, cpu_type: 'shared', architecture: 'arm', hourly: 0.0062, deprecation: null, available: ['fsn1', 'nbg1', 'hel1'] },
+  { id: 103, name: 'cx23', cores: 2, memory: 4, disk: 40, cpu_type: 'shared', architecture: 'x86', hourly: 0.0066, deprecation: null, available: ['fsn1', 'nbg1', 'hel1'] },
+  { id: 104, name: 'cpx22', cores: 2, memory: 4, disk: 80, cpu_type: 'shared', architecture: 'x86', hourly: 0.0094, deprecation: null, available: ['fsn1', 'nbg1', 'hel1', 'ash'] },
+  { id: 105, name: 'cpx32', cores: 4, memory: 8, disk: 160, cpu_type: 'shared', architecture: 'x86', hourly: 0.0192, deprecation: null, available: ['nbg1', 'ash'] },
+  { id: 96, name: 'ccx13', cores: 2, memory: 8, disk: 80, cpu_type: 'dedicated', architecture: 'x86', hourly: 0.0232, deprecation: null, available: ['fsn1', 'nbg1', 'hel1', 'ash'] },
 ];
 
-const IMAGES: Record<string, { id: number; os_flavor: string; os_version: string; description: string }> = {
-  'ubuntu-24.04': { id: 161547269, os_flavor: 'ubuntu', os_version: '24.04', description: 'Ubuntu 24.04' },
-  'ubuntu-22.04': { id: 67794396, os_flavor: 'ubuntu', os_version: '22.04', description: 'Ubuntu 22.04' },
-  'debian-12': { id: 114690387, os_flavor: 'debian', os_version: '12', description: 'Debian 12' },
+/** System images: one per name and architecture, as Hetzner has them. */
+const IMAGE_NAMES: Record<string, { os_flavor: string; os_version: string; description: string }> = {
+  'ubuntu-24.04': { os_flavor: 'ubuntu', os_version: '24.04', description: 'Ubuntu 24.04' },
+  'ubuntu-22.04': { os_flavor: 'ubuntu', os_version: '22.04', description: 'Ubuntu 22.04' },
+  'debian-12': { os_flavor: 'debian', os_version: '12', description: 'Debian 12' },
+  'debian-13': { os_flavor: 'debian', os_version: '13', description: 'Debian 13' },
 };
+const IMAGES = Object.entries(IMAGE_NAMES).flatMap(([name, image], i) =>
+  (['x86', 'arm'] as const).map((architecture, j) => ({ id: 160_000_000 + i * 10 + j, name, architecture, ...image })),
+);
 
-const DEPRECATION = { announced: '2025-10-16T06:00:00+00:00', unavailable_after: '2026-01-15T06:00:00+00:00' };
+/** Primary IPv4 per hour (net), in every location. */
+const IPV4_HOURLY = 0.0008;
 const EPOCH = '2016-01-30T23:50:00+00:00';
 
 function money(n: number): { net: string; gross: string } {
   return { net: n.toFixed(10), gross: (n * 1.19).toFixed(10) };
 }
 
+const pastUnavailable = (t: TypeSpec): boolean => t.deprecation !== null && Date.parse(t.deprecation.unavailable_after) < Date.now();
+
 function serverTypeJson(t: TypeSpec): Record<string, unknown> {
+  const sold = LOCATIONS.filter((l) => t.available.includes(l.name));
   return {
     id: t.id,
     name: t.name,
@@ -148,9 +177,9 @@ function serverTypeJson(t: TypeSpec): Record<string, unknown> {
     cores: t.cores,
     memory: t.memory,
     disk: t.disk,
-    deprecated: t.deprecated,
-    deprecation: t.deprecated ? DEPRECATION : null,
-    prices: LOCATIONS.filter((l) => t.available.includes(l.name)).map((l) => ({
+    deprecated: t.deprecation !== null,
+    deprecation: t.deprecation,
+    prices: sold.map((l) => ({
       location: l.name,
       price_hourly: money(t.hourly),
       price_monthly: money(t.hourly * 730),
@@ -160,22 +189,78 @@ function serverTypeJson(t: TypeSpec): Record<string, unknown> {
     storage_type: 'local',
     cpu_type: t.cpu_type,
     architecture: t.architecture,
-    locations: LOCATIONS.map((l) => ({
+    locations: sold.map((l) => ({
       id: l.id,
       name: l.name,
-      deprecation: t.deprecated ? DEPRECATION : null,
-      recommended: t.available.includes(l.name) && !t.deprecated,
-      available: t.available.includes(l.name),
+      deprecation: t.deprecation,
+      recommended: t.deprecation === null,
+      available: !pastUnavailable(t),
     })),
   };
 }
 
-type Handler = (project: StandinProject, query: Record<string, string>, body: unknown) => [number, unknown];
+function imageJson(image: (typeof IMAGES)[number]): Record<string, unknown> {
+  return {
+    id: image.id,
+    type: 'system',
+    status: 'available',
+    name: image.name,
+    description: image.description,
+    image_size: null,
+    disk_size: 5,
+    created: EPOCH,
+    created_from: null,
+    bound_to: null,
+    os_flavor: image.os_flavor,
+    os_version: image.os_version,
+    rapid_deploy: true,
+    protection: { delete: false },
+    deprecated: null,
+    deleted: null,
+    labels: {},
+    architecture: image.architecture,
+  };
+}
+
+function pricingJson(): Record<string, unknown> {
+  const byLocation = (hourly: number): Record<string, unknown>[] =>
+    LOCATIONS.map((l) => ({ location: l.name, price_hourly: money(hourly), price_monthly: money(hourly * 730) }));
+  return {
+    currency: 'EUR',
+    vat_rate: '19.00',
+    primary_ips: [
+      { type: 'ipv4', prices: byLocation(IPV4_HOURLY) },
+      { type: 'ipv6', prices: byLocation(0) },
+    ],
+    floating_ips: [{ type: 'ipv4', prices: LOCATIONS.map((l) => ({ location: l.name, price_monthly: money(3) })) }],
+    image: { price_per_gb_month: money(0.011) },
+    volume: { price_per_gb_month: money(0.044) },
+    server_backup: { percentage: '20.00' },
+    server_types: TYPES.map((t) => ({ id: t.id, name: t.name, prices: serverTypeJson(t)['prices'] })),
+    load_balancer_types: [],
+    floating_ip: { price_monthly: money(3) },
+  };
+}
+
+type Handler = (project: StandinProject, query: Record<string, string>, body: unknown, params: URLSearchParams) => [number, unknown];
 
 class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly details: Record<string, unknown> | null = null) {
     super(message);
   }
+}
+
+function invalid(field: string, message: string): ApiError {
+  return new ApiError(422, 'invalid_input', `invalid input in field '${field}': ${message}`, { fields: [{ name: field, messages: [message] }] });
+}
+
+/** The API's `sort` parameter: `field` or `field:asc|desc` (id, name, created). */
+function sorted<T extends { id: number; name: string; created?: string }>(items: T[], sort: string | undefined): T[] {
+  const [field = 'id', order = 'asc'] = (sort ?? 'id').split(':');
+  if (!['id', 'name', 'created'].includes(field) || !['asc', 'desc'].includes(order)) throw invalid('sort', `cannot sort by ${sort}`);
+  const key = (item: T): string | number => (field === 'id' ? item.id : field === 'name' ? item.name : (item.created ?? ''));
+  const out = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  return order === 'desc' ? out.reverse() : out;
 }
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
@@ -212,6 +297,7 @@ async function freePort(address: string): Promise<number> {
 export class HetznerStandin {
   readonly spec = new HetznerSpec();
   readonly projects = new Map<string, StandinProject>();
+  readonly accounts = new Map<string, StandinAccount>();
   readonly requests: RecordedRequest[] = [];
   /** Spec violations of requests received and responses sent: a test asserts there are none. */
   readonly violations: string[] = [];
@@ -247,17 +333,30 @@ export class HetznerStandin {
     return standin;
   }
 
-  addProject(token: string, opts: { serverLimit?: number; rateLimit?: RateLimit } = {}): StandinProject {
+  /**
+   * A project with its token. Projects naming the same `account` share its limits (servers, cores,
+   * Primary IPs); without one, the project is alone in its account. The first project of an account
+   * sets its limits.
+   */
+  addProject(token: string, opts: { serverLimit?: number; coreLimit?: number; primaryIpLimit?: number; account?: string; rateLimit?: RateLimit } = {}): StandinProject {
     const rateLimit = opts.rateLimit ?? { limit: 3600, refillPerSecond: 1 };
+    const accountName = opts.account ?? `account-of-${token}`;
+    let account = this.accounts.get(accountName);
+    if (!account) {
+      const serverLimit = opts.serverLimit ?? this.opts.serverLimit ?? 25;
+      account = { name: accountName, serverLimit, coreLimit: opts.coreLimit ?? serverLimit * 8, primaryIpLimit: opts.primaryIpLimit ?? serverLimit * 2, projects: [] };
+      this.accounts.set(accountName, account);
+    }
     const project: StandinProject = {
       token,
+      account,
       servers: new Map(),
       sshKeys: new Map(),
-      serverLimit: opts.serverLimit ?? this.opts.serverLimit ?? 25,
       rateLimit,
       remaining: rateLimit.limit,
       refilledAt: Date.now(),
     };
+    account.projects.push(project);
     this.projects.set(token, project);
     return project;
   }
@@ -358,7 +457,7 @@ export class HetznerStandin {
   private serverJson(s: StandinServer): Record<string, unknown> {
     const type = TYPES.find((t) => t.name === s.serverType)!;
     const location = LOCATIONS.find((l) => l.name === s.location)!;
-    const image = IMAGES[s.image]!;
+    const image = IMAGES.find((i) => i.name === s.image && i.architecture === type.architecture)!;
     return {
       id: s.id,
       name: s.name,
@@ -366,33 +465,14 @@ export class HetznerStandin {
       created: s.created,
       public_net: {
         ipv4: { id: s.id + 1, ip: s.ip, blocked: false, dns_ptr: `static.${s.ip}.clients.your-server.de` },
-        ipv6: null,
+        ipv6: { id: s.id + 2, ip: `2001:db8:${s.id.toString(16)}::/64`, blocked: false, dns_ptr: [] },
         floating_ips: [],
         firewalls: [],
       },
       private_net: [],
       server_type: serverTypeJson(type),
       location,
-      image: {
-        id: image.id,
-        type: 'system',
-        status: 'available',
-        name: s.image,
-        description: image.description,
-        image_size: null,
-        disk_size: 5,
-        created: EPOCH,
-        created_from: null,
-        bound_to: null,
-        os_flavor: image.os_flavor,
-        os_version: image.os_version,
-        rapid_deploy: true,
-        protection: { delete: false },
-        deprecated: null,
-        deleted: null,
-        labels: {},
-        architecture: type.architecture,
-      },
+      image: imageJson(image),
       iso: null,
       rescue_enabled: false,
       locked: false,
@@ -435,6 +515,7 @@ export class HetznerStandin {
     let template = '';
     let status = 500;
     let body: unknown;
+    let sent: unknown;
     let headers: Record<string, string> = {};
     try {
       const raw = await new Promise<string>((resolve) => {
@@ -454,6 +535,7 @@ export class HetznerStandin {
       if (raw) {
         try {
           json = JSON.parse(raw);
+          sent = json;
         } catch {
           throw new ApiError(400, 'json_error', 'invalid JSON input in your request');
         }
@@ -470,7 +552,7 @@ export class HetznerStandin {
         this.violations.push(`request ${method} ${template}: ${problems.join('; ')}`);
         throw new ApiError(422, 'invalid_input', `invalid input: ${problems.join('; ')}`, { fields: [] });
       }
-      [status, body] = await route.run(project, query, json);
+      [status, body] = await route.run(project, query, json, url.searchParams);
     } catch (err) {
       const e = err instanceof ApiError ? err : new ApiError(500, 'server_error', (err as Error).message);
       status = e.status;
@@ -480,7 +562,7 @@ export class HetznerStandin {
       const problems = this.spec.response(method, template, status, body);
       if (problems.length) this.violations.push(`response ${status} ${method} ${template}: ${problems.join('; ')}`);
     }
-    this.requests.push({ token, method, path: url.pathname, query, status, at: Date.now() });
+    this.requests.push({ token, method, path: url.pathname, query, body: sent, status, at: Date.now() });
     res.writeHead(status, { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) });
     res.end(body === undefined ? undefined : JSON.stringify(body));
   }
@@ -488,21 +570,30 @@ export class HetznerStandin {
   private route(method: string, pathname: string): { template: string; run: Handler } {
     const path = pathname.replace(/^\/v1/, '');
     const id = Number(path.split('/')[2]);
+    const byIdOrName = <T extends { id: number; name: string }>(items: T[], q: Record<string, string>): T[] =>
+      q['name'] === undefined ? items : items.filter((i) => i.name === q['name']);
+    const one = <T,>(kind: string, item: T | undefined): T => {
+      if (item === undefined) throw new ApiError(404, 'not_found', `${kind} with ID '${id}' not found`);
+      return item;
+    };
     const routes: [string, string, RegExp, Handler][] = [
-      ['GET', '/servers', /^\/servers$/, (p, q) => this.listServers(p, q)],
+      ['GET', '/servers', /^\/servers$/, (p, q, _b, params) => this.listServers(p, q, params)],
       ['POST', '/servers', /^\/servers$/, (p, _q, b) => this.createServer(p, b as Record<string, unknown>)],
       ['GET', '/servers/{id}', /^\/servers\/\d+$/, (p) => [200, { server: this.serverJson(this.findServer(p, id)) }]],
       ['DELETE', '/servers/{id}', /^\/servers\/\d+$/, (p) => this.deleteServer(p, id)],
       ['GET', '/ssh_keys', /^\/ssh_keys$/, (p, q) => this.listSshKeys(p, q)],
       ['POST', '/ssh_keys', /^\/ssh_keys$/, (p, _q, b) => this.createSshKey(p, b as Record<string, unknown>)],
+      ['GET', '/ssh_keys/{id}', /^\/ssh_keys\/\d+$/, (p) => [200, { ssh_key: one('SSH key', p.sshKeys.get(id)) }]],
       ['DELETE', '/ssh_keys/{id}', /^\/ssh_keys\/\d+$/, (p) => this.deleteSshKey(p, id)],
-      ['GET', '/server_types', /^\/server_types$/, (_p, q) => this.page(q, 'server_types', TYPES.map(serverTypeJson))],
-      ['GET', '/locations', /^\/locations$/, (_p, q) => this.page(q, 'locations', LOCATIONS)],
-      ['GET', '/actions/{id}', /^\/actions\/\d+$/, () => {
-        const action = this.actions.get(id);
-        if (!action) throw new ApiError(404, 'not_found', `action with ID '${id}' not found`);
-        return [200, { action }];
-      }],
+      ['GET', '/server_types', /^\/server_types$/, (_p, q) => this.page(q, 'server_types', byIdOrName(TYPES, q).map(serverTypeJson))],
+      ['GET', '/server_types/{id}', /^\/server_types\/\d+$/, () => [200, { server_type: serverTypeJson(one('server type', TYPES.find((t) => t.id === id))) }]],
+      ['GET', '/locations', /^\/locations$/, (_p, q) => this.page(q, 'locations', sorted(byIdOrName(LOCATIONS, q), q['sort']))],
+      ['GET', '/locations/{id}', /^\/locations\/\d+$/, () => [200, { location: one('location', LOCATIONS.find((l) => l.id === id)) }]],
+      ['GET', '/images', /^\/images$/, (_p, q, _b, params) => this.listImages(q, params)],
+      ['GET', '/images/{id}', /^\/images\/\d+$/, () => [200, { image: imageJson(one('image', IMAGES.find((i) => i.id === id))) }]],
+      ['GET', '/pricing', /^\/pricing$/, () => [200, { pricing: pricingJson() }]],
+      ['GET', '/actions', /^\/actions$/, (_p, _q, _b, params) => this.listActions(params)],
+      ['GET', '/actions/{id}', /^\/actions\/\d+$/, () => [200, { action: one('action', this.actions.get(id)) }]],
     ];
     const match = routes.find(([m, , re]) => re.test(path) && m === method);
     if (!match) {
@@ -548,13 +639,32 @@ export class HetznerStandin {
     }
   }
 
-  private listServers(p: StandinProject, query: Record<string, string>): [number, unknown] {
+  private listServers(p: StandinProject, query: Record<string, string>, params: URLSearchParams): [number, unknown] {
     const matches = this.selector(query);
-    const servers = [...p.servers.values()]
-      .filter((s) => matches(s.labels) && (query['name'] === undefined || s.name === query['name']) && (query['status'] === undefined || s.status === query['status']))
-      .sort((a, b) => a.id - b.id)
-      .map((s) => this.serverJson(s));
-    return this.page(query, 'servers', servers);
+    // `status` may be given several times: any of them.
+    const statuses = params.getAll('status');
+    const servers = [...p.servers.values()].filter(
+      (s) => matches(s.labels) && (query['name'] === undefined || s.name === query['name']) && (statuses.length === 0 || statuses.includes(s.status)),
+    );
+    return this.page(query, 'servers', sorted(servers, query['sort']).map((s) => this.serverJson(s)));
+  }
+
+  private listImages(query: Record<string, string>, params: URLSearchParams): [number, unknown] {
+    const types = params.getAll('type');
+    const arch = params.getAll('architecture');
+    const images = IMAGES.filter(
+      (i) => (query['name'] === undefined || i.name === query['name']) && (types.length === 0 || types.includes('system')) && (arch.length === 0 || arch.includes(i.architecture)),
+    );
+    return this.page(query, 'images', sorted(images, query['sort']).map(imageJson));
+  }
+
+  private listActions(params: URLSearchParams): [number, unknown] {
+    const ids = params.getAll('id').map(Number);
+    if (ids.length === 0 || ids.some((id) => !Number.isInteger(id) || id < 1)) {
+      throw new ApiError(422, 'invalid_input', "invalid input in field 'id'", { fields: [{ name: 'id', messages: ['at least one action ID is required'] }] });
+    }
+    const actions = ids.map((id) => this.actions.get(id)).filter((a): a is StandinAction => a !== undefined);
+    return [200, { actions, meta: { pagination: { page: 1, per_page: 25, previous_page: null, next_page: null, last_page: 1, total_entries: actions.length } } }];
   }
 
   private findServer(p: StandinProject, id: number): StandinServer {
@@ -563,36 +673,55 @@ export class HetznerStandin {
     return server;
   }
 
+  /** What `POST /servers` resolves an ID-or-name field to: an integer is an ID, a string a name (a numeric string too). */
+  private resolve<T extends { id: number; name: string }>(items: T[], ref: unknown, field: string): T {
+    const found = typeof ref === 'number' ? items.find((i) => i.id === ref) : items.find((i) => i.name === ref);
+    if (!found) throw invalid(field, `${field.replace(/_/g, ' ')} ${String(ref)} not found`);
+    return found;
+  }
+
   private createServer(p: StandinProject, body: Record<string, unknown>): [number, unknown] {
     const name = String(body['name']);
-    const typeName = String(body['server_type']);
-    const location = String(body['location'] ?? 'fsn1');
-    const image = String(body['image']);
     const labels = (body['labels'] ?? {}) as Record<string, string>;
-    const invalid = (field: string, message: string): ApiError =>
-      new ApiError(422, 'invalid_input', `invalid input in field '${field}': ${message}`, { fields: [{ name: field, messages: [message] }] });
+    const userData = String(body['user_data'] ?? '');
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,61}[A-Za-z0-9])?$/.test(name)) throw invalid('name', 'not a valid hostname');
     checkLabels(labels);
-    if (!LOCATIONS.some((l) => l.name === location)) throw invalid('location', `location ${location} not found`);
-    if (!IMAGES[image]) throw invalid('image', `image ${image} not found`);
-    const type = TYPES.find((t) => t.name === typeName);
-    if (!type) throw invalid('server_type', `server type ${typeName} not found`);
-    if (type.deprecated) throw invalid('server_type', `server type ${typeName} is deprecated`);
-    if (!type.available.includes(location) || (this.opts.unavailableTypes ?? []).includes(typeName)) {
-      throw new ApiError(412, 'resource_unavailable', `server type ${typeName} is unavailable in ${location}`);
+    if (Buffer.byteLength(userData) > 32 * 1024) throw invalid('user_data', 'user_data is limited to 32 KiB');
+    const location = this.resolve(LOCATIONS, body['location'] ?? 'fsn1', 'location').name;
+    const type = this.resolve(TYPES, body['server_type'], 'server_type');
+    const imageRef = body['image'];
+    const image =
+      typeof imageRef === 'number'
+        ? this.resolve(IMAGES, imageRef, 'image')
+        : this.resolve(IMAGES.filter((i) => i.architecture === type.architecture), imageRef, 'image');
+    if (image.architecture !== type.architecture) throw invalid('image', `image ${image.id} is for ${image.architecture}, server type ${type.name} is ${type.architecture}`);
+    if (pastUnavailable(type)) throw invalid('server_type', `server type ${type.name} is deprecated and no longer available`);
+    if (!type.available.includes(location)) throw new ApiError(412, 'resource_unavailable', `server type ${type.name} is not available in ${location}`);
+    if ((this.opts.unavailableTypes ?? []).includes(type.name) || (this.opts.soldOut?.[location] ?? []).includes(type.name)) {
+      throw new ApiError(412, 'resource_unavailable', `server type ${type.name} is unavailable in ${location}: no capacity`);
     }
-    const keys = ((body['ssh_keys'] ?? []) as string[]).map((ref) => {
-      const key = [...p.sshKeys.values()].find((k) => String(k.id) === ref || k.name === ref);
-      if (!key) throw invalid('ssh_keys', `SSH key ${ref} not found`);
-      return key.public_key;
-    });
+    const keys = ((body['ssh_keys'] ?? []) as (number | string)[]).map((ref) => this.resolve([...p.sshKeys.values()], ref, 'ssh_keys').public_key);
     if ([...p.servers.values()].some((s) => s.name === name)) {
       throw new ApiError(409, 'uniqueness_error', 'server name is already used', { fields: [{ name: 'name' }] });
     }
-    if ([...p.servers.values()].filter((s) => s.status !== 'deleting').length >= p.serverLimit) {
-      throw new ApiError(403, 'resource_limit_exceeded', 'server limit exceeded', { limits: [{ name: 'server_limit' }] });
+    this.checkLimits(p.account, type);
+    const server = this.newServer(p, { name, labels, serverType: type.name, location, image: image.name, userData });
+    const fault = this.actionFaults.findIndex((f) => f.command === 'create_server');
+    if (fault >= 0) {
+      // A failed create leaves a server that exists (and bills) but never started: `off`.
+      const message = this.actionFaults.splice(fault, 1)[0]!.message;
+      const failed = async (): Promise<void> => {
+        await sleep(this.opts.actionDelayMs ?? 150);
+        server.status = 'off';
+        throw new Error(message);
+      };
+      const action = this.startAction('create_server', server.id, failed);
+      const start = this.startAction('start_server', server.id, async () => {
+        await failed().catch(() => undefined);
+        throw new Error('server was not created');
+      });
+      return [201, { server: this.serverJson(server), action, next_actions: [start], root_password: null }];
     }
-    const server = this.newServer(p, { name, labels, serverType: typeName, location, image, userData: String(body['user_data'] ?? '') });
     const boot = (async () => {
       if (this.opts.realHosts !== false && !(this.opts.unreachable ?? []).includes(name)) await this.startHost(server, keys);
       server.status = 'running';
@@ -600,6 +729,16 @@ export class HetznerStandin {
     const action = this.startAction('create_server', server.id, () => boot);
     const start = this.startAction('start_server', server.id, () => boot);
     return [201, { server: this.serverJson(server), action, next_actions: [start], root_password: null }];
+  }
+
+  /** The account's limits, over all its projects: servers, cores and Primary IPs (an IPv4 and an IPv6 per server). */
+  private checkLimits(account: StandinAccount, type: TypeSpec): void {
+    const servers = account.projects.flatMap((p) => [...p.servers.values()]).filter((s) => s.status !== 'deleting');
+    const limit = (name: string, message: string): ApiError => new ApiError(403, 'resource_limit_exceeded', message, { limits: [{ name }] });
+    if (servers.length + 1 > account.serverLimit) throw limit('server_limit', 'server limit exceeded');
+    const cores = servers.reduce((sum, s) => sum + TYPES.find((t) => t.name === s.serverType)!.cores, 0);
+    if (cores + type.cores > account.coreLimit) throw limit('core_limit', 'core limit exceeded');
+    if ((servers.length + 1) * 2 > account.primaryIpLimit) throw limit('primary_ip_limit', 'Primary IP limit exceeded');
   }
 
   private deleteServer(p: StandinProject, id: number): [number, unknown] {

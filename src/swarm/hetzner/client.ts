@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
+import { ActionPoller } from './action-poller.js';
 import { HetznerApiError } from './errors.js';
 import { DEFAULT_RETRY, backoffDelay, isRetryable, rateLimitWaitMs, type RetryPolicy } from './retry.js';
 import type {
@@ -8,6 +9,7 @@ import type {
   CreateServerResponse,
   Location,
   Pagination,
+  Pricing,
   Server,
   ServerType,
   SshKey,
@@ -22,13 +24,27 @@ export interface HetznerClientOptions {
   /** API base URL; `HCLOUD_ENDPOINT` sets it from the environment, as for the hcloud CLI. */
   endpoint?: string;
   retry?: Partial<RetryPolicy>;
-  /** How often `waitForAction` polls. */
+  /** How often `waitForAction` polls at first; the interval rises to 10× this (hcloud-go: 1 s to 10 s). */
   pollIntervalMs?: number;
+  /**
+   * Requests kept in reserve: once `RateLimit-Remaining` falls to this, requests are spaced at the
+   * rate the budget refills (from `RateLimit-Reset`), so a long run never meets a 429. Default 20;
+   * negative: never paced.
+   */
+  rateLimitReserve?: number;
   /** Called before each retry (for logs). */
   onRetry?: (info: { method: string; path: string; code: string; status: number; delayMs: number; attempt: number }) => void;
 }
 
-type Query = Record<string, string | number | undefined>;
+type Query = Record<string, string | number | number[] | undefined>;
+
+/** What the last response said about the request budget. */
+interface Budget {
+  limit: number;
+  remaining: number;
+  /** UNIX ms when the budget is full again. */
+  resetMs: number;
+}
 
 /**
  * A small typed client of the Hetzner Cloud API over undici: the endpoints the swarm needs, typed API
@@ -38,18 +54,49 @@ type Query = Record<string, string | number | undefined>;
 export class HetznerClient {
   private readonly endpoint: string;
   private readonly retry: RetryPolicy;
-  /** How often `waitForAction` (and callers waiting on a resource) poll. */
+  /** How often `waitForAction` (and callers waiting on a resource) poll at first. */
   readonly pollIntervalMs: number;
+  /** The longest poll interval (10× the first). */
+  readonly maxPollIntervalMs: number;
+  private readonly actions: ActionPoller;
+  private budget: Budget | null = null;
+  /** When the next paced request may go (pacing only once the reserve is reached). */
+  private nextSlotMs = 0;
 
   constructor(private readonly opts: HetznerClientOptions) {
     this.endpoint = (opts.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
+    this.maxPollIntervalMs = this.pollIntervalMs * 10;
+    this.actions = new ActionPoller((ids) => this.listActions(ids), this.pollIntervalMs, this.maxPollIntervalMs);
+  }
+
+  /** Waits while the budget is at its reserve: one request per refill interval. */
+  private async pace(): Promise<void> {
+    const budget = this.budget;
+    const reserve = this.opts.rateLimitReserve ?? 20;
+    if (!budget || budget.remaining > reserve) return;
+    const missing = Math.max(1, budget.limit - budget.remaining);
+    const perRequestMs = Math.max(0, budget.resetMs - Date.now()) / missing;
+    const now = Date.now();
+    const slot = Math.max(now, this.nextSlotMs);
+    this.nextSlotMs = slot + perRequestMs;
+    if (slot > now) await sleep(Math.min(slot - now, this.retry.maxDelayMs));
+  }
+
+  private noteBudget(headers: Record<string, string | string[] | undefined>): void {
+    const num = (name: string): number => Number(Array.isArray(headers[name]) ? headers[name]![0] : headers[name]);
+    const limit = num('ratelimit-limit');
+    const remaining = num('ratelimit-remaining');
+    const reset = num('ratelimit-reset');
+    if (Number.isFinite(limit) && Number.isFinite(remaining) && Number.isFinite(reset)) this.budget = { limit, remaining, resetMs: reset * 1000 };
   }
 
   async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, opts: { query?: Query; body?: unknown } = {}): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
+        await this.pace();
+        if (this.budget) this.budget.remaining--;
         return await this.once<T>(method, path, opts);
       } catch (err) {
         if (!(err instanceof HetznerApiError) || !isRetryable(method, err) || attempt >= this.retry.maxTries) throw err;
@@ -64,7 +111,11 @@ export class HetznerClient {
 
   private async once<T>(method: string, path: string, opts: { query?: Query; body?: unknown }): Promise<T> {
     const url = new URL(this.endpoint + path);
-    for (const [key, value] of Object.entries(opts.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+    for (const [key, value] of Object.entries(opts.query ?? {})) {
+      // Repeated parameters (`id=1&id=2`) for lists, as the API takes them.
+      if (Array.isArray(value)) for (const item of value) url.searchParams.append(key, String(item));
+      else if (value !== undefined) url.searchParams.set(key, String(value));
+    }
     let res;
     try {
       res = await request(url, {
@@ -81,6 +132,7 @@ export class HetznerClient {
     } catch (err) {
       throw new HetznerApiError('network_error', `${method} ${url.host}${url.pathname}: ${(err as Error).message}`, 0);
     }
+    this.noteBudget(res.headers);
     const text = await res.body.text();
     let json: unknown = undefined;
     if (text) {
@@ -148,23 +200,23 @@ export class HetznerClient {
     return this.listAll<Location>('/locations', 'locations');
   }
 
-  async getAction(id: number): Promise<Action> {
-    return (await this.call<{ action: Action }>('GET', `/actions/${id}`)).action;
+  async getPricing(): Promise<Pricing> {
+    return (await this.call<{ pricing: Pricing }>('GET', '/pricing')).pricing;
   }
 
-  /** Polls an action until `success`; its `error` becomes a HetznerApiError. */
-  async waitForAction(action: Action, timeoutMs = 15 * 60_000): Promise<Action> {
-    const deadline = Date.now() + timeoutMs;
-    let current = action;
-    while (current.status === 'running') {
-      if (Date.now() > deadline) throw new HetznerApiError('timeout', `action ${current.id} (${current.command}) still running after ${Math.round(timeoutMs / 1000)} s`, 0);
-      await sleep(this.pollIntervalMs);
-      current = await this.getAction(current.id);
-    }
-    if (current.status === 'error') {
-      throw new HetznerApiError(current.error?.code ?? 'action_failed', `action ${current.command} failed: ${current.error?.message ?? 'unknown error'}`, 0);
-    }
-    return current;
+  /** Up to 25 actions by ID in one request (`GET /actions?id=…&id=…`). */
+  async listActions(ids: number[]): Promise<Action[]> {
+    return (await this.call<{ actions: Action[] }>('GET', '/actions', { query: { id: ids } })).actions;
+  }
+
+  /** Waits until an action finishes (polled together with this client's other running actions); its `error` becomes a HetznerApiError. */
+  waitForAction(action: Action, timeoutMs = 15 * 60_000): Promise<Action> {
+    return this.actions.wait(action, timeoutMs);
+  }
+
+  /** Waits for several actions (a create and its `next_actions`); the first failure rejects. */
+  async waitForActions(actions: Action[], timeoutMs = 15 * 60_000): Promise<Action[]> {
+    return Promise.all(actions.map((a) => this.waitForAction(a, timeoutMs)));
   }
 }
 

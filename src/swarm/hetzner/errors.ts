@@ -22,3 +22,12 @@ export function describeApiError(err: unknown): string {
   if (err instanceof HetznerApiError) return `${err.code}${err.status ? ` (${err.status})` : ''}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Where Hetzner's account limits (servers, cores, Primary IPs) are raised. */
+export const RAISE_LIMITS_HINT = 'limits are per account, so another project\'s token adds nothing: raise them in the Hetzner Console → your project → Limits (a request, usually answered within a day)';
+
+/** Hetzner's own message, and for a limit the way to raise it. */
+export function explainApiError(err: unknown): string {
+  const line = describeApiError(err);
+  return isApiError(err, 'resource_limit_exceeded') ? `${line}; ${RAISE_LIMITS_HINT}` : line;
+}

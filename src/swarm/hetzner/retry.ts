@@ -17,12 +17,13 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random: () =>
 }
 
 /**
- * Whether a failed call may be sent again. `conflict` (the resource changed during the request) and
- * `rate_limit_exceeded` were refused before anything happened, so any method retries them; gateway
+ * Whether a failed call may be sent again. `conflict` (the resource changed during the request),
+ * `locked` (423: another action runs on the resource) and `rate_limit_exceeded` were refused before
+ * anything happened, so any method retries them; gateway
  * errors and lost connections may have had effects, so only GET retries those.
  */
 export function isRetryable(method: string, err: HetznerApiError): boolean {
-  if (err.code === 'conflict' || err.status === 429) return true;
+  if (err.code === 'conflict' || err.code === 'locked' || err.status === 423 || err.status === 429) return true;
   if (method !== 'GET') return false;
   return err.status === 0 || err.status === 502 || err.status === 503 || err.status === 504;
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
+import { SwarmConfigError } from '../errors.js';
 
 /** One Hetzner Cloud project, known by its API token; `project` is a non-secret id safe to store and print. */
 export interface HetznerAccount {
@@ -28,7 +29,18 @@ export function loadHetznerAccounts(env: NodeJS.ProcessEnv = process.env, cwd: s
   return tokens.map((token) => ({ token, project: projectIdOf(token) }));
 }
 
-/** `HCLOUD_ENDPOINT` overrides the API URL, as it does for the hcloud CLI. */
+/** `HCLOUD_ENDPOINT` overrides the API URL, as it does for the hcloud CLI; anything but an http(s) URL is a configuration error. */
 export function hetznerEndpoint(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env['HCLOUD_ENDPOINT'] || undefined;
+  const raw = env['HCLOUD_ENDPOINT'];
+  if (!raw) return undefined;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // Reported below.
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || !url.hostname) {
+    throw new SwarmConfigError(`HCLOUD_ENDPOINT must be an http(s) URL such as https://api.hetzner.cloud/v1, got "${raw}"`);
+  }
+  return raw;
 }

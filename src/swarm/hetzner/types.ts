@@ -90,7 +90,8 @@ export interface CreateServerRequest {
   server_type: string;
   image: string;
   location: string;
-  ssh_keys: string[];
+  /** IDs (integers) or names: never an ID as a string, which the API looks up as a name. */
+  ssh_keys: (number | string)[];
   labels: Record<string, string>;
   user_data: string;
   start_after_create: boolean;
@@ -100,4 +101,10 @@ export interface CreateServerResponse {
   server: Server;
   action: Action;
   next_actions: Action[];
+}
+
+/** The part of `GET /pricing` cah reads: what a Primary IP costs per location. */
+export interface Pricing {
+  currency: string;
+  primary_ips: { type: 'ipv4' | 'ipv6'; prices: { location: string; price_hourly: { net: string; gross: string } }[] }[];
 }
