@@ -31,3 +31,18 @@ export function imageRefusal(wire: WireSample): string | null {
   if (sniffImageFormat(wire.jpeg) !== 'jpeg') return 'worker sent image bytes that are not a JPEG';
   return null;
 }
+
+/** A URL as the dataset stores it: user:password@ removed (a page's leaked secret is not metadata). */
+export function storedUrl(url: string): string {
+  if (!url.includes('@')) return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.href;
+}

@@ -3,7 +3,7 @@ import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import type { SampleRecord, SampleStatus } from '../output/sample.js';
 import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
-import { imageRefusal, sampleRefusal } from './sample-check.js';
+import { imageRefusal, sampleRefusal, storedUrl } from './sample-check.js';
 
 export interface AttemptCounts {
   received: number;
@@ -177,9 +177,9 @@ export function toSampleRecord(wire: WireSample): SampleRecord {
   const status = (badImage ? 'failed_to_resize' : wire.status) as SampleStatus;
   return {
     key: wire.key,
-    url: wire.url,
+    url: storedUrl(wire.url),
     caption: wire.caption,
-    pageUrl: wire.pageUrl,
+    pageUrl: storedUrl(wire.pageUrl),
     license: nonEmpty(wire.license),
     status,
     errorMessage: badImage ?? nonEmpty(wire.errorMessage),

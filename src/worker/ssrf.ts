@@ -31,12 +31,17 @@ const REFUSED: Record<string, string> = {
 export function refusalReason(address: string, opts: { allowLoopback: boolean }): string | null {
   let ip: ipaddr.IPv4 | ipaddr.IPv6;
   try {
-    ip = ipaddr.parse(address);
+    // IPv6 in the WHATWG URL's canonical form first: ipaddr.js reads "::a.b.c.d" as IPv4-mapped, the OS does not.
+    ip = ipaddr.parse(address.includes(':') ? new URL(`http://[${address}]/`).hostname.slice(1, -1) : address);
   } catch {
     return `refused: ${address} is not an IP address`;
   }
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
   const range = ip.range();
+  // ::a.b.c.d (IPv4-compatible, deprecated by RFC 4291): ipaddr.js calls it unicast, yet some stacks route it to a.b.c.d.
+  if (range === 'unicast' && ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0)) {
+    return `refused: ${address} is an IPv4-compatible address`;
+  }
   if (range === 'unicast') return null;
   if (range === 'loopback' && opts.allowLoopback) return null;
   if (address === '169.254.169.254') return `refused: ${address} is the cloud metadata address`;
