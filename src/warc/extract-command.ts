@@ -1,7 +1,7 @@
 import { CliError, EXIT_PARTIAL } from '../cli/errors.js';
 import type { Candidate } from './candidate.js';
 import { extractCandidates, noRecordsMessage, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
-import { openSource } from './source.js';
+import { openSource, type UrlGuard } from './source.js';
 import { oneLine } from '../text/sanitize.js';
 
 // JSON.stringify escapes C0 controls (ESC included) but not DEL, C1 controls, bidi overrides or line separators.
@@ -15,6 +15,8 @@ function terminalJson(value: unknown): string {
 export interface ExtractCommandOptions extends ExtractOptions {
   /** One JSON object per line instead of tab-separated text. */
   json: boolean;
+  /** The address rules a URL is fetched under. */
+  guard?: UrlGuard;
 }
 
 function formatCandidate(candidate: Candidate, json: boolean): string {
@@ -63,7 +65,7 @@ export async function runExtract(
 ): Promise<ExtractionCounts> {
   let input;
   try {
-    input = await openSource(file);
+    input = await openSource(file, opts.guard ? { guard: opts.guard } : {});
   } catch (error) {
     throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
   }
