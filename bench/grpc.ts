@@ -163,7 +163,7 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
     const { actorId } = await client.register({ version: 'bench', host: 'bench', pid: process.pid, capabilities: { maxInFlight: 0, cpus: 1, memoryBytes: 0 }, actorId: '' });
     const { shard } = await client.leaseShard({ actorId });
     const { shardId, fencingToken } = shard!;
-    const jpeg = Buffer.alloc(PAIR_BYTES, 9);
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(PAIR_BYTES - 3, 9)]); // JPEG magic: the coordinator checks it
     const stream = client.streamSamples();
     const wallet = new CreditWallet();
     const ended = new Promise<void>((resolve, reject) => {
@@ -182,7 +182,7 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
     for (let i = 0; i < pairs; i++) {
       await wallet.take();
       const sample: WireSample = {
-        key: `b${i.toString(16).padStart(8, '0')}`,
+        key: i.toString(16).padStart(16, '0'),
         url: `http://bench.example/${i}.jpg`,
         caption: `a benchmark caption number ${i}`,
         pageUrl: 'http://bench.example/',

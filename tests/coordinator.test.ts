@@ -135,7 +135,7 @@ test('credits: a slow filter slows the stream instead of queueing without bound;
     const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 0, b: 0 } } }).jpeg().toBuffer();
     const total = 60;
     const samples: WireSample[] = Array.from({ length: total }, (_, i) => ({
-      key: `k${String(i).padStart(4, '0')}`,
+      key: i.toString(16).padStart(16, '0'),
       url: `http://example.test/${i}.jpg`,
       caption: i % 5 === 0 ? `reject ${i}` : `a red square ${i}`,
       pageUrl: 'http://example.test/',

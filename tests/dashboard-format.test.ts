@@ -16,7 +16,7 @@ test('text is cut to width with an ellipsis, control characters never reach the 
   assert.equal(truncate('abc', 4), 'abc');
   assert.equal(truncateStart('/a/b/c/d', 5), '…/c/d');
   assert.equal(fit('ab', 4, 'right'), '  ab');
-  assert.equal(oneLine('bad\n\x1b[2Jthing\t'), 'bad [2Jthing');
+  assert.equal(oneLine('bad\n\x1b[2Jthing\t'), 'bad thing');
   const line = [seg('Shards ', 'title'), seg('12/100 finished')];
   assert.equal(lineText(fitLine(line, 10)), 'Shards 12…');
   assert.equal(lineText(fitLine(line, 40)), 'Shards 12/100 finished');

@@ -13,6 +13,10 @@ import { DEFAULT_EXTRACT_OPTIONS } from '../src/warc/extract.js';
 import { openSource } from '../src/warc/source.js';
 import { expandShardSources } from '../src/warc/sources.js';
 import { sharedData } from './support/paths.js';
+import { sourceGuard } from '../src/worker/ssrf.js';
+
+/** The test server listens on loopback: these tests opt in, as `--allow-loopback` does. */
+const LOOPBACK = sourceGuard({ allowLoopback: true });
 
 const dir = mkdtempSync(join(tmpdir(), 'cah-warc-sources-'));
 const LISTED = Array.from({ length: 5 }, (_, i) => `crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/wat/CC-MAIN-2024-0000${i}.warc.wat.gz`);
@@ -49,7 +53,7 @@ after(async () => {
 
 async function readAll(source: string): Promise<string> {
   let text = '';
-  for await (const chunk of await openSource(source)) text += (chunk as Buffer).toString('utf8');
+  for await (const chunk of await openSource(source, { guard: LOOPBACK })) text += (chunk as Buffer).toString('utf8');
   return text;
 }
 
@@ -63,9 +67,9 @@ test('a local *.paths.gz listing expands to Common Crawl URLs, capped by limit',
 
 test('a crawl id expands through <base>/crawl-data/<id>/wat.paths.gz (CAH_COMMONCRAWL_BASE on loopback)', async () => {
   process.env['CAH_COMMONCRAWL_BASE'] = `${base}/`;
-  assert.deepEqual(await expandShardSources('CC-MAIN-2024-22', { limit: 2 }), LISTED.slice(0, 2).map((p) => `${base}/${p}`));
-  assert.deepEqual(await expandShardSources(`${base}/crawl-data/CC-MAIN-2024-22/wat.paths.gz`), LISTED.map((p) => `${base}/${p}`));
-  await assert.rejects(expandShardSources('CC-MAIN-1999-01'), (err: unknown) => err instanceof CliError && /HTTP 404/.test(err.message));
+  assert.deepEqual(await expandShardSources('CC-MAIN-2024-22', { limit: 2, guard: LOOPBACK }), LISTED.slice(0, 2).map((p) => `${base}/${p}`));
+  assert.deepEqual(await expandShardSources(`${base}/crawl-data/CC-MAIN-2024-22/wat.paths.gz`, { guard: LOOPBACK }), LISTED.map((p) => `${base}/${p}`));
+  await assert.rejects(expandShardSources('CC-MAIN-1999-01', { guard: LOOPBACK }), (err: unknown) => err instanceof CliError && /HTTP 404/.test(err.message));
 });
 
 test('single shards: a local file becomes its absolute path, a URL stays as it is', async () => {
@@ -99,7 +103,7 @@ test('openSource: gzip recognised by its magic bytes, not its name; multi-member
 test('openSource over HTTP: streamed, gunzipped, redirects followed, non-2xx is an error naming the status', async () => {
   assert.equal(await readAll(`${base}/records.bin`), 'WARC/1.0\r\nWARC-Type: a\r\nContent-Length: 1\r\n\r\nx\r\n\r\nWARC/1.0\r\nWARC-Type: b\r\nContent-Length: 2\r\n\r\nyz\r\n\r\n');
   assert.match(await readAll(`${base}/moved.wat.gz`), /WARC-Type: b/);
-  await assert.rejects(openSource(`${base}/nope.wat.gz`), /HTTP 404/);
+  await assert.rejects(openSource(`${base}/nope.wat.gz`, { guard: LOOPBACK }), /HTTP 404/);
   await assert.rejects(openSource(join(dir, 'nowhere.wat')), /no such file: .*nowhere\.wat/);
 });
 

@@ -26,6 +26,8 @@ export interface GpuFlags extends FilterFlags {
   maxRestarts: number;
   untilDone: boolean;
   allowLoopback: boolean;
+  allowPrivateSources?: boolean;
+  urlRetries?: number;
   leaseMs: number;
   heartbeatTimeoutMs: number;
   maxRetries: number;
@@ -56,6 +58,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--max-restarts <n>', 'restarts of a dying local worker (Ray max_restarts)', intFlag(0), 5)
     .option('--until-done', 'exit 0 once no shard is queued or leased (batch mode)', false)
     .option('--allow-loopback', 'let workers fetch 127.0.0.0/8 and ::1 (tests and the demo only)', false)
+    .option('--allow-private-sources', 'let workers read shard sources on private addresses (a private mirror)', false)
+    .option('--url-retries <n>', 'retries of a transient download failure (timeout, reset, 429, 5xx)', intFlag(0), DEFAULT_WORKER_SETTINGS.urlRetries)
     .option('--lease-ms <ms>', 'shard lease length, renewed by heartbeats', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.leaseMs)
     .option('--heartbeat-timeout-ms <ms>', 'silence after which an actor is DEAD', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.heartbeatTimeoutMs)
     .option('--max-retries <n>', 'failures after which a shard is failed', intFlag(1), DEFAULT_COORDINATOR_SETTINGS.maxRetries)
@@ -99,6 +103,8 @@ export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
       resizeMode: flags.resizeMode,
       minImageSize: flags.minImageSize,
       allowLoopback: flags.allowLoopback,
+      allowPrivateSources: flags.allowPrivateSources ?? false,
+      urlRetries: flags.urlRetries ?? DEFAULT_WORKER_SETTINGS.urlRetries,
       maxInFlight: flags.maxInFlight,
       perHostConcurrency: flags.perHostConcurrency,
       perHostRps: flags.perHostRps,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Store } from '../store/store.js';
 import { expandShardSources } from '../warc/sources.js';
+import { sourceGuard } from '../worker/ssrf.js';
 import { intFlag, resolveStateDir } from './state.js';
 
 export function registerShardCommands(program: Command): void {
@@ -10,6 +11,8 @@ export function registerShardCommands(program: Command): void {
     .description('queue WAT/WARC files, URLs, *.paths.gz listings or a Common Crawl crawl id')
     .argument('<source...>', 'file.wat[.gz] | file.warc[.gz] | http(s) URL | wat.paths.gz | CC-MAIN-YYYY-WW')
     .option('--limit <n>', 'take at most N shards from each listing or crawl', intFlag(1))
+    .option('--allow-loopback', 'fetch listings from 127.0.0.0/8 and ::1 (tests only)', false)
+    .option('--allow-private', 'fetch listings from private addresses (a private mirror)', false)
     .addHelpText(
       'after',
       `
@@ -18,13 +21,14 @@ Examples:
   cah shards add https://data.commoncrawl.org/crawl-data/CC-MAIN-2024-22/wat.paths.gz --limit 100
   cah shards add CC-MAIN-2024-22 --limit 10`,
     )
-    .action(async (sources: string[], flags: { limit?: number }) => {
+    .action(async (sources: string[], flags: { limit?: number; allowLoopback: boolean; allowPrivate: boolean }) => {
+      const guard = sourceGuard({ allowLoopback: flags.allowLoopback, allowPrivate: flags.allowPrivate });
       const store = Store.openInStateDir(resolveStateDir(program.opts()['state']));
       try {
         let added = 0;
         let existing = 0;
         for (const source of sources) {
-          const expanded = await expandShardSources(source, flags.limit !== undefined ? { limit: flags.limit } : {});
+          const expanded = await expandShardSources(source, { guard, ...(flags.limit !== undefined ? { limit: flags.limit } : {}) });
           const r = store.shards.add(expanded);
           added += r.added;
           existing += r.existing;

@@ -33,6 +33,8 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   downloadTimeoutMs: 20_000,
   connectTimeoutMs: 10_000,
   maxRedirects: 5,
+  allowPrivateSources: false,
+  urlRetries: 2,
 };
 
 export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {

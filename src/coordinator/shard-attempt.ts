@@ -3,8 +3,7 @@ import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import type { SampleRecord, SampleStatus } from '../output/sample.js';
 import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
-
-const SAMPLE_STATUSES: ReadonlySet<string> = new Set(['success', 'failed_to_download', 'failed_to_resize']);
+import { imageRefusal, sampleRefusal, storedUrl } from './sample-check.js';
 
 export interface AttemptCounts {
   received: number;
@@ -64,6 +63,12 @@ export class ShardAttempt {
   async accept(wire: WireSample): Promise<void> {
     this.counts.received++;
     try {
+      const refused = sampleRefusal(wire);
+      if (refused) {
+        this.counts.failed++;
+        this.errors.set(refused, (this.errors.get(refused) ?? 0) + 1);
+        return;
+      }
       const sample = toSampleRecord(wire);
       this.counts.bytesIn += wire.jpeg.length;
       if (sample.status === 'success') {
@@ -166,18 +171,18 @@ function positive(value: number): number | null {
 
 /** Wire samples carry proto3 defaults for absent fields; the dataset uses nulls. */
 export function toSampleRecord(wire: WireSample): SampleRecord {
-  if (!SAMPLE_STATUSES.has(wire.status)) throw new Error(`unknown sample status "${wire.status}"`);
-  if (!wire.key || wire.key.includes('.')) throw new Error(`invalid sample key "${wire.key}"`);
-  const status = wire.status as SampleStatus;
-  if (status === 'success' && wire.jpeg.length === 0) throw new Error(`sample ${wire.key} is a success without image bytes`);
+  const refused = sampleRefusal(wire);
+  if (refused) throw new Error(refused);
+  const badImage = imageRefusal(wire);
+  const status = (badImage ? 'failed_to_resize' : wire.status) as SampleStatus;
   return {
     key: wire.key,
-    url: wire.url,
+    url: storedUrl(wire.url),
     caption: wire.caption,
-    pageUrl: wire.pageUrl,
+    pageUrl: storedUrl(wire.pageUrl),
     license: nonEmpty(wire.license),
     status,
-    errorMessage: nonEmpty(wire.errorMessage),
+    errorMessage: badImage ?? nonEmpty(wire.errorMessage),
     width: positive(wire.width),
     height: positive(wire.height),
     originalWidth: positive(wire.originalWidth),

@@ -1,10 +1,9 @@
 /** Small text helpers shared by the dashboard panels, the status log and `cah status`. */
+import { oneLine as terminalLine } from '../text/sanitize.js';
 
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]+/g;
-
-/** One line of printable text: control characters (newlines, escapes) become a space. */
+/** One line of printable text: escape sequences, controls and bidi overrides removed, line breaks as a space. */
 export function oneLine(text: string): string {
-  return text.replace(CONTROL_CHARS, ' ').trim();
+  return terminalLine(text).trim();
 }
 
 /** Cuts text to `width` columns, ending in "…" when something was cut. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { toFloat16Bits } from './float16.js';
+import { decodedFormat, DEFAULT_DECODE_TIMEOUT_SECONDS, formatRefusal } from './image-format.js';
 
 export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'lanczos3';
 export type PixelDType = 'float32' | 'float16';
@@ -104,8 +105,12 @@ export function resizedSize(p: ImagePreprocessing, width: number, height: number
 
 /** Decodes, resizes and centre-crops one image to 8-bit RGB, `width × height × 3`, row-major. */
 export async function decodeToModelRgb(image: Uint8Array, p: ImagePreprocessing): Promise<Buffer> {
-  const input = sharp(image, { failOn: 'error' });
+  // Workers send JPEGs, but a hostile one may send anything: the same format check and time limit as theirs.
+  const refused = formatRefusal(image);
+  if (refused) throw new Error(refused);
+  const input = sharp(image, { failOn: 'error' }).timeout({ seconds: DEFAULT_DECODE_TIMEOUT_SECONDS });
   const meta = await input.metadata();
+  if (!decodedFormat(meta)) throw new Error(`not an image: ${meta.format ?? 'unknown'} format not accepted`);
   if (!meta.width || !meta.height) throw new Error('image has no size');
   const size = resizedSize(p, meta.width, meta.height);
   let pipeline = input.removeAlpha().toColourspace('srgb');

@@ -14,6 +14,9 @@ export interface Candidate {
   license: string | null;
 }
 
+/** The exact form of every sample key: what candidateKey returns (and a safe tar member name). */
+export const SAMPLE_KEY_FORMAT = /^[0-9a-f]{16}$/;
+
 /** 16 hex chars of sha256(url \n caption): the run-wide dedup key and the webdataset sample key. */
 export function candidateKey(url: string, caption: string): string {
   return createHash('sha256').update(url).update('\n').update(caption).digest('hex').slice(0, 16);

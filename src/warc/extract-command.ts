@@ -1,19 +1,30 @@
 import { CliError, EXIT_PARTIAL } from '../cli/errors.js';
 import type { Candidate } from './candidate.js';
 import { extractCandidates, noRecordsMessage, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
-import { openSource } from './source.js';
+import { openSource, type UrlGuard } from './source.js';
+import { oneLine } from '../text/sanitize.js';
+
+// JSON.stringify escapes C0 controls (ESC included) but not DEL, C1 controls, bidi overrides or line separators.
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
+/** JSON text safe for a terminal, the same value once parsed. */
+function terminalJson(value: unknown): string {
+  return JSON.stringify(value).replace(JSON_UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 export interface ExtractCommandOptions extends ExtractOptions {
   /** One JSON object per line instead of tab-separated text. */
   json: boolean;
+  /** The address rules a URL is fetched under. */
+  guard?: UrlGuard;
 }
 
 function formatCandidate(candidate: Candidate, json: boolean): string {
   if (json) {
-    return `${JSON.stringify({ url: candidate.url, caption: candidate.caption, page_url: candidate.pageUrl, license: candidate.license })}\n`;
+    return `${terminalJson({ url: candidate.url, caption: candidate.caption, page_url: candidate.pageUrl, license: candidate.license })}\n`;
   }
-  // Captions are whitespace-normalised, so a tab never occurs inside a field.
-  return `${candidate.url}\t${candidate.caption}\t${candidate.pageUrl}\t${candidate.license ?? '-'}\n`;
+  // Every field on one line without tabs or escapes: a hostile page cannot forge a row or drive the terminal.
+  return `${oneLine(candidate.url)}\t${oneLine(candidate.caption)}\t${oneLine(candidate.pageUrl)}\t${candidate.license === null ? '-' : oneLine(candidate.license)}\n`;
 }
 
 function summariseCounts(counts: ExtractionCounts): string {
@@ -54,7 +65,7 @@ export async function runExtract(
 ): Promise<ExtractionCounts> {
   let input;
   try {
-    input = await openSource(file);
+    input = await openSource(file, opts.guard ? { guard: opts.guard } : {});
   } catch (error) {
     throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
   }
@@ -66,7 +77,7 @@ export async function runExtract(
   const counts = newExtractionCounts();
   const options: ExtractOptions = { minCaptionLength: opts.minCaptionLength, maxCaptionLength: opts.maxCaptionLength };
   try {
-    for await (const candidate of extractCandidates(input, options, counts, (msg) => err.write(`warning: ${msg}\n`))) {
+    for await (const candidate of extractCandidates(input, options, counts, (msg) => err.write(`warning: ${oneLine(msg)}\n`))) {
       if (!(await writeOrWait(out, formatCandidate(candidate, opts.json), () => outClosed))) break;
     }
   } catch (error) {

@@ -158,8 +158,9 @@ export async function* readWarcRecordBatches(input: Readable, onError: (msg: str
       const { headers, bodyStart } = header;
       const offset = base;
       const declared = headers['content-length'];
-      const length = Number(declared);
-      if (declared === undefined || declared === '' || !Number.isSafeInteger(length) || length < 0) {
+      // Decimal digits only: Number() would also read 0x10, 0b10 or 1e3 as lengths.
+      const length = /^\d{1,15}$/.test(declared ?? '') ? Number(declared) : -1;
+      if (declared === undefined || length < 0) {
         onError(`record at offset ${offset} has no valid Content-Length (${declared ?? 'missing'}): skipped`);
         skip(bodyStart, false);
         continue;

@@ -1,30 +1,65 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import type { LookupFunction } from 'node:net';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip, type ZlibOptions } from 'node:zlib';
-import { getGlobalDispatcher, interceptors, request } from 'undici';
+import { Agent, request } from 'undici';
 
 /** Read and inflate in large pieces: fewer callbacks, and inflation (on the libuv pool) runs ahead of parsing. */
 const CHUNK = 256 * 1024;
 const BUFFER_AHEAD = 4 * 1024 * 1024;
 const MAX_REDIRECTIONS = 5;
 
+/**
+ * What may be fetched (the worker's SSRF rules, given by the caller): `check` refuses a URL before
+ * any request (scheme, IP literal), `lookup` hands sockets only allowed addresses.
+ */
+export interface UrlGuard {
+  lookup: LookupFunction;
+  check(url: URL): string | null;
+}
+
 export interface OpenSourceOptions {
   signal?: AbortSignal;
+  /** Required to open a URL: shard sources obey the same address rules as images. */
+  guard?: UrlGuard;
 }
 
 function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-async function openUrl(url: string, signal: AbortSignal | undefined): Promise<Readable> {
-  const dispatcher = getGlobalDispatcher().compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
-  const res = await request(url, { method: 'GET', dispatcher, highWaterMark: CHUNK, ...(signal ? { signal } : {}) });
-  if (res.statusCode < 200 || res.statusCode > 299) {
-    await res.body.dump().catch(() => undefined);
-    throw new Error(`HTTP ${res.statusCode} fetching ${url}`);
+async function openUrl(url: string, guard: UrlGuard | undefined, signal: AbortSignal | undefined): Promise<Readable> {
+  if (!guard) throw new Error(`refused: ${url}: no address rules to fetch it under`);
+  const agent = new Agent({ connect: { lookup: guard.lookup } });
+  try {
+    let current = new URL(url);
+    // Redirects by hand: every hop is checked like the first.
+    for (let hop = 0; ; hop++) {
+      const refused = guard.check(current);
+      if (refused) throw new Error(refused);
+      const res = await request(current, { method: 'GET', dispatcher: agent, highWaterMark: CHUNK, ...(signal ? { signal } : {}) });
+      const location = res.headers['location'];
+      if (res.statusCode >= 300 && res.statusCode < 400 && location) {
+        await res.body.dump().catch(() => undefined);
+        if (hop >= MAX_REDIRECTIONS) throw new Error(`too many redirects fetching ${url}`);
+        current = new URL(String(location), current);
+        continue;
+      }
+      if (res.statusCode < 200 || res.statusCode > 299) {
+        await res.body.dump().catch(() => undefined);
+        throw new Error(`HTTP ${res.statusCode} fetching ${url}`);
+      }
+      res.body.once('close', () => void agent.close());
+      return res.body;
+    }
+  } catch (err) {
+    void agent.close();
+    const e = err as { message?: string; cause?: { message?: string } };
+    // A refused lookup surfaces as the connection error's cause.
+    if (e.cause?.message?.startsWith('refused:')) throw new Error(e.cause.message);
+    throw err;
   }
-  return res.body;
 }
 
 async function openFile(path: string, signal: AbortSignal | undefined): Promise<Readable> {
@@ -60,14 +95,14 @@ async function peek(stream: Readable): Promise<Buffer | null> {
 }
 
 /**
- * Opens a shard for reading: a local path or an http(s) URL (streamed, redirects followed, a
- * non-2xx status is an error naming it). Decompressed when the bytes start with the gzip magic,
+ * Opens a shard for reading: a local path or an http(s) URL (streamed, through `guard`, redirects
+ * followed and checked, a non-2xx status is an error naming it). Decompressed when the bytes start with the gzip magic,
  * whatever the name says; multi-member gzip (one member per record, as Common Crawl writes) is read
  * through to the end. Errors of the underlying stream (network, corrupt gzip) surface on the
  * returned stream.
  */
 export async function openSource(source: string, opts: OpenSourceOptions = {}): Promise<Readable> {
-  const raw = isUrl(source) ? await openUrl(source, opts.signal) : await openFile(source, opts.signal);
+  const raw = isUrl(source) ? await openUrl(source, opts.guard, opts.signal) : await openFile(source, opts.signal);
   let first: Buffer | null;
   try {
     first = await peek(raw);

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CliError } from '../cli/errors.js';
-import { openSource } from './source.js';
+import { openSource, type UrlGuard } from './source.js';
 
 const COMMONCRAWL_BASE = 'https://data.commoncrawl.org';
 const SHARD_NAME = /\.(wat|warc)(\.gz)?$/i;
@@ -15,6 +15,8 @@ export interface ExpandOptions {
   /** At most this many sources are returned. */
   limit?: number;
   signal?: AbortSignal;
+  /** The address rules remote listings are fetched under (required for URLs). */
+  guard?: UrlGuard;
 }
 
 /** Common Crawl's data host; CAH_COMMONCRAWL_BASE points it elsewhere (a mirror, a test server). */
@@ -31,10 +33,10 @@ function listedSource(line: string): string {
   return isUrl(line) ? line : `${commoncrawlBase()}/${line.replace(/^\/+/, '')}`;
 }
 
-async function expandListing(listing: string, limit: number, signal: AbortSignal | undefined): Promise<string[]> {
+async function expandListing(listing: string, limit: number, opts: ExpandOptions): Promise<string[]> {
   let input;
   try {
-    input = await openSource(listing, signal ? { signal } : {});
+    input = await openSource(listing, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.guard ? { guard: opts.guard } : {}) });
   } catch (err) {
     throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
   }
@@ -66,7 +68,7 @@ async function expandListing(listing: string, limit: number, signal: AbortSignal
 export async function expandShardSources(source: string, opts: ExpandOptions = {}): Promise<string[]> {
   const limit = opts.limit ?? Infinity;
   if (CRAWL_ID.test(source)) {
-    return expandListing(`${commoncrawlBase()}/crawl-data/${source.toUpperCase()}/wat.paths.gz`, limit, opts.signal);
+    return expandListing(`${commoncrawlBase()}/crawl-data/${source.toUpperCase()}/wat.paths.gz`, limit, opts);
   }
   if (isUrl(source)) {
     let pathname: string;
@@ -75,7 +77,7 @@ export async function expandShardSources(source: string, opts: ExpandOptions = {
     } catch {
       throw new CliError(`${source} is not a valid URL; expected ${ACCEPTED}`);
     }
-    if (LISTING_NAME.test(pathname)) return expandListing(source, limit, opts.signal);
+    if (LISTING_NAME.test(pathname)) return expandListing(source, limit, opts);
     if (SHARD_NAME.test(pathname)) return [source];
     throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
   }
@@ -84,5 +86,5 @@ export async function expandShardSources(source: string, opts: ExpandOptions = {
   const info = await stat(path).catch(() => null);
   if (!info) throw new CliError(`no such file: ${source}`);
   if (!info.isFile()) throw new CliError(`not a file: ${source}`);
-  return LISTING_NAME.test(source) ? expandListing(path, limit, opts.signal) : [path];
+  return LISTING_NAME.test(source) ? expandListing(path, limit, opts) : [path];
 }

@@ -38,6 +38,8 @@ export interface WorkerSettings {
   downloadTimeoutMs: number;
   connectTimeoutMs: number;
   maxRedirects: number;
+  allowPrivateSources: boolean;
+  urlRetries: number;
 }
 export interface RegisterResponse {
   actorId: string;
@@ -101,6 +103,8 @@ export interface WireSample {
   jpeg: Buffer;
   downloadMs: number;
   resizeMs: number;
+  /** Absent from older workers; proto3 reads it as 0 then. */
+  downloadAttempts?: number;
 }
 export interface SampleMessage {
   actorId: string;

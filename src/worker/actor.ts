@@ -11,6 +11,7 @@ import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
 import { processCandidates } from './process.js';
+import { sourceGuard } from './ssrf.js';
 import type { ResizeMode, ResizeOptions } from './resize.js';
 import { CoordinatorClient, isStatus } from './rpc.js';
 
@@ -162,7 +163,8 @@ export class WorkerActor {
     try {
       let input;
       try {
-        input = await openSource(shard.source, { signal: abort.signal });
+        const guard = sourceGuard({ allowLoopback: this.settings!.allowLoopback, allowPrivate: this.settings!.allowPrivateSources });
+        input = await openSource(shard.source, { signal: abort.signal, guard });
       } catch (err) {
         const message = `cannot read ${shard.source}: ${(err as Error).message}`;
         log.warn({ err: message }, 'shard source unreadable');

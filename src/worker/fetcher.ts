@@ -1,8 +1,9 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns';
 import { Agent, request } from 'undici';
+import { ByteBudget } from './byte-budget.js';
+import { DnsCache } from './dns-cache.js';
 import { HostLimiter } from './politeness.js';
-import { refusalReason } from './ssrf.js';
+import { guardedLookup, isRefusal, urlRefusal } from './ssrf.js';
 
 export interface FetchOptions {
   maxInFlight: number;
@@ -12,6 +13,8 @@ export interface FetchOptions {
   totalTimeoutMs: number;
   maxRedirects: number;
   maxBytes: number;
+  /** Bytes of bodies held at once across all downloads (each download's bytes until its caller releases them). */
+  maxBytesInFlight?: number;
   allowLoopback: boolean;
   respectOptOut: boolean;
   userAgent: string;
@@ -25,40 +28,43 @@ export const DEFAULT_FETCH_OPTIONS: FetchOptions = {
   totalTimeoutMs: 20_000,
   maxRedirects: 5,
   maxBytes: 10 * 1024 * 1024,
+  maxBytesInFlight: 256 * 1024 * 1024,
   allowLoopback: false,
   respectOptOut: true,
   userAgent: 'cah/0.1 (image-caption dataset crawler; respects X-Robots-Tag noai)',
 };
 
 export type FetchResult =
-  | { ok: true; bytes: Buffer; contentType: string | null; ms: number; finalUrl: string }
+  | { ok: true; bytes: Buffer; contentType: string | null; ms: number; finalUrl: string; release: () => void }
   | { ok: false; error: string; ms: number };
 
 const DNS_TTL_MS = 60_000;
+const DNS_MAX_ENTRIES = 10_000;
 const OPT_OUT = /\b(noai|noimageai)\b/i;
 
-class RefusedError extends Error {}
-
 /**
- * Downloads images: a DNS cache whose answers are checked against the SSRF rules before any
+ * Downloads images: a bounded DNS cache whose answers are checked against the SSRF rules before any
  * connection (so rebinding cannot slip through), redirects followed by hand with the same check
- * on every hop, a size cap enforced while streaming, a total timeout, per-host politeness.
+ * on every hop, a size cap enforced while streaming, a byte budget across all downloads, a total
+ * timeout, per-host politeness.
  */
 export class ImageFetcher {
   private readonly agent: Agent;
   private readonly limiter: HostLimiter;
-  private readonly dnsCache = new Map<string, { at: number; addresses: LookupAddress[] }>();
+  private readonly dnsCache = new DnsCache((hostname, callback) => dnsLookup(hostname, { all: true }, callback), DNS_TTL_MS, DNS_MAX_ENTRIES);
+  readonly budget: ByteBudget;
   private active = 0;
   private bytes = 0;
 
   constructor(private readonly opts: FetchOptions) {
     this.limiter = new HostLimiter(opts.perHostConcurrency, opts.perHostRps);
+    this.budget = new ByteBudget(opts.maxBytesInFlight ?? DEFAULT_FETCH_OPTIONS.maxBytesInFlight!);
     this.agent = new Agent({
       connections: Math.max(1, opts.perHostConcurrency),
       connectTimeout: opts.connectTimeoutMs,
       headersTimeout: opts.totalTimeoutMs,
       bodyTimeout: opts.totalTimeoutMs,
-      connect: { lookup: this.lookup as unknown as import('node:net').LookupFunction },
+      connect: { lookup: guardedLookup(opts, this.dnsCache.resolve) },
     });
   }
 
@@ -66,8 +72,8 @@ export class ImageFetcher {
     return this.active;
   }
 
-  stats(): { bytesIn: number; inFlight: number } {
-    return { bytesIn: this.bytes, inFlight: this.active };
+  stats(): { bytesIn: number; inFlight: number; dnsEntries: number; hosts: number } {
+    return { bytesIn: this.bytes, inFlight: this.active, dnsEntries: this.dnsCache.size, hosts: this.limiter.size };
   }
 
   async fetch(url: string, signal?: AbortSignal): Promise<FetchResult> {
@@ -81,16 +87,14 @@ export class ImageFetcher {
     if (signal?.aborted) controller.abort(signal.reason);
     else signal?.addEventListener('abort', onCallerAbort, { once: true });
     this.active++;
+    const holder = {};
+    let handedOver = false;
     try {
       let current = url;
       for (let hop = 0; ; hop++) {
         const target = new URL(current);
-        if (target.protocol !== 'http:' && target.protocol !== 'https:') return this.fail(`refused: ${target.protocol} URL`, started);
-        const literal = target.hostname.replace(/^\[|\]$/g, '');
-        if (isIP(literal)) {
-          const reason = refusalReason(literal, this.opts);
-          if (reason) return this.fail(reason, started);
-        }
+        const refused = urlRefusal(target, this.opts);
+        if (refused) return this.fail(refused, started);
         const release = await this.limiter.acquire(target.hostname, signal);
         timer ??= setTimeout(() => {
           timedOut = true;
@@ -132,6 +136,7 @@ export class ImageFetcher {
         const chunks: Buffer[] = [];
         let size = 0;
         for await (const chunk of res.body) {
+          await this.budget.take(holder, (chunk as Buffer).length, controller.signal);
           size += (chunk as Buffer).length;
           if (size > this.opts.maxBytes) {
             discard(res.body);
@@ -141,12 +146,14 @@ export class ImageFetcher {
         }
         this.bytes += size;
         const contentType = res.headers['content-type'];
+        handedOver = true;
         return {
           ok: true,
           bytes: Buffer.concat(chunks, size),
           contentType: typeof contentType === 'string' ? contentType : null,
           ms: Date.now() - started,
           finalUrl: target.href,
+          release: () => this.budget.release(holder),
         };
       }
     } catch (err) {
@@ -155,6 +162,7 @@ export class ImageFetcher {
     } finally {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onCallerAbort);
+      if (!handedOver) this.budget.release(holder);
       this.active--;
     }
   }
@@ -166,36 +174,6 @@ export class ImageFetcher {
   private fail(error: string, started: number): FetchResult {
     return { ok: false, error, ms: Date.now() - started };
   }
-
-  /** dns.lookup with a TTL cache, refusing addresses the SSRF rules forbid. */
-  private readonly lookup = (
-    hostname: string,
-    options: { all?: boolean },
-    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
-  ): void => {
-    const finish = (addresses: LookupAddress[]): void => {
-      const allowed = addresses.filter((a) => refusalReason(a.address, this.opts) === null);
-      if (allowed.length === 0) {
-        callback(new RefusedError(refusalReason(addresses[0]!.address, this.opts) ?? `refused: ${hostname}`), '', 0);
-        return;
-      }
-      if (options.all) callback(null, allowed);
-      else callback(null, allowed[0]!.address, allowed[0]!.family);
-    };
-    const cached = this.dnsCache.get(hostname);
-    if (cached && Date.now() - cached.at < DNS_TTL_MS) {
-      finish(cached.addresses);
-      return;
-    }
-    dnsLookup(hostname, { all: true }, (err, addresses) => {
-      if (err) {
-        callback(err, '', 0);
-        return;
-      }
-      this.dnsCache.set(hostname, { at: Date.now(), addresses });
-      finish(addresses);
-    });
-  };
 }
 
 /** Drops a response body we will not read; its abort error has nowhere useful to go. */
@@ -207,7 +185,7 @@ function discard(body: { on(event: 'error', listener: () => void): unknown; dest
 function describe(err: unknown): string {
   const e = err as { message?: string; code?: string; cause?: { message?: string; code?: string } };
   const inner = e.cause ?? e;
-  if (inner instanceof RefusedError || (inner.message ?? '').startsWith('refused:')) return inner.message!;
+  if (isRefusal(inner) || (inner.message ?? '').startsWith('refused:')) return inner.message!;
   if (inner.code === 'ENOTFOUND') return 'DNS: host not found';
   if (inner.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
   if (inner.code === 'ECONNREFUSED') return 'connection refused';

@@ -6,13 +6,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
  */
 export class HostLimiter {
   private readonly hosts = new Map<string, { active: number; nextStart: number; waiters: (() => void)[] }>();
+  /** Idle entries are swept when the map reaches this size; doubling keeps sweeps amortised O(1). */
+  private sweepAt = 1024;
 
   constructor(
     private readonly concurrency: number,
     private readonly rps: number,
   ) {}
 
+  /** Hosts with an entry (busy, or idle within their spacing interval). */
+  get size(): number {
+    return this.hosts.size;
+  }
+
   async acquire(host: string, signal?: AbortSignal): Promise<() => void> {
+    if (this.hosts.size >= this.sweepAt) this.sweep();
     let state = this.hosts.get(host);
     if (!state) {
       state = { active: 0, nextStart: 0, waiters: [] };
@@ -40,6 +48,15 @@ export class HostLimiter {
       }
     }
     return release;
+  }
+
+  /** Drops hosts with nothing in flight, nobody waiting and their spacing interval over. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [host, state] of this.hosts) {
+      if (state.active === 0 && state.waiters.length === 0 && state.nextStart <= now) this.hosts.delete(host);
+    }
+    this.sweepAt = Math.max(1024, this.hosts.size * 2);
   }
 }
 

@@ -118,6 +118,7 @@ async function handle(c: Candidate, fetcher: ImageFetcher, resize: ResizeOptions
     };
   } finally {
     release();
+    fetched.release();
   }
 }
 

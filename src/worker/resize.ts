@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { decodedFormat, DEFAULT_DECODE_TIMEOUT_SECONDS, formatRefusal } from '../filter/image-format.js';
 
 export type ResizeMode = 'border' | 'keep_ratio' | 'center_crop' | 'no';
 
@@ -10,6 +11,8 @@ export interface ResizeOptions {
   jpegQuality: number;
   /** Decompression-bomb guard: PIL's default limit. */
   maxPixels: number;
+  /** CPU-bomb guard: decode + resize + encode of one image stops after this many seconds. */
+  timeoutSeconds?: number;
 }
 
 export const DEFAULT_RESIZE_OPTIONS: ResizeOptions = { size: 256, mode: 'border', minSize: 0, jpegQuality: 95, maxPixels: 89_478_484 };
@@ -24,8 +27,12 @@ sharp.cache(false);
 
 /** Decodes, resizes like img2dataset (border/keep_ratio/center_crop/no) and encodes JPEG. */
 export async function resizeImage(bytes: Buffer, opts: ResizeOptions): Promise<ResizeResult> {
+  const refused = formatRefusal(bytes);
+  if (refused) return { ok: false, error: refused };
+  const timeoutSeconds = opts.timeoutSeconds ?? DEFAULT_DECODE_TIMEOUT_SECONDS;
   try {
     const meta = await sharp(bytes, { limitInputPixels: opts.maxPixels }).metadata();
+    if (!decodedFormat(meta)) return { ok: false, error: `not an image: ${meta.format ?? 'unknown'} format not accepted` };
     if (!meta.width || !meta.height) return { ok: false, error: 'not an image: no dimensions' };
     const rotated = (meta.orientation ?? 1) >= 5;
     const originalWidth = rotated ? meta.height : meta.width;
@@ -38,12 +45,14 @@ export async function resizeImage(bytes: Buffer, opts: ResizeOptions): Promise<R
     if (opts.mode === 'border') pipeline = pipeline.resize(s, s, { fit: 'contain', background: '#000000', kernel: 'lanczos3' });
     else if (opts.mode === 'keep_ratio') pipeline = pipeline.resize(s, s, { fit: 'outside' });
     else if (opts.mode === 'center_crop') pipeline = pipeline.resize(s, s, { fit: 'cover', position: 'centre' });
+    pipeline = pipeline.timeout({ seconds: timeoutSeconds });
     const { data, info } = await pipeline.jpeg({ quality: opts.jpegQuality }).toBuffer({ resolveWithObject: true });
     return { ok: true, jpeg: data, width: info.width, height: info.height, originalWidth, originalHeight };
   } catch (err) {
     const message = (err as Error).message.split('\n')[0] ?? 'decode failed';
     if (/pixel limit/i.test(message)) return { ok: false, error: `image too large: more than ${opts.maxPixels} pixels` };
     if (/unsupported image format/i.test(message)) return { ok: false, error: 'not an image: unsupported format' };
+    if (/timeout/i.test(message)) return { ok: false, error: `image too slow to decode: more than ${timeoutSeconds} s` };
     return { ok: false, error: `cannot decode image: ${message}` };
   }
 }

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { sniffImageFormat } from '../src/filter/image-format.js';
+import { CLIP_PREPROCESSING, decodeToModelRgb } from '../src/filter/image-preprocess.js';
+import { DEFAULT_FETCH_OPTIONS, ImageFetcher } from '../src/worker/fetcher.js';
+import { processCandidates } from '../src/worker/process.js';
+import { DEFAULT_RESIZE_OPTIONS, resizeImage } from '../src/worker/resize.js';
+import { candidateKey } from '../src/warc/candidate.js';
+import { encodedImages, pixelBombPng, svgCpuBomb } from './fixtures/hostile/images.js';
+import { CoordinatorClient, runShard, startCoordinator, TOKEN, wireSample } from './fixtures/hostile/coordinator-harness.js';
+
+test('corpus/images: only JPEG, PNG, WebP, GIF, AVIF are decoded, decided from the bytes', async () => {
+  const { accepted, refused } = await encodedImages();
+  for (const [format, bytes] of Object.entries(accepted)) {
+    assert.equal(sniffImageFormat(bytes), format);
+    const r = await resizeImage(bytes, DEFAULT_RESIZE_OPTIONS);
+    assert.ok(r.ok, `${format}: ${JSON.stringify(r.ok ? '' : r.error)}`);
+  }
+  for (const [name, bytes] of Object.entries(refused)) {
+    const r = await resizeImage(bytes, DEFAULT_RESIZE_OPTIONS);
+    assert.ok(!r.ok && /^not an image/.test(r.error), `${name}: ${r.ok ? "accepted" : r.error}`);
+    await assert.rejects(decodeToModelRgb(bytes, CLIP_PREPROCESSING), /not an image/, name);
+  }
+  const bomb = await resizeImage(await pixelBombPng(), DEFAULT_RESIZE_OPTIONS);
+  assert.ok(!bomb.ok && /too large/.test(bomb.error), JSON.stringify(bomb));
+});
+
+test('corpus/images: the 1.3 MB SVG CPU bomb served as image/jpeg ends at once as a per-sample failure', async () => {
+  const svg = svgCpuBomb();
+  assert.ok(svg.length > 1_200_000, `bomb is ${svg.length} bytes`);
+  const { accepted } = await encodedImages();
+  const server: Server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'image/jpeg' }).end(req.url === '/bomb.jpg' ? svg : accepted['png']);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const fetcher = new ImageFetcher({ ...DEFAULT_FETCH_OPTIONS, perHostRps: 1000, allowLoopback: true });
+  try {
+    const candidates = ['bomb', 'fine'].map((name) => {
+      const url = `http://127.0.0.1:${port}/${name}.jpg`;
+      return { key: candidateKey(url, name), url, caption: name, pageUrl: `http://127.0.0.1:${port}/`, license: null };
+    });
+    const cpuBefore = process.cpuUsage();
+    const out = [];
+    for await (const s of processCandidates(candidates, fetcher, DEFAULT_RESIZE_OPTIONS)) out.push(s);
+    const cpu = process.cpuUsage(cpuBefore);
+    const bomb = out.find((s) => s.caption === 'bomb')!;
+    assert.equal(bomb.status, 'failed_to_resize');
+    assert.match(bomb.errorMessage!, /not an image: unsupported image format \(SVG/);
+    assert.equal(out.find((s) => s.caption === 'fine')!.status, 'success');
+    // Bound: rendering took 83 s of CPU; refusing it costs milliseconds. 20 s is generous on a loaded machine.
+    assert.ok((cpu.user + cpu.system) / 1e6 < 20, `CPU ${(cpu.user + cpu.system) / 1e6} s`);
+  } finally {
+    await fetcher.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('corpus/images: the coordinator re-checks what workers send: an SVG sent as a JPEG success fails that sample only', async () => {
+  const c = await startCoordinator();
+  const client = new CoordinatorClient(c.address, TOKEN);
+  try {
+    c.store.shards.add(['/data/hostile.wat.gz']);
+    const { accepted } = await encodedImages();
+    const samples = [
+      wireSample(1, { status: 'success', errorMessage: '', jpeg: svgCpuBomb(200), width: 8, height: 8 }),
+      wireSample(2, { status: 'success', errorMessage: '', jpeg: accepted['png']!, width: 8, height: 8 }),
+      wireSample(3, { status: 'success', errorMessage: '', jpeg: accepted['jpeg']!, width: 8, height: 8 }),
+      wireSample(4),
+    ];
+    const { complete } = await runShard(client, samples);
+    assert.equal(complete.kept, 1);
+    const out = join(c.dir, 'out');
+    const parquet = readdirSync(out).find((n) => n.endsWith('.parquet'))!;
+    const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(out, parquet)) });
+    const byKey = new Map(rows.map((r) => [r['key'] as string, r]));
+    assert.equal(rows.length, 4);
+    assert.equal(byKey.get(samples[0]!.key)!['status'], 'failed_to_resize');
+    assert.match(byKey.get(samples[0]!.key)!['error_message'] as string, /not a JPEG/);
+    assert.equal(byKey.get(samples[1]!.key)!['status'], 'failed_to_resize', 'workers send JPEGs only');
+    assert.equal(byKey.get(samples[2]!.key)!['status'], 'success');
+  } finally {
+    client.close();
+    await c.close();
+  }
+});
