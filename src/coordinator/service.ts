@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { tokensEqual } from './credentials.js';
-import { TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
+import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
 import type {
   ClaimKeysRequest,
   ClaimKeysResponse,
@@ -28,14 +28,29 @@ export class RpcError extends Error {
   }
 }
 
+/** Who made a call: the connection's peer and the worker process's session secret (metadata). */
+export interface CallContext {
+  peer: string;
+  session: string;
+}
+
+export function sessionOf(metadata: grpc.Metadata): string {
+  const value = metadata.get(SESSION_METADATA_KEY)[0];
+  return typeof value === 'string' ? value : '';
+}
+
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
+  return { peer: call.getPeer(), session: sessionOf(call.metadata) };
+}
+
 /** What the gRPC layer needs from the head; the Coordinator implements it. */
 export interface CoordinatorHandlers {
-  register(req: RegisterRequest, peer: string): RegisterResponse;
-  leaseShard(req: LeaseShardRequest): LeaseShardResponse;
-  heartbeat(req: HeartbeatRequest): HeartbeatResponse;
-  claimKeys(req: ClaimKeysRequest): ClaimKeysResponse;
-  completeShard(req: CompleteShardRequest): Promise<CompleteShardResponse>;
-  failShard(req: FailShardRequest): Promise<FailShardResponse>;
+  register(req: RegisterRequest, ctx: CallContext): RegisterResponse | Promise<RegisterResponse>;
+  leaseShard(req: LeaseShardRequest, ctx: CallContext): LeaseShardResponse;
+  heartbeat(req: HeartbeatRequest, ctx: CallContext): HeartbeatResponse;
+  claimKeys(req: ClaimKeysRequest, ctx: CallContext): ClaimKeysResponse;
+  completeShard(req: CompleteShardRequest, ctx: CallContext): Promise<CompleteShardResponse>;
+  failShard(req: FailShardRequest, ctx: CallContext): Promise<FailShardResponse>;
   streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void;
 }
 
@@ -80,12 +95,12 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
     'grpc.keepalive_permit_without_calls': 1,
   });
   server.addService(coordinatorService().service, {
-    register: unary<RegisterRequest, RegisterResponse>(token, (req, call) => handlers.register(req, call.getPeer())),
-    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>(token, (req) => handlers.leaseShard(req)),
-    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>(token, (req) => handlers.heartbeat(req)),
-    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>(token, (req) => handlers.claimKeys(req)),
-    completeShard: unary<CompleteShardRequest, CompleteShardResponse>(token, (req) => handlers.completeShard(req)),
-    failShard: unary<FailShardRequest, FailShardResponse>(token, (req) => handlers.failShard(req)),
+    register: unary<RegisterRequest, RegisterResponse>(token, (req, call) => handlers.register(req, contextOf(call))),
+    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>(token, (req, call) => handlers.leaseShard(req, contextOf(call))),
+    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>(token, (req, call) => handlers.heartbeat(req, contextOf(call))),
+    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>(token, (req, call) => handlers.claimKeys(req, contextOf(call))),
+    completeShard: unary<CompleteShardRequest, CompleteShardResponse>(token, (req, call) => handlers.completeShard(req, contextOf(call))),
+    failShard: unary<FailShardRequest, FailShardResponse>(token, (req, call) => handlers.failShard(req, contextOf(call))),
     streamSamples: (stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>) => {
       if (!authorized(stream.metadata, token)) {
         stream.emit('error', UNAUTHENTICATED);

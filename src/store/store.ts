@@ -22,6 +22,11 @@ export class Store {
     this.runs = new RunTable(db);
   }
 
+  /** A random identity of this state file, recorded by the output directories it writes. */
+  get stateId(): string {
+    return this.db.prepare(`SELECT value FROM meta WHERE name = 'state_id'`).pluck().get() as string;
+  }
+
   static open(path: string, opts: { readonly?: boolean } = {}): Store {
     return new Store(openDb(path, opts), path);
   }
