@@ -156,9 +156,9 @@ export class ShardWriter {
     if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const { extra, ...meta } = row;
-      this.pack.entry({ name: `${sample.key}.jpg` }, sample.jpeg);
-      this.pack.entry({ name: `${sample.key}.txt` }, Buffer.from(sample.caption, 'utf8'));
-      this.pack.entry({ name: `${sample.key}.json` }, Buffer.from(JSON.stringify({ ...meta, ...extra })));
+      this.entry(`${sample.key}.jpg`, sample.jpeg);
+      this.entry(`${sample.key}.txt`, Buffer.from(sample.caption, 'utf8'));
+      this.entry(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...meta, ...extra })));
       if (this.file.writableNeedDrain) await drainedOrClosed(this.file);
       if (this.error) throw this.error;
       if (this.closed) throw new Error(`shard ${this.shardName} was aborted`);
@@ -263,6 +263,11 @@ export class ShardWriter {
     const temp = [this.tmpTar, this.tmpParquet, ...this.staged.map(([from]) => from)];
     this.staged = [];
     await Promise.all(temp.map((path) => rm(path, { force: true })));
+  }
+
+  /** One tar member; an entry stream of a pack that failed (a full disk) errors too: recorded, never unhandled. */
+  private entry(name: string, data: Buffer): void {
+    this.pack.entry({ name }, data).on('error', (err: Error) => (this.failure ??= err));
   }
 
   private count(row: Row): void {

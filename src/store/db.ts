@@ -115,8 +115,11 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     db.pragma('busy_timeout = 5000');
-    const check = db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') throw new StateFileError(`state file ${path} is damaged (${String(check).split('\n')[0]}): ${RESTORE_HINT}`);
+    const check = (db.pragma('quick_check(3)') as { quick_check: string }[]).map((r) => r.quick_check);
+    if (check[0] !== 'ok') {
+      const found = check.join(' ').replace(/\*\*\* in database main \*\*\*/g, '').replace(/\s+/g, ' ').trim().slice(0, 200);
+      throw new StateFileError(`state file ${path} is damaged (${found}): ${RESTORE_HINT}`);
+    }
     if (opts.readonly) return db;
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
