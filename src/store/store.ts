@@ -40,6 +40,16 @@ export class Store {
     return acquireCoordinatorLock(this.path);
   }
 
+  /** SQLite's full integrity_check: ['ok'] or the problems found (at most `limit`). */
+  integrityCheck(limit = 20): string[] {
+    return (this.db.pragma(`integrity_check(${limit})`) as { integrity_check: string }[]).map((r) => r.integrity_check);
+  }
+
+  /** A consistent copy of the state file, taken with SQLite's online backup while a coordinator writes. */
+  async backup(destination: string): Promise<void> {
+    await this.db.backup(destination);
+  }
+
   close(): void {
     this.db.close();
   }
