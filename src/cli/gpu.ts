@@ -49,6 +49,7 @@ export interface GpuFlags extends FilterFlags {
   incremental?: boolean;
   overwrite?: boolean;
   maxLeaseAgeMs?: number;
+  retryBackoffMs?: number;
 }
 
 /** The flags `cah gpu` and `cah demo` share, with their defaults. */
@@ -64,6 +65,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--heartbeat-timeout-ms <ms>', 'silence after which an actor is DEAD', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.heartbeatTimeoutMs)
     .option('--max-retries <n>', 'failures after which a shard is failed', intFlag(1), DEFAULT_COORDINATOR_SETTINGS.maxRetries)
     .option('--max-lease-age-ms <ms>', 'a lease this old comes back even while heartbeats renew it', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.maxLeaseAgeMs)
+    .option('--retry-backoff-ms <ms>', 'a failed shard waits this long before its next attempt, doubling per failure (at most 60 s)', intFlag(0), DEFAULT_COORDINATOR_SETTINGS.retryBackoffMs)
     .option('--min-caption-length <n>', 'drop captions shorter than this', intFlag(0), DEFAULT_WORKER_SETTINGS.minCaptionLength)
     .option('--max-caption-length <n>', 'truncate captions longer than this', intFlag(1), DEFAULT_WORKER_SETTINGS.maxCaptionLength)
     .option('--image-size <px>', 'output image size', intFlag(8), DEFAULT_WORKER_SETTINGS.imageSize)
@@ -97,6 +99,7 @@ export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
     heartbeatTimeoutMs: flags.heartbeatTimeoutMs,
     maxRetries: flags.maxRetries,
     maxLeaseAgeMs: flags.maxLeaseAgeMs ?? DEFAULT_COORDINATOR_SETTINGS.maxLeaseAgeMs,
+    retryBackoffMs: flags.retryBackoffMs ?? DEFAULT_COORDINATOR_SETTINGS.retryBackoffMs,
     worker: {
       ...DEFAULT_WORKER_SETTINGS,
       minCaptionLength: flags.minCaptionLength,

@@ -51,6 +51,13 @@ export const PARTIAL_DIR = '.partial';
 const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 const PARQUET_ROW_GROUP = 8192;
 
+/**
+ * Fault injection for the chaos suite only: CAH_FAULT_CRASH_PUBLISH=N makes the process kill
+ * itself (SIGKILL) in the middle of its N-th publish, after the first rename.
+ */
+const CRASH_AT_PUBLISH = Number(process.env['CAH_FAULT_CRASH_PUBLISH'] ?? 0);
+let publishes = 0;
+
 interface Row {
   key: string;
   url: string;
@@ -237,10 +244,12 @@ export class ShardWriter {
     const staged = this.staged;
     if (staged.length === 0) throw new Error(`shard ${this.shardName} has nothing staged`);
     const dirs = new Set<string>();
+    const crash = CRASH_AT_PUBLISH > 0 && ++publishes === CRASH_AT_PUBLISH;
     for (const [from, to] of staged) {
       await mkdir(dirname(to), { recursive: true });
       await rename(from, to);
       dirs.add(dirname(to));
+      if (crash) process.kill(process.pid, 'SIGKILL');
     }
     this.staged = [];
     for (const dir of dirs) await fsyncDir(dir);
