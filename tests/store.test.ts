@@ -48,10 +48,12 @@ test('shards: expired leases return to the queue, failures count to max retries,
   const { store, dir } = tempStore();
   store.shards.add(['x']);
   let lease = store.shards.lease('w1', 1000, 0)!;
-  assert.deepEqual(store.shards.renew('w1', 1000, 500), [lease.shardId]);
-  assert.equal(store.shards.expireLeases(3, 1400).length, 0, 'renewed lease not expired');
-  const expired = store.shards.expireLeases(3, 1600);
-  assert.deepEqual(expired.map((e) => e.nowState), ['queued']);
+  assert.deepEqual(store.shards.renew('w1', [lease], 1000, 500), [lease.shardId]);
+  assert.deepEqual(store.shards.renew('w2', [lease], 1000, 500), [], 'only the owner renews');
+  assert.equal(store.shards.overdue(3_600_000, 1400).length, 0, 'renewed lease not expired');
+  const [expired] = store.shards.overdue(3_600_000, 1600);
+  assert.equal(expired!.reason, 'lease expired');
+  assert.equal(store.shards.returnLease(expired!.shardId, expired!.fencingToken, expired!.reason, { countsAsFailure: true, maxRetries: 3 }, 1600)!.nowState, 'queued');
   assert.equal(store.shards.holds(lease.shardId, lease.fencingToken), false);
   lease = store.shards.lease('w2', 1000, 2000)!;
   assert.equal(lease.attempt, 2);
@@ -80,7 +82,7 @@ test('restart: a reopened store requeues leased shards and keeps done ones done'
   assert.equal(reopened.shards.holds(b.shardId, b.fencingToken), false, 'the old lease is void');
   const again = reopened.shards.lease('w2', 60_000)!;
   assert.equal(again.shardId, b.shardId);
-  assert.ok(again.fencingToken > b.fencingToken);
+  assert.notEqual(again.fencingToken, b.fencingToken);
   assert.equal(reopened.shards.lease('w3', 60_000), null, 'the done shard is not redone');
   reopened.close();
   rmSync(dir, { recursive: true });
@@ -124,6 +126,58 @@ test('actors: PENDING_CREATION → ALIVE → DEAD → ALIVE counts a restart; si
   store.actors.expect('local-1', 'swarm', '203.0.113.9');
   const again = store.actors.get('local-1')!;
   assert.deepEqual([again.state, again.deathCause, again.host], ['PENDING_CREATION', null, '203.0.113.9'], 'a dead actor being created again is pending');
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('fencing tokens are random 53-bit integers (exact in JS, SQLite and uint64), bound to their owner', () => {
+  const { store, dir } = tempStore();
+  store.shards.add(Array.from({ length: 40 }, (_, i) => `s${i}`));
+  const tokens = Array.from({ length: 40 }, () => store.shards.lease('w1', 60_000)!);
+  for (const { fencingToken } of tokens) assert.ok(Number.isSafeInteger(fencingToken) && fencingToken > 0, String(fencingToken));
+  assert.equal(new Set(tokens.map((t) => t.fencingToken)).size, 40);
+  assert.ok(tokens.some((t) => t.fencingToken > 2 ** 40), 'tokens use the high bits: not a sequence');
+  const sorted = [...tokens].map((t) => t.fencingToken);
+  assert.notDeepEqual(sorted, [...sorted].sort((a, b) => a - b), 'not increasing');
+  const first = tokens[0]!;
+  assert.equal(store.shards.get(first.shardId)!.fencingToken, first.fencingToken, 'stored exactly');
+  assert.equal(store.shards.holds(first.shardId, first.fencingToken, 'w1'), true);
+  assert.equal(store.shards.holds(first.shardId, first.fencingToken, 'w2'), false, 'another actor cannot use the lease');
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('a lease past the maximum lease age is overdue even while renewed; failed attempts back off', () => {
+  const { store, dir } = tempStore();
+  store.shards.add(['x']);
+  const lease = store.shards.lease('w1', 1000, 0)!;
+  for (let t = 500; t <= 5000; t += 500) store.shards.renew('w1', [lease], 1000, t);
+  assert.deepEqual(store.shards.overdue(10_000, 5000), [], 'younger than the maximum age');
+  const [old] = store.shards.overdue(4000, 5000);
+  assert.match(old!.reason, /older than the maximum lease age \(4 s\)/);
+  store.shards.returnLease(old!.shardId, old!.fencingToken, old!.reason, { countsAsFailure: true, maxRetries: 5, retryBackoffMs: 2000 }, 5000);
+  assert.equal(store.shards.lease('w2', 1000, 6999), null, 'waits out the backoff');
+  const again = store.shards.lease('w2', 1000, 7000)!;
+  store.shards.returnLease(again.shardId, again.fencingToken, 'boom', { countsAsFailure: true, maxRetries: 5, retryBackoffMs: 2000 }, 7000);
+  assert.equal(store.shards.lease('w2', 1000, 10_999), null, 'the second failure waits twice as long');
+  assert.ok(store.shards.lease('w2', 1000, 11_000));
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('dead actors are pruned: 10,000 registrations do not leave 10,000 rows', () => {
+  const { store, dir } = tempStore();
+  store.db.transaction(() => {
+    for (let i = 0; i < 10_000; i++) {
+      store.actors.register(`w-${i}`, { kind: 'remote', host: 'h', pid: i, version: 't' }, i);
+      store.actors.markDead(`w-${i}`, 'missed heartbeats');
+    }
+  })();
+  store.actors.register('alive', { kind: 'remote', host: 'h', pid: 1, version: 't' });
+  assert.equal(store.actors.pruneDead(200), 9800);
+  assert.equal(store.actors.count(), 201);
+  assert.equal(store.actors.get('alive')!.state, 'ALIVE', 'live actors are kept');
+  assert.ok(store.actors.get('w-9999'), 'the most recent dead are kept');
   store.close();
   rmSync(dir, { recursive: true });
 });

@@ -6,7 +6,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('the whole pipeline on this machine: a fixture web on loopback, synthetic WAT shards, a coordinator with local workers, the demo CLIP model')
-    .option('--dir <dir>', 'where the demo writes its state, shards and dataset (emptied first)', './demo-output')
+    .option('--dir <dir>', 'where the demo writes its state, shards and dataset (a new or empty directory, or an earlier demo\'s, which is emptied)', './demo-output')
     .option('--workers <n>', 'local worker actors', intFlag(1), 2)
     .option('--shards <n>', 'synthetic WAT shards', intFlag(1), 4)
     .option('--pages-per-shard <n>', 'pages per shard', intFlag(1), 30)

@@ -11,6 +11,7 @@ import { openFilter, type FilterFlags } from './filter-flags.js';
 import { presentRun } from './present.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ListenError, type TlsIdentity } from '../coordinator/service.js';
+import { OutputDirError } from '../output/ownership.js';
 import { listSwarms } from '../swarm/state.js';
 import { coordinatorCertPaths } from '../swarm/tls.js';
 import { SwarmSupervisor } from '../swarm/supervisor.js';
@@ -47,6 +48,10 @@ export interface GpuFlags extends FilterFlags {
   swarm: boolean;
   replaceAfterMs: number;
   tlsListen?: string;
+  incremental?: boolean;
+  overwrite?: boolean;
+  maxLeaseAgeMs?: number;
+  retryBackoffMs?: number;
 }
 
 /** The flags `cah gpu` and `cah demo` share, with their defaults. */
@@ -63,6 +68,8 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--lease-ms <ms>', 'shard lease length, renewed by heartbeats', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.leaseMs)
     .option('--heartbeat-timeout-ms <ms>', 'silence after which an actor is DEAD', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.heartbeatTimeoutMs)
     .option('--max-retries <n>', 'failures after which a shard is failed', intFlag(1), DEFAULT_COORDINATOR_SETTINGS.maxRetries)
+    .option('--max-lease-age-ms <ms>', 'a lease this old comes back even while heartbeats renew it', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.maxLeaseAgeMs)
+    .option('--retry-backoff-ms <ms>', 'a failed shard waits this long before its next attempt, doubling per failure (at most 60 s)', intFlag(0), DEFAULT_COORDINATOR_SETTINGS.retryBackoffMs)
     .option('--min-caption-length <n>', 'drop captions shorter than this', intFlag(0), DEFAULT_WORKER_SETTINGS.minCaptionLength)
     .option('--max-caption-length <n>', 'truncate captions longer than this', intFlag(1), DEFAULT_WORKER_SETTINGS.maxCaptionLength)
     .option('--image-size <px>', 'output image size', intFlag(8), DEFAULT_WORKER_SETTINGS.imageSize)
@@ -95,6 +102,8 @@ export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
     leaseMs: flags.leaseMs,
     heartbeatTimeoutMs: flags.heartbeatTimeoutMs,
     maxRetries: flags.maxRetries,
+    maxLeaseAgeMs: flags.maxLeaseAgeMs ?? DEFAULT_COORDINATOR_SETTINGS.maxLeaseAgeMs,
+    retryBackoffMs: flags.retryBackoffMs ?? DEFAULT_COORDINATOR_SETTINGS.retryBackoffMs,
     worker: {
       ...DEFAULT_WORKER_SETTINGS,
       minCaptionLength: flags.minCaptionLength,
@@ -140,6 +149,7 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
     const tlsListen = directTlsListen(flags, stateDir);
     const filter = await openFilter(flags, logger);
     const outDir = resolve(flags.out);
+    if (flags.incremental && flags.overwrite) throw new CliError('--incremental and --overwrite exclude each other');
     let result: RunResult;
     try {
       result = await runCoordinator({
@@ -159,6 +169,8 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
         maxRestarts: flags.maxRestarts,
         untilDone: flags.untilDone,
         logger,
+        stateDir,
+        outputMode: flags.overwrite ? 'overwrite' : flags.incremental ? 'incremental' : 'refuse',
         ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
         onStarted: async (running) => {
           await presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' });
@@ -167,9 +179,14 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
       });
     } catch (err) {
       if (err instanceof ListenError) throw new CliError(`${err.message} (another cah gpu running? choose another port with --listen)`);
+      if (err instanceof OutputDirError) throw new CliError(err.message);
       throw err;
     }
     await filter.filter.close();
+    if (result.exitReason === 'failed') {
+      process.stderr.write(`cah: ${result.error ?? 'the run failed'}\n`);
+      return { code: EXIT_PARTIAL, result };
+    }
     const failed = result.snapshot.shards.failed;
     return { code: failed > 0 ? EXIT_PARTIAL : 0, result };
   } finally {
@@ -235,6 +252,8 @@ export function registerGpuCommand(program: Command): void {
     .option('--no-swarm', 'do not open SSH tunnels to the swarm servers recorded in the state directory')
     .option('--tls-listen <addr>', 'also serve TLS here for --direct swarm workers (default: 0.0.0.0 on the port of a recorded direct swarm)')
     .option('--replace-after-ms <ms>', 'delete and recreate a swarm server whose worker stays DEAD this long', intFlag(0), 10 * 60_000)
+    .option('--incremental', "--out holds another run's dataset: keep its files and number this run's shards after them")
+    .option('--overwrite', "--out holds another run's dataset: delete its dataset files (shards, embeddings) first")
     .addHelpText(
       'after',
       `

@@ -34,6 +34,7 @@ if (!isWorkerInvocation(process.argv.slice(2))) {
   (await import('./model.js')).registerModelCommands(program);
   (await import('./clip.js')).registerClipCommands(program);
   (await import('./swarm.js')).registerSwarmCommands(program);
+  (await import('./state-check.js')).registerStateCommands(program);
 }
 
 /** The first argument that is not a global option (or its value) names the command. */
@@ -67,6 +68,8 @@ try {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
   if (err instanceof CliError) fail(err.message, err.exitCode);
+  // A damaged, missing or unusable state file (src/store/db.ts; matched by name: no SQLite on worker hosts).
+  if (err instanceof Error && err.name === 'StateFileError') fail(err.message, 1);
   // A path the user gave that cannot be read or written: their mistake, not a bug.
   const code = (err as NodeJS.ErrnoException).code;
   if (err instanceof Error && code && FILE_ERRORS.has(code)) fail(err.message, 2);

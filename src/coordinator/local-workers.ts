@@ -20,6 +20,50 @@ interface Slot {
   child: ChildProcess | null;
   restarts: number;
   stopping: boolean;
+  /** Out of restarts: this actor is DEAD for good, with this cause. */
+  deadCause: string | null;
+}
+
+/**
+ * The only variables a local worker gets from the coordinator's environment: the processes that
+ * decode hostile images must not hold HCLOUD_TOKEN, HF_TOKEN or any other secret of the user.
+ */
+export const WORKER_ENV_ALLOWLIST = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TEMP', 'TMP',
+  'NODE_ENV', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'UV_THREADPOOL_SIZE', 'CAH_LOG_LEVEL', 'SYSTEMROOT',
+];
+
+/** A worker's environment: the allowlisted variables of `env`, then `extra`. */
+export function workerEnvironment(env: NodeJS.ProcessEnv, extra: Record<string, string>): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const name of WORKER_ENV_ALLOWLIST) if (env[name] !== undefined) out[name] = env[name];
+  return { ...out, ...extra };
+}
+
+/**
+ * The error a dead worker reported: its last log line at level error or above, else the last
+ * uncaught-exception line of its stderr. Warnings and other chatter are never a death cause.
+ */
+export function lastErrorLine(stderr: string): string | null {
+  let found: string | null = null;
+  for (const raw of stderr.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    if (line.startsWith('{')) {
+      try {
+        const entry = JSON.parse(line) as { level?: number; msg?: string; err?: unknown };
+        if ((entry.level ?? 0) >= 50) {
+          const err = typeof entry.err === 'string' ? entry.err : (entry.err as { message?: string } | undefined)?.message;
+          found = [entry.msg, err].filter(Boolean).join(': ');
+        }
+      } catch {
+        // A torn JSON line: not an error report.
+      }
+    } else if (/^(?:[A-Z]\w*)?Error(?: \[[A-Z_0-9]+\])?: /.test(line)) {
+      found = line;
+    }
+  }
+  return found ? found.slice(0, 200) : null;
 }
 
 /** `cah gpu --local-workers N`: N worker processes on this machine, restarted when they die. */
@@ -28,7 +72,7 @@ export class LocalWorkerPool {
   private stopping = false;
 
   constructor(private readonly opts: LocalWorkerPoolOptions) {
-    for (let i = 0; i < opts.count; i++) this.slots.push({ actorId: `local-${i + 1}`, child: null, restarts: 0, stopping: false });
+    for (let i = 0; i < opts.count; i++) this.slots.push({ actorId: `local-${i + 1}`, child: null, restarts: 0, stopping: false, deadCause: null });
   }
 
   get actorIds(): string[] {
@@ -37,6 +81,12 @@ export class LocalWorkerPool {
 
   start(): void {
     for (const slot of this.slots) this.spawn(slot);
+  }
+
+  /** When every local actor is DEAD for good (out of restarts): the last death cause; else null. */
+  exhausted(): string | null {
+    if (this.stopping || this.slots.some((s) => s.deadCause === null)) return null;
+    return this.slots.map((s) => `${s.actorId}: ${s.deadCause}`).join('; ');
   }
 
   /** The process of an actor, for tests that kill one. */
@@ -75,24 +125,26 @@ export class LocalWorkerPool {
     ];
     const child = spawn(process.execPath, args, {
       // The token travels in the environment, not argv, so `ps` does not show it.
-      env: { ...process.env, CAH_WORKER_TOKEN: this.opts.workerToken, CAH_PARENT_PID: String(process.pid) },
+      env: workerEnvironment(process.env, { CAH_WORKER_TOKEN: this.opts.workerToken, CAH_PARENT_PID: String(process.pid) }),
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     slot.child = child;
     let stderrTail = '';
     child.stderr?.on('data', (chunk: Buffer) => {
-      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-2000);
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-8000);
     });
     child.once('exit', (code, signal) => {
       slot.child = null;
       if (this.stopping) return;
       if (code === 0) {
-        this.opts.onDeath(slot.actorId, 'exited: no shards left', false);
+        slot.deadCause = 'exited: no shards left';
+        this.opts.onDeath(slot.actorId, slot.deadCause, false);
         return;
       }
-      const lastLine = stderrTail.trim().split('\n').pop() ?? '';
-      const cause = `process ${signal ? `killed by ${signal}` : `exited with code ${code}`}${lastLine ? `: ${lastLine.slice(0, 200)}` : ''}`;
+      const error = lastErrorLine(stderrTail);
+      const cause = `process ${signal ? `killed by ${signal}` : `exited with code ${code}`}${error ? `: ${error}` : ''}`;
       const restarting = slot.restarts < this.opts.maxRestarts;
+      if (!restarting) slot.deadCause = cause;
       this.opts.onDeath(slot.actorId, cause, restarting);
       if (restarting) {
         slot.restarts++;

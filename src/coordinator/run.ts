@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ExtraColumn, PairFilter } from '../filter/filter.js';
 import { FilterStage } from '../filter/stage.js';
+import type { OutputMode } from '../output/ownership.js';
 import type { Store } from '../store/store.js';
 import type { TlsIdentity } from './service.js';
 import { Coordinator } from './coordinator.js';
@@ -34,6 +35,9 @@ export interface RunOptions {
   onStarted?: (run: RunningCoordinator) => void | Promise<void>;
   /** How long a drain waits for workers to finish their shards before returning the leases. */
   drainTimeoutMs?: number;
+  /** A non-empty output directory of another run: refuse (default), --incremental or --overwrite. */
+  outputMode?: OutputMode;
+  stateDir?: string;
 }
 
 export interface RunningCoordinator {
@@ -46,9 +50,15 @@ export interface RunningCoordinator {
 }
 
 export interface RunResult {
-  exitReason: 'done' | 'drained' | 'stopped';
+  /** failed: the run could not go on (every local worker dead for good, the state file failed); see `error`. */
+  exitReason: 'done' | 'drained' | 'stopped' | 'failed';
   snapshot: CoordinatorSnapshot;
+  /** One line saying why the run failed. */
+  error?: string;
 }
+
+/** After the last shard, workers of other machines get this long to hear "drained" and exit. */
+const LINGER_FOR_REMOTE_MS = 2500;
 
 /**
  * `cah gpu`: the coordinator with its filter stage and, optionally, local worker actors; resolves
@@ -71,6 +81,8 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
     logger: opts.logger,
     ...(opts.extraColumns ? { extraColumns: opts.extraColumns } : {}),
     ...(opts.embeddingDim ? { embeddingDim: opts.embeddingDim } : {}),
+    ...(opts.outputMode ? { outputMode: opts.outputMode } : {}),
+    ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
   });
   const port = await coordinator.start(opts.listen, opts.tlsListen);
   const host = opts.listen.startsWith('[') ? opts.listen.slice(0, opts.listen.lastIndexOf(']') + 1) : opts.listen.split(':')[0]!;
@@ -92,6 +104,12 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
 
   let finish!: (reason: RunResult['exitReason']) => void;
   const finished = new Promise<RunResult['exitReason']>((resolve) => (finish = resolve));
+  let error: string | undefined;
+  const fail = (message: string): void => {
+    error ??= message;
+    finish('failed');
+  };
+  coordinator.once('fatal', (err: Error) => fail(err.message));
   let drainDeadline: number | null = null;
   const drainAndQuit = (): void => {
     if (drainDeadline !== null) {
@@ -102,8 +120,12 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
     coordinator.beginDrain();
   };
   const check = (): void => {
-    if (opts.untilDone && coordinator.isDone()) finish('done');
-    else if (drainDeadline !== null && (coordinator.leasedCount() === 0 || Date.now() > drainDeadline)) finish('drained');
+    if (coordinator.fatalError) fail(coordinator.fatalError.message);
+    else if (opts.untilDone && coordinator.isDone()) finish('done');
+    else if (workers?.exhausted() && !opts.store.actors.list().some((a) => a.state === 'ALIVE')) {
+      // Ray fails the caller with the death cause; a run with no worker left would idle forever.
+      fail(`every local worker is DEAD (out of restarts, --max-restarts ${opts.maxRestarts}) and no other worker is alive, with shards left: ${workers.exhausted()}`);
+    } else if (drainDeadline !== null && (coordinator.leasedCount() === 0 || Date.now() > drainDeadline)) finish('drained');
   };
   coordinator.on('tick', check);
   coordinator.on('change', check);
@@ -121,12 +143,16 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   coordinator.off('change', check);
   coordinator.beginDrain();
   await workers?.stop();
+  if (reason === 'done' && opts.store.actors.list().some((a) => a.state === 'ALIVE' && a.kind !== 'local')) {
+    // Workers of other machines (--exit-when-drained) learn "drained" from their next call instead of dialing a gone coordinator forever.
+    await new Promise((resolve) => setTimeout(resolve, LINGER_FOR_REMOTE_MS));
+  }
   await coordinator.stop(reason);
   await stage.close();
   const snapshot = coordinator.snapshot();
   opts.logger.info(
-    { reason, shards: snapshot.shards, kept: snapshot.output.pairsKept, out: opts.outDir },
+    { reason, shards: snapshot.shards, kept: snapshot.output.pairsKept, out: opts.outDir, ...(error ? { error } : {}) },
     'coordinator stopped',
   );
-  return { exitReason: reason, snapshot };
+  return { exitReason: reason, snapshot, ...(error ? { error } : {}) };
 }

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { tokensEqual } from './credentials.js';
-import { TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
+import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
 import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
 import type {
   ClaimKeysRequest,
@@ -29,14 +29,29 @@ export class RpcError extends Error {
   }
 }
 
+/** Who made a call: the connection's peer and the worker process's session secret (metadata). */
+export interface CallContext {
+  peer: string;
+  session: string;
+}
+
+export function sessionOf(metadata: grpc.Metadata): string {
+  const value = metadata.get(SESSION_METADATA_KEY)[0];
+  return typeof value === 'string' ? value : '';
+}
+
+function contextOf(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
+  return { peer: call.getPeer(), session: sessionOf(call.metadata) };
+}
+
 /** What the gRPC layer needs from the head; the Coordinator implements it. */
 export interface CoordinatorHandlers {
-  register(req: RegisterRequest, peer: string): RegisterResponse;
-  leaseShard(req: LeaseShardRequest): LeaseShardResponse;
-  heartbeat(req: HeartbeatRequest): HeartbeatResponse;
-  claimKeys(req: ClaimKeysRequest): ClaimKeysResponse;
-  completeShard(req: CompleteShardRequest): Promise<CompleteShardResponse>;
-  failShard(req: FailShardRequest): Promise<FailShardResponse>;
+  register(req: RegisterRequest, ctx: CallContext): RegisterResponse | Promise<RegisterResponse>;
+  leaseShard(req: LeaseShardRequest, ctx: CallContext): LeaseShardResponse;
+  heartbeat(req: HeartbeatRequest, ctx: CallContext): HeartbeatResponse;
+  claimKeys(req: ClaimKeysRequest, ctx: CallContext): ClaimKeysResponse;
+  completeShard(req: CompleteShardRequest, ctx: CallContext): Promise<CompleteShardResponse>;
+  failShard(req: FailShardRequest, ctx: CallContext): Promise<FailShardResponse>;
   streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void;
 }
 
@@ -120,12 +135,12 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
     interceptors: [guard(token)],
   });
   server.addService(coordinatorService().service, {
-    register: unary<RegisterRequest, RegisterResponse>((req, call) => handlers.register(req, call.getPeer())),
-    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>((req) => handlers.leaseShard(req)),
-    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>((req) => handlers.heartbeat(req)),
-    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>((req) => handlers.claimKeys(req)),
-    completeShard: unary<CompleteShardRequest, CompleteShardResponse>((req) => handlers.completeShard(req)),
-    failShard: unary<FailShardRequest, FailShardResponse>((req) => handlers.failShard(req)),
+    register: unary<RegisterRequest, RegisterResponse>((req, call) => handlers.register(req, contextOf(call))),
+    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>((req, call) => handlers.leaseShard(req, contextOf(call))),
+    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>((req, call) => handlers.heartbeat(req, contextOf(call))),
+    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>((req, call) => handlers.claimKeys(req, contextOf(call))),
+    completeShard: unary<CompleteShardRequest, CompleteShardResponse>((req, call) => handlers.completeShard(req, contextOf(call))),
+    failShard: unary<FailShardRequest, FailShardResponse>((req, call) => handlers.failShard(req, contextOf(call))),
     streamSamples: (stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>) => handlers.streamSamples(stream),
   });
   return server;

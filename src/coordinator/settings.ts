@@ -12,6 +12,10 @@ export interface CoordinatorSettings {
   creditWindow: number;
   /** How long CompleteShard waits for the last samples of a shard to be filtered and written. */
   completeTimeoutMs: number;
+  /** A lease older than this comes back even while heartbeats renew it (a worker that never finishes). */
+  maxLeaseAgeMs: number;
+  /** A failed attempt's shard waits this long before its next lease, doubling per failure (at most 60 s). */
+  retryBackoffMs: number;
   worker: WorkerSettings;
 }
 
@@ -43,5 +47,7 @@ export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {
   maxRetries: 3,
   creditWindow: 128,
   completeTimeoutMs: 120_000,
+  maxLeaseAgeMs: 6 * 3600_000,
+  retryBackoffMs: 2000,
   worker: DEFAULT_WORKER_SETTINGS,
 };

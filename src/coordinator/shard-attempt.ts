@@ -16,9 +16,9 @@ export interface AttemptCounts {
 
 /**
  * One lease of one shard on the coordinator side: samples arrive from the worker's stream, pass
- * the filter, and go to a ShardWriter writing temporary files. `finish` commits the output shard
- * once every sample the worker says it sent has been written; `abort` throws the attempt away
- * (the lease was lost) so nothing of it becomes visible.
+ * the filter, and go to a ShardWriter writing temporary files. `finish` stages the output shard
+ * once every sample the worker says it sent has been written, `publish` renames it into place;
+ * `abort` throws the attempt away (the lease was lost) so nothing of it becomes visible.
  */
 export class ShardAttempt {
   readonly counts: AttemptCounts = { received: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0 };
@@ -41,6 +41,8 @@ export class ShardAttempt {
 
   static async open(opts: {
     shardId: number;
+    /** The output shard's number (the shard id, offset in a directory adopted with --incremental). */
+    shardNumber?: number;
     fencingToken: number;
     actorId: string;
     source: string;
@@ -51,7 +53,7 @@ export class ShardAttempt {
   }): Promise<ShardAttempt> {
     const writer = await ShardWriter.open({
       outDir: opts.outDir,
-      shardNumber: opts.shardId,
+      shardNumber: opts.shardNumber ?? opts.shardId,
       attemptTag: `t${opts.fencingToken}`,
       ...(opts.extraColumns ? { extraColumns: opts.extraColumns } : {}),
       ...(opts.embeddingDim ? { embeddingDim: opts.embeddingDim } : {}),
@@ -103,7 +105,7 @@ export class ShardAttempt {
     }
   }
 
-  /** Waits for all `samplesSent` samples, then renames the output shard into place. */
+  /** Waits for all `samplesSent` samples, then stages the output shard (nothing visible yet). */
   async finish(
     samplesSent: number,
     info: { extraction: ExtractionCountsMessage | null; sourceErrors: string[] },
@@ -129,12 +131,17 @@ export class ShardAttempt {
     if (this.processed > samplesSent) {
       throw new Error(`shard ${this.shardId}: received ${this.processed} samples but the worker sent ${samplesSent}`);
     }
-    return this.writer.commit({
+    return this.writer.stage({
       startedAtMs: this.startedAtMs,
       source: this.source,
       sourceErrors: info.sourceErrors,
       ...(info.extraction ? { extraction: { ...info.extraction } } : {}),
     });
+  }
+
+  /** Renames the staged shard into place (its commit marker last) and fsyncs the directory. */
+  publish(): Promise<void> {
+    return this.writer.publish();
   }
 
   async abort(): Promise<void> {
@@ -169,10 +176,21 @@ function positive(value: number): number | null {
   return value > 0 ? value : null;
 }
 
+/** The parquet's size columns are INT32: a larger value would abort the whole shard's commit. */
+const MAX_DIMENSION = 2 ** 31 - 1;
+
 /** Wire samples carry proto3 defaults for absent fields; the dataset uses nulls. */
 export function toSampleRecord(wire: WireSample): SampleRecord {
   const refused = sampleRefusal(wire);
   if (refused) throw new Error(refused);
+  const sizes = [wire.width, wire.height, wire.originalWidth, wire.originalHeight];
+  if (sizes.some((v) => !Number.isSafeInteger(v) || v > MAX_DIMENSION)) {
+    // One impossible sample fails that sample, not the shard.
+    return {
+      ...toSampleRecord({ ...wire, status: 'failed_to_resize', jpeg: Buffer.alloc(0), width: 0, height: 0, originalWidth: 0, originalHeight: 0 }),
+      errorMessage: `the worker sent an impossible image size (${sizes.join('×')})`,
+    };
+  }
   const badImage = imageRefusal(wire);
   const status = (badImage ? 'failed_to_resize' : wire.status) as SampleStatus;
   return {

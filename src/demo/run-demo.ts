@@ -1,5 +1,6 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { CliError } from '../cli/errors.js';
 import { runGpu, type GpuFlags } from '../cli/gpu.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../coordinator/settings.js';
 import { Store } from '../store/store.js';
@@ -49,10 +50,19 @@ export function demoGpuFlags(opts: { out: string; workers: number; model?: strin
   };
 }
 
+/** Marks a directory as a demo's: only such a directory (or an empty one) is emptied by the next demo. */
+export const DEMO_MARKER = '.cah-demo';
+
 /** `npm start`: everything on loopback, no internet; prints a summary and where the dataset is. */
 export async function runDemo(flags: DemoFlags): Promise<number> {
   const dir = resolve(flags.dir);
+  const entries = await readdir(dir).catch(() => null);
+  if (entries && entries.length > 0 && !entries.includes(DEMO_MARKER)) {
+    throw new CliError(`--dir ${dir} is not empty and not an earlier demo's directory: nothing was deleted; choose a new or empty directory`);
+  }
   await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, DEMO_MARKER), 'written by cah demo: the next demo with this --dir empties this directory\n');
   const stateDir = join(dir, 'state');
   const out = join(dir, 'dataset');
   await mkdir(stateDir, { recursive: true });

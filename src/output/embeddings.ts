@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
@@ -50,6 +50,9 @@ export class EmbeddingWriter {
   private readonly metadata: MetadataRow[] = [];
   private readonly image: WriteStream;
   private readonly text: WriteStream;
+  /** The first write error (a full disk): the attempt fails with it instead of the process crashing. */
+  error: Error | null = null;
+  private staged: string[] = [];
 
   constructor(
     private readonly partialDir: string,
@@ -58,17 +61,20 @@ export class EmbeddingWriter {
   ) {
     this.image = createWriteStream(this.rawPath('img'));
     this.text = createWriteStream(this.rawPath('text'));
+    for (const stream of [this.image, this.text]) stream.on('error', (err: Error) => (this.error ??= err));
   }
 
   async add(row: MetadataRow, image: Float32Array, text: Float32Array): Promise<void> {
     if (image.length !== this.dim || text.length !== this.dim) {
       throw new Error(`embeddings of ${row.key} have ${image.length}/${text.length} values, expected ${this.dim}`);
     }
+    if (this.error) throw this.error;
     this.metadata.push(row);
     const imageOk = this.image.write(Buffer.from(float32ToFloat16(image).buffer));
     const textOk = this.text.write(Buffer.from(float32ToFloat16(text).buffer));
     if (!imageOk) await drainedOrClosed(this.image);
     if (!textOk) await drainedOrClosed(this.text);
+    if (this.error) throw this.error;
   }
 
   /** Writes the three files under the partial directory and returns [staged, final] path pairs. */
@@ -76,9 +82,12 @@ export class EmbeddingWriter {
     const names = embeddingFileNames(shardName);
     const staged: [string, string][] = [];
     for (const [stream, kind, name] of [[this.image, 'img', names.image], [this.text, 'text', names.text]] as const) {
+      if (this.error) throw this.error;
       stream.end();
-      await once(stream, 'close');
+      if (!stream.closed) await once(stream, 'close');
+      if (this.error) throw this.error;
       const npy = join(this.partialDir, `${this.tag}.${kind}.npy`);
+      this.staged.push(npy);
       await writeFile(npy, float16NpyHeader(this.metadata.length, this.dim));
       await pipeline(createReadStream(this.rawPath(kind)), createWriteStream(npy, { flags: 'a' }));
       await rm(this.rawPath(kind), { force: true });
@@ -86,6 +95,7 @@ export class EmbeddingWriter {
       staged.push([npy, join(outDir, name)]);
     }
     const parquet = join(this.partialDir, `${this.tag}.metadata.parquet`);
+    this.staged.push(parquet);
     await writeFile(parquet, Buffer.from(this.metadataParquet()));
     await fsyncFile(parquet);
     staged.push([parquet, join(outDir, names.metadata)]);
@@ -95,7 +105,9 @@ export class EmbeddingWriter {
   async abort(): Promise<void> {
     abandonStream(this.image);
     abandonStream(this.text);
-    await Promise.all(['img', 'text'].map((kind) => rm(this.rawPath(kind), { force: true })));
+    const temp = [this.rawPath('img'), this.rawPath('text'), ...this.staged];
+    this.staged = [];
+    await Promise.all(temp.map((path) => rm(path, { force: true })));
   }
 
   private rawPath(kind: string): string {
@@ -114,12 +126,3 @@ export class EmbeddingWriter {
     });
   }
 }
-
-/** Moves staged files into place (creating img_emb/, text_emb/, metadata/). */
-export async function publish(staged: [string, string][]): Promise<void> {
-  for (const [from, to] of staged) {
-    await mkdir(dirname(to), { recursive: true });
-    await rename(from, to);
-  }
-}
-

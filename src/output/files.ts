@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 
 /** Flushes a file to disk before it is renamed into place: a crash never leaves a torn output file. */
@@ -9,6 +9,22 @@ export async function fsyncFile(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** Flushes a directory's entries (renames, creations, removals) to disk. */
+export async function fsyncDir(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes a file and flushes it to disk. */
+export async function writeFileSynced(path: string, data: string | Buffer): Promise<void> {
+  await writeFile(path, data);
+  await fsyncFile(path);
 }
 
 /**

@@ -1,13 +1,13 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/filter.js';
 import tar from 'tar-stream';
-import { abandonStream, drainedOrClosed, fsyncFile } from './files.js';
+import { abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
 import type { SampleRecord } from './sample.js';
-import { EmbeddingWriter, publish } from './embeddings.js';
+import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -47,9 +47,16 @@ export interface CommittedShard {
   countsByStatus: Record<string, number>;
 }
 
-const PARTIAL_DIR = '.partial';
+export const PARTIAL_DIR = '.partial';
 const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 const PARQUET_ROW_GROUP = 8192;
+
+/**
+ * Fault injection for the chaos suite only: CAH_FAULT_CRASH_PUBLISH=N makes the process kill
+ * itself (SIGKILL) in the middle of its N-th publish, after the first rename.
+ */
+const CRASH_AT_PUBLISH = Number(process.env['CAH_FAULT_CRASH_PUBLISH'] ?? 0);
+let publishes = 0;
 
 interface Row {
   key: string;
@@ -71,8 +78,10 @@ interface Row {
 /**
  * One output shard in img2dataset's webdataset layout: NNNNN.tar ({key}.jpg/.txt/.json for each
  * kept pair, streamed to disk), NNNNN.parquet (a row for every sample) and NNNNN_stats.json.
- * Everything is written under .partial/ and renamed into place at commit, tar last, so no partial
- * tar is ever visible under its final name.
+ * Everything is written and fsynced under .partial/, then renamed into place at commit, the
+ * _stats.json last: a shard is complete exactly when its NNNNN_stats.json exists (readers skip
+ * shards without it; the coordinator's recovery removes them), and the directory is fsynced before
+ * the shard is marked done. A write error (a full disk) fails the attempt and leaves no temp file.
  */
 export class ShardWriter {
   private pending: Row[] = [];
@@ -83,6 +92,8 @@ export class ShardWriter {
   private readonly errors: Record<string, Record<string, number>> = {};
   private total = 0;
   private closed = false;
+  private failure: Error | null = null;
+  private staged: [string, string][] = [];
 
   private constructor(
     private readonly opts: ShardWriterOptions,
@@ -109,12 +120,22 @@ export class ShardWriter {
     const schema = schemaFromColumnData({ columnData: parquetColumns([], opts.extraColumns ?? []) });
     const parquet = new ParquetWriter({ writer: fileWriter(tmpParquet), schema });
     const embeddings = opts.embeddingDim ? new EmbeddingWriter(partial, `${shardName}.${opts.attemptTag}`, opts.embeddingDim) : null;
-    return new ShardWriter(opts, shardName, tmpTar, pack, file, tmpParquet, parquet, embeddings);
+    const writer = new ShardWriter(opts, shardName, tmpTar, pack, file, tmpParquet, parquet, embeddings);
+    // Without listeners a disk error (ENOSPC, EACCES) would be an unhandled 'error' event: a crash.
+    pack.on('error', (err: Error) => (writer.failure ??= err));
+    file.on('error', (err: Error) => (writer.failure ??= err));
+    return writer;
+  }
+
+  /** The first write error of this attempt, if any. */
+  get error(): Error | null {
+    return this.failure ?? this.embeddings?.error ?? null;
   }
 
   /** Adds one sample; a key already added is ignored (returns false). */
   async add(sample: SampleRecord, extras: SampleExtras = {}): Promise<boolean> {
     if (this.closed) throw new Error(`shard ${this.shardName} is already committed or aborted`);
+    if (this.error) throw this.error;
     if (this.keys.has(sample.key)) return false;
     if (sample.key.includes('.') || sample.key.includes('/')) throw new Error(`invalid sample key "${sample.key}"`);
     this.keys.add(sample.key);
@@ -142,10 +163,11 @@ export class ShardWriter {
     if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const { extra, ...meta } = row;
-      this.pack.entry({ name: `${sample.key}.jpg` }, sample.jpeg);
-      this.pack.entry({ name: `${sample.key}.txt` }, Buffer.from(sample.caption, 'utf8'));
-      this.pack.entry({ name: `${sample.key}.json` }, Buffer.from(JSON.stringify({ ...meta, ...extra })));
+      this.entry(`${sample.key}.jpg`, sample.jpeg);
+      this.entry(`${sample.key}.txt`, Buffer.from(sample.caption, 'utf8'));
+      this.entry(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...meta, ...extra })));
       if (this.file.writableNeedDrain) await drainedOrClosed(this.file);
+      if (this.error) throw this.error;
       if (this.closed) throw new Error(`shard ${this.shardName} was aborted`);
       if (this.embeddings && extras.imageEmbedding && extras.textEmbedding) {
         const { key, url, caption, similarity } = sample;
@@ -155,60 +177,106 @@ export class ShardWriter {
     return true;
   }
 
+  /** Stages and publishes in one go (see `stage` and `publish`). */
   async commit(info: ShardCommitInfo): Promise<CommittedShard> {
-    if (this.closed) throw new Error(`shard ${this.shardName} is already committed or aborted`);
-    this.closed = true;
-    this.pack.finalize();
-    await once(this.file, 'close');
-    await fsyncFile(this.tmpTar);
-    const { outDir, attemptTag } = this.opts;
-    const partial = join(outDir, PARTIAL_DIR);
-    await this.flushRows();
-    await this.parquet.finish();
-    await fsyncFile(this.tmpParquet);
-    const endedAt = Date.now();
-    const counts = this.counts;
-    const stats = {
-      count: this.total,
-      successes: counts['success'],
-      failed_to_download: counts['failed_to_download'],
-      failed_to_resize: counts['failed_to_resize'],
-      filtered_out: counts['filtered_out'],
-      status_dict: counts,
-      error_counts: this.errors,
-      source: info.source ?? null,
-      source_errors: info.sourceErrors ?? [],
-      extraction: info.extraction ?? {},
-      start_time: info.startedAtMs / 1000,
-      end_time: endedAt / 1000,
-      duration: (endedAt - info.startedAtMs) / 1000,
-      download_ms: summary(this.downloadMs),
-      resize_ms: summary(this.resizeMs),
-    };
-    const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
-    await writeFile(tmpStats, JSON.stringify(stats, null, 2));
-    // Embedding rows follow the order of the kept rows of the parquet: both follow `add`.
-    const embeddings = (await this.embeddings?.stage(outDir, this.shardName)) ?? [];
-    await publish(embeddings);
-    const embeddingPaths = embeddings.map(([, path]) => path);
-    const tarPath = join(outDir, `${this.shardName}.tar`);
-    const parquetPath = join(outDir, `${this.shardName}.parquet`);
-    const statsPath = join(outDir, `${this.shardName}_stats.json`);
-    await rename(this.tmpParquet, parquetPath);
-    await rename(tmpStats, statsPath);
-    await rename(this.tmpTar, tarPath);
-    const tarBytes = (await stat(tarPath)).size;
-    return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.total, tarBytes, countsByStatus: counts };
+    const staged = await this.stage(info);
+    await this.publish();
+    return staged;
   }
 
-  async abort(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Finishes every file of the shard under .partial/ and fsyncs it; nothing is visible yet. On
+   * any error the temp files are removed and the error is thrown.
+   */
+  async stage(info: ShardCommitInfo): Promise<CommittedShard> {
+    if (this.closed) throw new Error(`shard ${this.shardName} is already committed or aborted`);
     this.closed = true;
+    try {
+      if (this.error) throw this.error;
+      this.pack.finalize();
+      if (!this.file.closed) await once(this.file, 'close');
+      if (this.error) throw this.error;
+      await fsyncFile(this.tmpTar);
+      const { outDir, attemptTag } = this.opts;
+      const partial = join(outDir, PARTIAL_DIR);
+      await this.flushRows();
+      await this.parquet.finish();
+      await fsyncFile(this.tmpParquet);
+      const endedAt = Date.now();
+      const counts = this.counts;
+      const stats = {
+        count: this.total,
+        successes: counts['success'],
+        failed_to_download: counts['failed_to_download'],
+        failed_to_resize: counts['failed_to_resize'],
+        filtered_out: counts['filtered_out'],
+        status_dict: counts,
+        error_counts: this.errors,
+        source: info.source ?? null,
+        source_errors: info.sourceErrors ?? [],
+        extraction: info.extraction ?? {},
+        start_time: info.startedAtMs / 1000,
+        end_time: endedAt / 1000,
+        duration: (endedAt - info.startedAtMs) / 1000,
+        download_ms: summary(this.downloadMs),
+        resize_ms: summary(this.resizeMs),
+      };
+      const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
+      const tarPath = join(outDir, `${this.shardName}.tar`);
+      const parquetPath = join(outDir, `${this.shardName}.parquet`);
+      const statsPath = join(outDir, `${this.shardName}_stats.json`);
+      // Embedding rows follow the order of the kept rows of the parquet: both follow `add`.
+      this.staged = (await this.embeddings?.stage(outDir, this.shardName)) ?? [];
+      // The stats file is the commit marker: renamed last.
+      this.staged.push([this.tmpParquet, parquetPath], [this.tmpTar, tarPath], [tmpStats, statsPath]);
+      await writeFileSynced(tmpStats, JSON.stringify(stats, null, 2));
+      const tarBytes = (await stat(this.tmpTar)).size;
+      const embeddingPaths = this.staged.slice(0, -3).map(([, path]) => path);
+      return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.total, tarBytes, countsByStatus: counts };
+    } catch (err) {
+      await this.removeTemp();
+      throw err;
+    }
+  }
+
+  /** Renames the staged files into place, the commit marker last, and fsyncs the directories. */
+  async publish(): Promise<void> {
+    const staged = this.staged;
+    if (staged.length === 0) throw new Error(`shard ${this.shardName} has nothing staged`);
+    const dirs = new Set<string>();
+    const crash = CRASH_AT_PUBLISH > 0 && ++publishes === CRASH_AT_PUBLISH;
+    for (const [from, to] of staged) {
+      await mkdir(dirname(to), { recursive: true });
+      await rename(from, to);
+      dirs.add(dirname(to));
+      if (crash) process.kill(process.pid, 'SIGKILL');
+    }
+    this.staged = [];
+    for (const dir of dirs) await fsyncDir(dir);
+  }
+
+  /** Throws the attempt away: streams stopped, every temp file removed (also after a failed commit). */
+  async abort(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      abandonStream(this.pack);
+      abandonStream(this.file);
+    }
+    await this.removeTemp();
+  }
+
+  private async removeTemp(): Promise<void> {
     abandonStream(this.pack);
     abandonStream(this.file);
     await this.embeddings?.abort();
-    await rm(this.tmpTar, { force: true });
-    await rm(this.tmpParquet, { force: true });
+    const temp = [this.tmpTar, this.tmpParquet, ...this.staged.map(([from]) => from)];
+    this.staged = [];
+    await Promise.all(temp.map((path) => rm(path, { force: true })));
+  }
+
+  /** One tar member; an entry stream of a pack that failed (a full disk) errors too: recorded, never unhandled. */
+  private entry(name: string, data: Buffer): void {
+    this.pack.entry({ name }, data).on('error', (err: Error) => (this.failure ??= err));
   }
 
   private count(row: Row): void {
@@ -263,6 +331,44 @@ function summary(values: number[]): { mean: number | null; median: number | null
   return { mean: values.reduce((a, b) => a + b, 0) / values.length, median: sorted[Math.floor(sorted.length / 2)]! };
 }
 
+
+/** The output files of one shard, as published (the commit marker last). */
+export function shardFileNames(shardName: string): string[] {
+  const emb = embeddingFileNames(shardName);
+  return [emb.image, emb.text, emb.metadata, `${shardName}.parquet`, `${shardName}.tar`, `${shardName}_stats.json`];
+}
+
+const SHARD_FILE = /^(\d{5,})(?:\.tar|\.parquet|_stats\.json)$/;
+const EMBEDDING_FILE = /^(?:img_emb_|text_emb_|metadata_)(\d{5,})\.(?:npy|parquet)$/;
+
+/** Shard names that have files in the output directory (top level and the embedding folders). */
+export async function shardNamesOnDisk(outDir: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const [dir, pattern] of [['', SHARD_FILE], ['img_emb', EMBEDDING_FILE], ['text_emb', EMBEDDING_FILE], ['metadata', EMBEDDING_FILE]] as const) {
+    const entries = await readdir(join(outDir, dir)).catch(() => [] as string[]);
+    for (const entry of entries) {
+      const match = pattern.exec(entry);
+      if (match) names.add(match[1]!);
+    }
+  }
+  return names;
+}
+
+/**
+ * At coordinator start: removes every file of the shards `isCommitted` does not know as done
+ * (renamed into place by a coordinator that died before marking the shard done, or left by a
+ * failed publish). Their shards are queued again, so nothing is lost. Returns the names removed.
+ */
+export async function removeUncommittedShards(outDir: string, isCommitted: (shardName: string) => boolean): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await shardNamesOnDisk(outDir)) {
+    if (isCommitted(name)) continue;
+    await Promise.all(shardFileNames(name).map((file) => rm(join(outDir, file), { force: true })));
+    removed.push(name);
+  }
+  if (removed.length > 0) await fsyncDir(outDir);
+  return removed;
+}
 
 /** At coordinator start: temp files of attempts that died with the previous process. */
 export async function removeStalePartials(outDir: string): Promise<number> {

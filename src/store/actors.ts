@@ -41,21 +41,48 @@ export class ActorTable {
       .run(id, kind, host, now);
   }
 
-  /** Register: the actor is ALIVE. A re-registration after a death counts as a restart. */
+  /**
+   * Register: the actor is ALIVE, bound to `session` (a digest of the secret its process sends on
+   * every call). A re-registration after a death counts as a restart.
+   */
   register(
     id: string,
-    info: { kind: ActorKind; host: string; pid: number; version: string },
+    info: { kind: ActorKind; host: string; pid: number; version: string; session?: string },
     now: number = Date.now(),
   ): void {
     this.db
       .prepare(
-        `INSERT INTO actors (id, kind, host, pid, version, state, registered_at, last_heartbeat)
-         VALUES (@id, @kind, @host, @pid, @version, 'ALIVE', @now, @now)
+        `INSERT INTO actors (id, kind, host, pid, version, state, registered_at, last_heartbeat, session)
+         VALUES (@id, @kind, @host, @pid, @version, 'ALIVE', @now, @now, @session)
          ON CONFLICT (id) DO UPDATE SET host = @host, pid = @pid, version = @version, state = 'ALIVE',
-           last_heartbeat = @now, death_cause = NULL, current_shard_id = NULL,
+           last_heartbeat = @now, death_cause = NULL, current_shard_id = NULL, session = @session,
            restarts = restarts + (CASE WHEN actors.state IN ('DEAD', 'RESTARTING') THEN 1 ELSE 0 END)`,
       )
-      .run({ id, ...info, now });
+      .run({ id, ...info, session: info.session ?? null, now });
+  }
+
+  /** The session digest an actor registered with (null: none, or not known). */
+  sessionOf(id: string): string | null {
+    return (this.db.prepare(`SELECT session FROM actors WHERE id = ?`).pluck().get(id) as string | null | undefined) ?? null;
+  }
+
+  /** Clears the actor's current shard if it is this one (a lease of it came back). */
+  clearCurrentShard(id: string, shardId: number): void {
+    this.db.prepare(`UPDATE actors SET current_shard_id = NULL WHERE id = ? AND current_shard_id = ?`).run(id, shardId);
+  }
+
+  /** Forgets DEAD actors beyond the `keep` most recently seen: registrations must not grow the table without bound. */
+  pruneDead(keep: number): number {
+    return this.db
+      .prepare(
+        `DELETE FROM actors WHERE state = 'DEAD' AND id NOT IN (
+           SELECT id FROM actors WHERE state = 'DEAD' ORDER BY COALESCE(last_heartbeat, registered_at) DESC LIMIT ?)`,
+      )
+      .run(keep).changes;
+  }
+
+  count(): number {
+    return this.db.prepare(`SELECT COUNT(*) FROM actors`).pluck().get() as number;
   }
 
   heartbeat(

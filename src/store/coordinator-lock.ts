@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
@@ -12,25 +13,20 @@ export interface LockHolder {
 export class StateLockedError extends Error {
   constructor(
     readonly lockPath: string,
-    readonly holder: LockHolder,
+    readonly holder: LockHolder | null,
   ) {
-    super(`another coordinator (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}) is running on this state file`);
+    super(
+      holder
+        ? `another coordinator (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}) is running on this state file`
+        : 'another coordinator is running on this state file',
+    );
     this.name = 'StateLockedError';
   }
 }
 
-function isAlive(pid: number): boolean {
+function readHolder(infoPath: string): LockHolder | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function readHolder(lockPath: string): LockHolder | null {
-  try {
-    return JSON.parse(readFileSync(lockPath, 'utf8')) as LockHolder;
+    return JSON.parse(readFileSync(infoPath, 'utf8')) as LockHolder;
   } catch {
     return null;
   }
@@ -38,24 +34,33 @@ function readHolder(lockPath: string): LockHolder | null {
 
 /**
  * One coordinator per state file: two would requeue each other's leases and write the same output
- * shards. The lock is a file created exclusively beside the SQLite file; one left by a coordinator
- * that died (its pid gone on this host) is taken over. Returns the release function.
+ * shards. The lock is an OS lock: an exclusive SQLite transaction, held open for the coordinator's
+ * life, on a small file beside the state file (SQLite takes it with fcntl, atomically; the OS
+ * drops it when the process dies, so a crashed coordinator's lock needs no takeover). Who holds
+ * it is written beside it, for the error message only. Returns the release function.
  */
 export function acquireCoordinatorLock(dbPath: string): () => void {
   const lockPath = `${dbPath}.coordinator.lock`;
-  const me: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      writeFileSync(lockPath, JSON.stringify(me), { flag: 'wx', mode: 0o600 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
-      const holder = readHolder(lockPath);
-      if (holder && (holder.host !== me.host || isAlive(holder.pid))) throw new StateLockedError(lockPath, holder);
-      rmSync(lockPath, { force: true });
+  const infoPath = `${lockPath}.json`;
+  const lock = new Database(lockPath, { timeout: 0 });
+  try {
+    lock.pragma('journal_mode = DELETE');
+    lock.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    lock.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY' || (err as { code?: string }).code === 'SQLITE_LOCKED') {
+      throw new StateLockedError(lockPath, readHolder(infoPath));
     }
+    throw err;
   }
+  const me: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  writeFileSync(infoPath, JSON.stringify(me), { mode: 0o600 });
+  let released = false;
   return () => {
-    if (readHolder(lockPath)?.pid === me.pid) rmSync(lockPath, { force: true });
+    if (released) return;
+    released = true;
+    if (readHolder(infoPath)?.pid === me.pid) rmSync(infoPath, { force: true });
+    lock.exec('ROLLBACK');
+    lock.close();
   };
 }

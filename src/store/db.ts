@@ -72,24 +72,68 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO counters (name, value) VALUES ('fencing_token', 0);
   `,
+  // Leases remember when they were granted (unreported and over-age leases come back), failed
+  // attempts wait before the next (backoff), actors are bound to the session that registered them,
+  // and the state file has an identity that output directories record.
+  `
+  ALTER TABLE shards ADD COLUMN leased_at INTEGER;
+  ALTER TABLE shards ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE actors ADD COLUMN session TEXT;
+  CREATE TABLE meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO meta (name, value) VALUES ('state_id', lower(hex(randomblob(16))));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export class SchemaTooNewError extends Error {}
 
-/** Opens (creating if needed) the state file: WAL so `cah status` can read while `cah gpu` writes. */
+/** The state file is damaged, gone or unreadable: the coordinator stops with this one line. */
+export class StateFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateFileError';
+  }
+}
+
+/** An error raised by SQLite itself (disk I/O, corruption, a locked or deleted file). */
+export function isSqliteError(err: unknown): boolean {
+  return err instanceof Database.SqliteError || (typeof (err as { code?: unknown })?.code === 'string' && String((err as { code: string }).code).startsWith('SQLITE_'));
+}
+
+/**
+ * Opens (creating if needed) the state file: WAL so `cah status` can read while `cah gpu` writes;
+ * synchronous=FULL so a shard marked done survives a power cut. quick_check at open: a damaged file
+ * is a one-line StateFileError, never a failure charged to shards later.
+ */
 export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
   if (!opts.readonly) mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
-  db.pragma('busy_timeout = 5000');
-  if (opts.readonly) return db;
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
-  return db;
+  let db: Db | null = null;
+  try {
+    db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    db.pragma('busy_timeout = 5000');
+    const check = (db.pragma('quick_check(3)') as { quick_check: string }[]).map((r) => r.quick_check);
+    if (check[0] !== 'ok') {
+      const found = check.join(' ').replace(/\*\*\* in database main \*\*\*/g, '').replace(/\s+/g, ' ').trim().slice(0, 200);
+      throw new StateFileError(`state file ${path} is damaged (${found}): ${RESTORE_HINT}`);
+    }
+    if (opts.readonly) return db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof StateFileError || err instanceof SchemaTooNewError || !isSqliteError(err)) throw err;
+    throw new StateFileError(`state file ${path} cannot be used: ${(err as Error).message}: ${RESTORE_HINT}`);
+  }
 }
+
+const RESTORE_HINT = 'restore it from a backup (`cah state backup`), or move it away to start afresh';
 
 function migrate(db: Db): void {
   const current = db.pragma('user_version', { simple: true }) as number;

@@ -1,10 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Db } from './db.js';
 
 /**
  * Every change of a shard's state happens in this file:
  *   queued → leased (lease) → done (complete) | queued (lease returned, will retry) | failed (out of retries)
- * A lease carries a fencing token, fresh for every lease, so that a worker whose lease was taken
- * away (expired, actor declared dead, coordinator restarted) can no longer complete the shard.
+ * A lease carries a fencing token, fresh and random for every lease, so that a worker whose lease
+ * was taken away (expired, actor declared dead, coordinator restarted) can no longer complete the
+ * shard, and no client can guess another's lease.
  */
 export type ShardState = 'queued' | 'leased' | 'done' | 'failed';
 
@@ -69,6 +71,30 @@ export interface ReturnedLease {
   nowState: ShardState;
 }
 
+/** A lease as the supervisor sees it. */
+export interface HeldLease {
+  shardId: number;
+  fencingToken: number;
+  owner: string | null;
+  leasedAt: number | null;
+}
+
+/** Failed attempts wait before the shard is leased again: base · 2^(failures−1), at most a minute. */
+export function retryDelayMs(baseMs: number, failures: number): number {
+  return failures <= 0 || baseMs <= 0 ? 0 : Math.min(60_000, baseMs * 2 ** (failures - 1));
+}
+
+/**
+ * A fencing token: 53 random bits, exact as a JS number (the wire's uint64 is decoded to a number),
+ * as a SQLite INTEGER and as a protobuf uint64; never 0 (the proto3 default).
+ */
+export function randomFencingToken(): number {
+  const bytes = randomBytes(7);
+  const high = bytes.readUIntBE(0, 3) & 0x1f_ffff;
+  const token = high * 2 ** 32 + bytes.readUInt32BE(3);
+  return token === 0 ? 1 : token;
+}
+
 const COLUMNS = `id, source, state, attempts, failures, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt,
   fencing_token AS fencingToken, error, added_at AS addedAt, updated_at AS updatedAt, done_at AS doneAt,
   output_shard AS outputShard, candidates, duplicates, downloaded, failed, kept, filtered_out AS filteredOut,
@@ -107,6 +133,12 @@ export class ShardTable {
     return counts;
   }
 
+  /** The output shard names of the done shards: what the output directory may hold. */
+  doneOutputNames(): Set<string> {
+    const names = this.db.prepare(`SELECT output_shard FROM shards WHERE state = 'done' AND output_shard IS NOT NULL`).pluck().all() as string[];
+    return new Set(names);
+  }
+
   /** Sums over done shards, for the dashboard and `cah status`. */
   doneTotals(): DoneTotals {
     return this.db
@@ -124,43 +156,67 @@ export class ShardTable {
   lease(owner: string, leaseMs: number, now: number = Date.now()): Lease | null {
     return this.db.transaction((): Lease | null => {
       const next = this.db
-        .prepare(`SELECT id, source, attempts FROM shards WHERE state = 'queued' ORDER BY id LIMIT 1`)
-        .get() as { id: number; source: string; attempts: number } | undefined;
+        .prepare(`SELECT id, source, attempts, fencing_token AS previous FROM shards WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT 1`)
+        .get(now) as { id: number; source: string; attempts: number; previous: number } | undefined;
       if (!next) return null;
-      const token = this.nextFencingToken();
+      let token = randomFencingToken();
+      while (token === next.previous) token = randomFencingToken();
       const expires = now + leaseMs;
       this.db
         .prepare(
-          `UPDATE shards SET state = 'leased', lease_owner = ?, lease_expires_at = ?, fencing_token = ?,
+          `UPDATE shards SET state = 'leased', lease_owner = ?, lease_expires_at = ?, fencing_token = ?, leased_at = ?,
              attempts = attempts + 1, updated_at = ? WHERE id = ?`,
         )
-        .run(owner, expires, token, now, next.id);
+        .run(owner, expires, token, now, now, next.id);
       return { shardId: next.id, source: next.source, fencingToken: token, leaseExpiresAt: expires, attempt: next.attempts + 1 };
     })();
   }
 
-  /** True while the lease identified by the token is the shard's current one. */
-  holds(shardId: number, fencingToken: number): boolean {
+  /** True while the lease identified by the token is the shard's current one (and, when given, `owner`'s). */
+  holds(shardId: number, fencingToken: number, owner?: string): boolean {
     const row = this.db
-      .prepare(`SELECT 1 FROM shards WHERE id = ? AND state = 'leased' AND fencing_token = ?`)
-      .get(shardId, fencingToken);
-    return row !== undefined;
+      .prepare(`SELECT lease_owner AS owner FROM shards WHERE id = ? AND state = 'leased' AND fencing_token = ?`)
+      .get(shardId, fencingToken) as { owner: string | null } | undefined;
+    return row !== undefined && (owner === undefined || row.owner === owner);
   }
 
-  /** Heartbeats extend every lease the owner holds. Returns the shard ids renewed. */
-  renew(owner: string, leaseMs: number, now: number = Date.now()): number[] {
+  /**
+   * A heartbeat extends the leases the owner reports (and still holds), only those: a lease the
+   * worker stopped reporting must be able to expire. Returns the shard ids renewed.
+   */
+  renew(owner: string, reported: readonly { shardId: number; fencingToken: number }[], leaseMs: number, now: number = Date.now()): number[] {
+    const update = this.db.prepare(
+      `UPDATE shards SET lease_expires_at = ?, updated_at = ?
+       WHERE id = ? AND state = 'leased' AND lease_owner = ? AND fencing_token = ? RETURNING id`,
+    );
+    return this.db.transaction(() =>
+      reported.flatMap((r) => (update.all(now + leaseMs, now, r.shardId, owner, r.fencingToken) as { id: number }[]).map((row) => row.id)),
+    )();
+  }
+
+  /** The leases `owner` holds. */
+  leasesOf(owner: string): HeldLease[] {
+    return this.db
+      .prepare(
+        `SELECT id AS shardId, fencing_token AS fencingToken, lease_owner AS owner, leased_at AS leasedAt
+         FROM shards WHERE state = 'leased' AND lease_owner = ?`,
+      )
+      .all(owner) as HeldLease[];
+  }
+
+  /** Leases past their expiry, or granted longer ago than `maxAgeMs` (a worker that never finishes). */
+  overdue(maxAgeMs: number, now: number = Date.now()): (HeldLease & { reason: string })[] {
     const rows = this.db
       .prepare(
-        `UPDATE shards SET lease_expires_at = ?, updated_at = ? WHERE state = 'leased' AND lease_owner = ? RETURNING id`,
+        `SELECT id AS shardId, fencing_token AS fencingToken, lease_owner AS owner, leased_at AS leasedAt,
+           lease_expires_at AS expiresAt
+         FROM shards WHERE state = 'leased' AND (lease_expires_at < ? OR leased_at < ?)`,
       )
-      .all(now + leaseMs, now, owner) as { id: number }[];
-    return rows.map((r) => r.id);
-  }
-
-  leasedBy(owner: string): number[] {
-    return (
-      this.db.prepare(`SELECT id FROM shards WHERE state = 'leased' AND lease_owner = ?`).all(owner) as { id: number }[]
-    ).map((r) => r.id);
+      .all(now, now - maxAgeMs) as (HeldLease & { expiresAt: number | null })[];
+    return rows.map(({ expiresAt, ...lease }) => ({
+      ...lease,
+      reason: expiresAt !== null && expiresAt < now ? 'lease expired' : `lease older than the maximum lease age (${Math.round(maxAgeMs / 1000)} s)`,
+    }));
   }
 
   /**
@@ -202,7 +258,7 @@ export class ShardTable {
     shardId: number,
     fencingToken: number | null,
     error: string,
-    opts: { countsAsFailure: boolean; maxRetries: number },
+    opts: { countsAsFailure: boolean; maxRetries: number; retryBackoffMs?: number },
     now: number = Date.now(),
   ): ReturnedLease | null {
     return this.db.transaction((): ReturnedLease | null => {
@@ -212,27 +268,16 @@ export class ShardTable {
       if (!row || (fencingToken !== null && row.token !== fencingToken)) return null;
       const failures = row.failures + (opts.countsAsFailure ? 1 : 0);
       const nowState: ShardState = opts.countsAsFailure && failures >= opts.maxRetries ? 'failed' : 'queued';
+      const delay = opts.countsAsFailure ? retryDelayMs(opts.retryBackoffMs ?? 0, failures) : 0;
+      const notBefore = delay > 0 ? now + delay : 0;
       this.db
         .prepare(
           `UPDATE shards SET state = ?, failures = ?, error = ?, lease_owner = NULL, lease_expires_at = NULL,
-             updated_at = ? WHERE id = ?`,
+             leased_at = NULL, not_before = ?, updated_at = ? WHERE id = ?`,
         )
-        .run(nowState, failures, error, now, shardId);
+        .run(nowState, failures, error, notBefore, now, shardId);
       return { shardId, owner: row.owner, nowState };
     })();
-  }
-
-  /** Leases whose expiry has passed go back to the queue (counted as a failure of that attempt). */
-  expireLeases(maxRetries: number, now: number = Date.now()): ReturnedLease[] {
-    const expired = this.db
-      .prepare(`SELECT id FROM shards WHERE state = 'leased' AND lease_expires_at < ?`)
-      .all(now) as { id: number }[];
-    const returned: ReturnedLease[] = [];
-    for (const { id } of expired) {
-      const r = this.returnLease(id, null, 'lease expired', { countsAsFailure: true, maxRetries }, now);
-      if (r) returned.push(r);
-    }
-    return returned;
   }
 
   /**
@@ -243,7 +288,7 @@ export class ShardTable {
   requeueAllLeased(now: number = Date.now()): number {
     return this.db
       .prepare(
-        `UPDATE shards SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+        `UPDATE shards SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, leased_at = NULL,
            error = 'coordinator restarted while leased', updated_at = ? WHERE state = 'leased'`,
       )
       .run(now).changes;
@@ -252,14 +297,7 @@ export class ShardTable {
   /** Puts failed shards back in the queue with a fresh retry budget (`cah shards retry`). */
   retryFailed(now: number = Date.now()): number {
     return this.db
-      .prepare(`UPDATE shards SET state = 'queued', failures = 0, updated_at = ? WHERE state = 'failed'`)
+      .prepare(`UPDATE shards SET state = 'queued', failures = 0, not_before = 0, updated_at = ? WHERE state = 'failed'`)
       .run(now).changes;
-  }
-
-  private nextFencingToken(): number {
-    const row = this.db
-      .prepare(`UPDATE counters SET value = value + 1 WHERE name = 'fencing_token' RETURNING value`)
-      .get() as { value: number };
-    return row.value;
   }
 }

@@ -22,6 +22,11 @@ export class Store {
     this.runs = new RunTable(db);
   }
 
+  /** A random identity of this state file, recorded by the output directories it writes. */
+  get stateId(): string {
+    return this.db.prepare(`SELECT value FROM meta WHERE name = 'state_id'`).pluck().get() as string;
+  }
+
   static open(path: string, opts: { readonly?: boolean } = {}): Store {
     return new Store(openDb(path, opts), path);
   }
@@ -33,6 +38,16 @@ export class Store {
   /** Claims the state file for one coordinator (throws StateLockedError); returns the release. */
   lockForCoordinator(): () => void {
     return acquireCoordinatorLock(this.path);
+  }
+
+  /** SQLite's full integrity_check: ['ok'] or the problems found (at most `limit`). */
+  integrityCheck(limit = 20): string[] {
+    return (this.db.pragma(`integrity_check(${limit})`) as { integrity_check: string }[]).map((r) => r.integrity_check);
+  }
+
+  /** A consistent copy of the state file, taken with SQLite's online backup while a coordinator writes. */
+  async backup(destination: string): Promise<void> {
+    await this.db.backup(destination);
   }
 
   close(): void {

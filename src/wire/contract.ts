@@ -149,6 +149,8 @@ export interface FailShardResponse {
 
 /** The metadata key every call carries the worker token in. */
 export const TOKEN_METADATA_KEY = 'x-cah-token';
+/** A secret each worker process picks and sends on every call: its actor id is bound to it at Register. */
+export const SESSION_METADATA_KEY = 'x-cah-session';
 
 /** Sample messages can carry images up to the worker's size cap plus metadata. */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;

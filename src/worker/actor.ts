@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { setMaxListeners } from 'node:events';
 import { cpus, hostname, totalmem } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -74,7 +75,13 @@ export class WorkerActor {
             logger.error({ coordinator: this.opts.coordinator }, 'coordinator refused the worker token (UNAUTHENTICATED): check --token / CAH_WORKER_TOKEN');
             return 3;
           }
-          if (err instanceof ReRegister || isStatus(err, grpc.status.UNAVAILABLE) || isStatus(err, grpc.status.FAILED_PRECONDITION)) {
+          if (
+            err instanceof ReRegister ||
+            isStatus(err, grpc.status.UNAVAILABLE) ||
+            isStatus(err, grpc.status.DEADLINE_EXCEEDED) ||
+            isStatus(err, grpc.status.FAILED_PRECONDITION) ||
+            isStatus(err, grpc.status.PERMISSION_DENIED)
+          ) {
             logger.warn({ err: (err as Error).message }, 'lost the coordinator: registering again');
             await sleep(500, undefined, { signal }).catch(() => undefined);
             continue;
@@ -108,9 +115,11 @@ export class WorkerActor {
         this.startHeartbeats();
         return;
       } catch (err) {
-        if (!isStatus(err, grpc.status.UNAVAILABLE) && !isStatus(err, grpc.status.DEADLINE_EXCEEDED)) throw err;
+        const taken = isStatus(err, grpc.status.ALREADY_EXISTS);
+        if (!taken && !isStatus(err, grpc.status.UNAVAILABLE) && !isStatus(err, grpc.status.DEADLINE_EXCEEDED)) throw err;
         if (signal?.aborted) throw err;
-        logger.warn({ coordinator: this.opts.coordinator, retry_ms: delay }, 'coordinator unreachable: retrying');
+        if (taken) logger.warn({ err: (err as Error).message, retry_ms: delay }, 'actor id still alive on another connection: waiting until the coordinator declares it dead');
+        else logger.warn({ coordinator: this.opts.coordinator, retry_ms: delay }, 'coordinator unreachable: retrying');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         delay = Math.min(delay * 2, 10_000);
       }
@@ -154,6 +163,8 @@ export class WorkerActor {
   private async processShard(shard: WireShard): Promise<void> {
     const { logger } = this.opts;
     const abort = new AbortController();
+    // Every download in flight listens on the shard's signal: up to maxInFlight of them.
+    setMaxListeners((this.settings?.maxInFlight ?? 0) + 64, abort.signal);
     const progress: ShardProgressCounters = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
     this.current = { shard, progress, abort };
     const log = logger.child({ shard: shard.shardId, attempt: shard.attempt });
@@ -209,7 +220,8 @@ export class WorkerActor {
         }
         return;
       }
-      if (isStatus(err, grpc.status.UNAVAILABLE) || isStatus(err, grpc.status.UNAUTHENTICATED)) throw err;
+      // A lost connection is not the shard's fault: register again (the coordinator takes the lease back).
+      if (isStatus(err, grpc.status.UNAVAILABLE) || isStatus(err, grpc.status.DEADLINE_EXCEEDED) || isStatus(err, grpc.status.UNAUTHENTICATED)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       log.error({ err: message }, 'shard failed');
       await this.client

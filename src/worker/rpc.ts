@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { MAX_MESSAGE_BYTES, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
+import { randomBytes } from 'node:crypto';
+import { MAX_MESSAGE_BYTES, SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
 import type {
   ClaimKeysRequest,
   ClaimKeysResponse,
@@ -23,7 +24,12 @@ export function isStatus(err: unknown, code: grpc.status): boolean {
   return typeof err === 'object' && err !== null && (err as grpc.ServiceError).code === code;
 }
 
-/** A typed, promise-based client of the Coordinator service that sends the worker token on every call. */
+/**
+ * A typed, promise-based client of the Coordinator service. Every call carries the worker token
+ * and this process's session secret (the coordinator binds the actor id to it at Register, so no
+ * other client can act as this actor). Keepalive pings with a short timeout make calls and streams
+ * on a dead connection fail within seconds instead of waiting forever.
+ */
 export class CoordinatorClient {
   private readonly client: grpc.Client;
   private readonly metadata = new grpc.Metadata();
@@ -34,11 +40,14 @@ export class CoordinatorClient {
     this.client = new Service(address, ca ? grpc.credentials.createSsl(ca) : grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
-      'grpc.keepalive_time_ms': 20_000,
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 5000,
+      'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 250,
       'grpc.max_reconnect_backoff_ms': 5000,
     });
     this.metadata.set(TOKEN_METADATA_KEY, token);
+    this.metadata.set(SESSION_METADATA_KEY, randomBytes(24).toString('base64url'));
   }
 
   register(req: RegisterRequest): Promise<RegisterResponse> {

@@ -1,0 +1,142 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import * as grpc from '@grpc/grpc-js';
+import { Coordinator } from '../../src/coordinator/coordinator.js';
+import { DEFAULT_COORDINATOR_SETTINGS, type CoordinatorSettings } from '../../src/coordinator/settings.js';
+import { PassThroughFilter } from '../../src/filter/filter.js';
+import { FilterStage } from '../../src/filter/stage.js';
+import type { OutputMode } from '../../src/output/ownership.js';
+import { Store } from '../../src/store/store.js';
+import type { CoordinatorClient } from '../../src/worker/rpc.js';
+import type { WireSample } from '../../src/wire/contract.js';
+
+export const TEST_TOKEN = 'a'.repeat(64);
+
+export const registerRequest = (actorId = ''): Parameters<CoordinatorClient['register']>[0] => ({
+  version: 't',
+  host: 'test',
+  pid: 1,
+  capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 1 },
+  actorId,
+});
+
+export interface TestCoordinator {
+  dir: string;
+  outDir: string;
+  store: Store;
+  coordinator: Coordinator;
+  address: string;
+  /** Every log line the coordinator wrote (pino JSON, parsed). */
+  logs: { level: number; msg: string; [k: string]: unknown }[];
+  /** Stops this coordinator; the state and output stay (for a restart) unless `remove`. */
+  close(remove?: boolean): Promise<void>;
+}
+
+/** A coordinator with a pass-through filter on loopback, real SQLite and a real output directory. */
+export async function startTestCoordinator(
+  opts: { settings?: Partial<CoordinatorSettings>; dir?: string; superviseIntervalMs?: number; outputMode?: OutputMode } = {},
+): Promise<TestCoordinator> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'cah-faults-'));
+  const outDir = join(dir, 'out');
+  const store = Store.open(join(dir, 'cah.sqlite'));
+  const stage = new FilterStage(new PassThroughFilter(), { batchSize: 4, maxWaitMs: 5, capacity: 64 });
+  const logs: TestCoordinator['logs'] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const coordinator = new Coordinator({
+    store,
+    outDir,
+    workerToken: TEST_TOKEN,
+    filter: stage,
+    settings: { ...DEFAULT_COORDINATOR_SETTINGS, ...opts.settings },
+    logger: pino({ level: 'info' }, sink),
+    superviseIntervalMs: opts.superviseIntervalMs ?? 100,
+    ...(opts.outputMode ? { outputMode: opts.outputMode } : {}),
+  });
+  let port: number;
+  try {
+    port = await coordinator.start('127.0.0.1:0');
+  } catch (err) {
+    await stage.close();
+    store.close();
+    throw err;
+  }
+  return {
+    dir,
+    outDir,
+    store,
+    coordinator,
+    address: `127.0.0.1:${port}`,
+    logs,
+    async close(remove = true) {
+      await coordinator.stop('test done');
+      await stage.close();
+      store.close();
+      if (remove) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A successful sample with a tiny (not decoded by the pass-through filter) image. */
+export function wireSample(key: string, over: Partial<WireSample> = {}): WireSample {
+  return {
+    key,
+    url: `http://example.test/${key}.jpg`,
+    caption: `caption of ${key}`,
+    pageUrl: 'http://example.test/',
+    license: '',
+    status: 'success',
+    errorMessage: '',
+    width: 8,
+    height: 8,
+    originalWidth: 8,
+    originalHeight: 8,
+    sha256: '',
+    jpeg: Buffer.from(`jpeg bytes of ${key}`),
+    downloadMs: 1,
+    resizeMs: 1,
+    ...over,
+  };
+}
+
+/** Streams `samples` for a lease under credits, to the end of the stream. */
+export async function streamAll(
+  client: CoordinatorClient,
+  header: { actorId: string; shardId: number; fencingToken: number },
+  samples: WireSample[],
+): Promise<void> {
+  const stream = client.streamSamples();
+  let credits = 0;
+  const waiters: (() => void)[] = [];
+  stream.on('data', (g: { credits: number }) => {
+    credits += g.credits;
+    waiters.splice(0).forEach((w) => w());
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', (err: grpc.ServiceError) => reject(err));
+  });
+  stream.write({ ...header, samples: [] });
+  for (const sample of samples) {
+    while (credits === 0) await new Promise<void>((r) => waiters.push(r));
+    credits--;
+    stream.write({ ...header, samples: [sample] });
+  }
+  stream.end();
+  await ended;
+}
+
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
