@@ -27,23 +27,36 @@ test('GET /metrics serves the snapshot in the Prometheus text format', async () 
       assert.equal(sample(text, `cah_shards{state="${state}"}`), snapshot.shards[state]);
     }
     const count = (state: string) => snapshot.actors.filter((a) => a.state === state).length;
-    for (const state of ['ALIVE', 'RESTARTING', 'DEAD', 'PENDING_CREATION']) {
+    for (const state of ['ALIVE', 'RESTARTING', 'DEAD', 'PENDING_CREATION', 'EXITED']) {
       assert.equal(sample(text, `cah_actors{state="${state}"}`), count(state));
     }
-    assert.equal(sample(text, 'cah_candidates_total'), snapshot.totals.candidates);
+    assert.equal(sample(text, 'cah_candidates_total'), snapshot.totals.extracted);
     assert.equal(sample(text, 'cah_downloaded_total'), snapshot.totals.downloaded);
-    assert.equal(sample(text, 'cah_kept_total'), snapshot.totals.kept);
-    assert.equal(sample(text, 'cah_failed_total'), snapshot.totals.failed);
+    assert.equal(sample(text, 'cah_samples_total{status="kept"}'), snapshot.totals.kept);
+    assert.equal(sample(text, 'cah_samples_total{status="filtered_out"}'), snapshot.totals.filteredOut);
+    assert.equal(sample(text, 'cah_samples_total{status="failed"}'), snapshot.totals.failed);
+    assert.equal(sample(text, 'cah_samples_total{status="duplicate"}'), snapshot.totals.duplicates);
+    assert.equal(sample(text, 'cah_written_total'), snapshot.output.pairsWritten);
     assert.equal(sample(text, 'cah_bytes_in_total'), snapshot.totals.bytesIn);
+    assert.equal(sample(text, 'cah_progress_ratio'), snapshot.progress);
     assert.equal(sample(text, 'cah_filter_queue_depth'), snapshot.filter.queueDepth);
     assert.equal(sample(text, 'cah_filter_queue_capacity'), snapshot.filter.queueCapacity);
-    assert.equal(sample(text, 'cah_filter_images_per_second'), snapshot.filter.imagesPerSec);
     assert.equal(sample(text, `cah_filter_bottleneck{verdict="${snapshot.filter.verdict}"}`), 1);
     assert.equal(sample(text, `cah_filter_info{name="clip-vit-b32",provider="CUDA"}`), 1);
-    const latest = snapshot.throughput.at(-1)!;
-    assert.equal(sample(text, 'cah_kept_per_second'), latest.keptPerSec);
-    assert.equal(sample(text, 'cah_candidates_per_second'), latest.candidatesPerSec);
-    assert.ok(Math.abs(sample(text, 'cah_bytes_in_per_second') - latest.mbInPerSec * 1e6) < 1e-3);
+    assert.doesNotMatch(text, /_per_second/, 'rates are rate() over the counters, not gauges that read 0 between ticks');
+    // Histograms: cumulative buckets ending in +Inf = count.
+    for (const [name, h] of [
+      ['cah_shard_duration_seconds', snapshot.histograms.shardSeconds],
+      ['cah_filter_batch_duration_seconds', snapshot.histograms.filterBatchSeconds],
+      ['cah_similarity', snapshot.histograms.similarity],
+    ] as const) {
+      assert.match(text, new RegExp(`# TYPE ${name} histogram`));
+      assert.equal(sample(text, `${name}_bucket{le="+Inf"}`), h.count);
+      assert.equal(sample(text, `${name}_count`), h.count);
+      assert.ok(h.count > 0);
+      assert.equal(sample(text, `${name}_bucket{le="${h.bounds[h.bounds.length - 1]}"}`), h.cumulative.at(-1));
+    }
+    assert.doesNotMatch(text, /^# TYPE \S+_total gauge/m, 'no gauge named like a counter (promtool rejects them)');
     assert.equal(sample(text, 'cah_eta_seconds'), snapshot.etaMs! / 1000);
     assert.match(text, /^process_cpu_seconds_total /m, 'the process metrics too');
 

@@ -26,7 +26,7 @@ export function coordinatorSource(running: RunningCoordinator, stateDir?: string
     if (!stateDir) return snapshot;
     if (!price || snapshot.nowMs - price.at > SWARM_PRICE_REFRESH_MS) price = { at: snapshot.nowMs, value: recordedSwarmPrice(stateDir) };
     if (!price.value || price.value.hourlyGross === 0) return snapshot;
-    const cost = costOfRun(price.value, { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.output.pairsKept });
+    const cost = costOfRun(price.value, { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.totals.kept });
     return { ...snapshot, output: { ...snapshot.output, cost: { hourlyGross: cost.hourlyGross, keptPerEuro: cost.keptPerEuro } } };
   };
   return {

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { SnapshotBuilder, type FilterStageView } from '../coordinator/snapshot-builder.js';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import { formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
+import { BATCH_SECONDS_BOUNDS, SIMILARITY_BOUNDS, emptyHistogram } from '../filter/histogram.js';
 import { STATE_FILE, Store } from '../store/store.js';
 import { formatSwarmCost, swarmCost } from '../swarm/cost.js';
 import { CliError } from './errors.js';
@@ -19,7 +20,15 @@ const IDLE_FILTER: FilterStageView = {
   provider: 'none',
   queueDepth: 0,
   capacity: 0,
-  stats: () => ({ imagesPerSec: 0, idleFraction: 1, lastBatchSize: 0, batches: 0, processed: 0 }),
+  stats: () => ({
+    imagesPerSec: 0,
+    idleFraction: 1,
+    lastBatchSize: 0,
+    batches: 0,
+    processed: 0,
+    batchSeconds: emptyHistogram(BATCH_SECONDS_BOUNDS),
+    similarity: emptyHistogram(SIMILARITY_BOUNDS),
+  }),
 };
 
 /**
@@ -73,9 +82,10 @@ Examples:
     .action(async (flags: { json: boolean; db?: string }) => {
       const dbPath = flags.db ? resolve(flags.db) : join(resolveStateDir(program.opts()['state']), STATE_FILE);
       const { snapshot, coordinatorUp } = await statusSnapshot(dbPath);
-      const cost = swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.output.pairsKept });
+      const cost = swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.totals.kept });
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ coordinatorUp, ...snapshotSummary(snapshot), cost, snapshot }, null, 2) + '\n');
+        const summary = { coordinatorUp, ...snapshotSummary(snapshot), shards: snapshot.shards, totals: snapshot.totals, cost, snapshot };
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       } else {
         process.stdout.write(formatStatusText(snapshot, process.stdout.columns ?? 100) + '\n');
         if (cost) process.stdout.write(formatSwarmCost(cost) + '\n');

@@ -125,7 +125,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   await stage.close();
   const snapshot = coordinator.snapshot();
   opts.logger.info(
-    { reason, shards: snapshot.shards, kept: snapshot.output.pairsKept, out: opts.outDir },
+    { reason, shards: snapshot.shards, kept: snapshot.totals.kept, out: opts.outDir },
     'coordinator stopped',
   );
   return { exitReason: reason, snapshot };

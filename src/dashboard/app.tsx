@@ -88,12 +88,19 @@ export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, ti
   useInput(onInput, { isActive: isRawModeSupported === true });
 
   const layout = planLayout(columns, rows);
+  const shardsState = { progress: snapshot.progress, etaMs: snapshot.etaMs, ended: snapshot.ended };
   const gap = layout.spacing ? 1 : 0;
   const { width, leftWidth, rightWidth } = layout;
   const middle = help ? (
     <HelpPanel width={width} maxLines={layout.actorLines} />
   ) : (
-    <ActorsPanel actors={snapshot.actors} nowMs={snapshot.nowMs} width={width} maxLines={layout.actorLines} />
+    <ActorsPanel
+      actors={snapshot.actors}
+      nowMs={snapshot.nowMs}
+      width={width}
+      maxLines={layout.actorLines}
+      {...(snapshot.where && !snapshot.ended ? { attachHint: snapshot.where.attachWorker } : {})}
+    />
   );
   const errors = layout.errorRows > 0 && (
     <ErrorsPanel errors={snapshot.topErrors} width={leftWidth} rows={layout.errorRows} />
@@ -111,13 +118,13 @@ export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, ti
       />
       {layout.twoColumns ? (
         <Box columnGap={COLUMN_GAP}>
-          <ShardsPanel shards={snapshot.shards} etaMs={snapshot.etaMs} width={leftWidth} />
-          <FilterPanel filter={snapshot.filter} width={rightWidth} />
+          <ShardsPanel shards={snapshot.shards} state={shardsState} width={leftWidth} />
+          <FilterPanel filter={snapshot.filter} totals={snapshot.totals} width={rightWidth} />
         </Box>
       ) : (
         <>
-          <ShardsPanel shards={snapshot.shards} etaMs={snapshot.etaMs} width={width} />
-          <FilterPanel filter={snapshot.filter} width={width} />
+          <ShardsPanel shards={snapshot.shards} state={shardsState} width={width} />
+          <FilterPanel filter={snapshot.filter} totals={snapshot.totals} width={width} />
         </>
       )}
       {layout.throughputLines > 0 && (

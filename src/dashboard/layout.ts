@@ -18,7 +18,7 @@ export interface DashboardLayout {
 
 export const COLUMN_GAP = 2;
 export const SHARDS_LINES = 3;
-export const FILTER_LINES = 4;
+export const FILTER_LINES = 5;
 export const OUTPUT_LINES = 3;
 const TWO_COLUMN_MIN_WIDTH = 80;
 const ACTORS_MIN_LINES = 4;

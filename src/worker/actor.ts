@@ -4,9 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
 import { extractCandidates, newExtractionCounts, noRecordsMessage, type ExtractionCounts } from '../warc/extract.js';
-import { openSource } from '../warc/source.js';
+import { openSource, type SourceProgress } from '../warc/source.js';
 import type { SampleRecord } from '../output/sample.js';
-import type { RegisterResponse, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
+import type { RegisterResponse, ShardProgress, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -32,9 +32,11 @@ export interface WorkerOptions {
 
 interface ShardProgressCounters {
   candidates: number;
+  duplicates: number;
   downloaded: number;
   failed: number;
   bytesIn: number;
+  source: SourceProgress;
 }
 
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
@@ -153,7 +155,14 @@ export class WorkerActor {
   private async processShard(shard: WireShard): Promise<void> {
     const { logger } = this.opts;
     const abort = new AbortController();
-    const progress: ShardProgressCounters = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
+    const progress: ShardProgressCounters = {
+      candidates: 0,
+      duplicates: 0,
+      downloaded: 0,
+      failed: 0,
+      bytesIn: 0,
+      source: { bytesRead: 0, bytesTotal: null },
+    };
     this.current = { shard, progress, abort };
     const log = logger.child({ shard: shard.shardId, attempt: shard.attempt });
     log.info({ source: shard.source }, 'shard started');
@@ -162,7 +171,7 @@ export class WorkerActor {
     try {
       let input;
       try {
-        input = await openSource(shard.source, { signal: abort.signal });
+        input = await openSource(shard.source, { signal: abort.signal, progress: progress.source });
       } catch (err) {
         const message = `cannot read ${shard.source}: ${(err as Error).message}`;
         log.warn({ err: message }, 'shard source unreadable');
@@ -223,6 +232,7 @@ export class WorkerActor {
       });
       const granted = new Set(res.newKeys);
       counts.duplicates += batch.length - granted.size;
+      progress.duplicates += batch.length - granted.size;
       const fresh = batch.filter((c) => granted.has(c.key));
       progress.candidates += fresh.length;
       batch = [];
@@ -301,9 +311,7 @@ export class WorkerActor {
       const res = await this.client.heartbeat({
         actorId: this.actorId,
         inFlight: this.fetcher?.inFlight ?? 0,
-        shards: current
-          ? [{ shardId: current.shard.shardId, fencingToken: current.shard.fencingToken, ...current.progress }]
-          : [],
+        shards: current ? [shardProgress(current.shard, current.progress)] : [],
       });
       if (res.drain && !this.draining) {
         this.draining = true;
@@ -335,6 +343,20 @@ export class WorkerActor {
       maxPixels: s.maxPixels,
     };
   }
+}
+
+function shardProgress(shard: WireShard, p: ShardProgressCounters): ShardProgress {
+  return {
+    shardId: shard.shardId,
+    fencingToken: shard.fencingToken,
+    candidates: p.candidates,
+    duplicates: p.duplicates,
+    downloaded: p.downloaded,
+    failed: p.failed,
+    bytesIn: p.bytesIn,
+    sourceBytesRead: p.source.bytesRead,
+    sourceBytesTotal: p.source.bytesTotal ?? 0,
+  };
 }
 
 function toWire(sample: SampleRecord): WireSample {
