@@ -30,6 +30,8 @@ export interface RunOptions {
   logger: Logger;
   /** Extra `cah worker` flags for local workers (tests). */
   workerArgs?: string[];
+  /** Where local workers' stderr is kept. */
+  workerLogDir?: string;
   /** Called once the coordinator serves, e.g. to start the dashboard or the swarm tunnels. */
   onStarted?: (run: RunningCoordinator) => void | Promise<void>;
   /** How long a drain waits for workers to finish their shards before returning the leases. */
@@ -85,6 +87,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
           logger: opts.logger,
           onDeath: (actorId, cause, restarting) => void coordinator.actorDied(actorId, cause, restarting),
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
+          ...(opts.workerLogDir ? { logDir: opts.workerLogDir } : {}),
         })
       : null;
   if (workers) for (const id of workers.actorIds) opts.store.actors.expect(id, 'local', 'localhost');

@@ -35,15 +35,26 @@ interface Mark {
   progress: number;
 }
 
+/** A worker that left because its work was done (`cah worker --exit-when-drained`) did not die. */
+function isCleanExit(state: string, cause: string | null): boolean {
+  return state === 'DEAD' && cause !== null && cause.startsWith('exited:');
+}
+
 function emptyTotals(): Totals {
   return { extracted: 0, duplicates: 0, downloaded: 0, failed: 0, filteredOut: 0, kept: 0, bytesIn: 0 };
 }
 
-/** Read share of a shard's source, null when its size is unknown. */
+/**
+ * Share of a running shard done: the share of its source read, times the share of the candidates
+ * read so far that were downloaded or failed (exact once the whole source is read). Null when the
+ * source's size is unknown.
+ */
 function sourceFraction(p: ShardProgress): number | null {
   const total = p.sourceBytesTotal ?? 0;
   if (total <= 0) return null;
-  return Math.min(RUNNING_SHARD_CAP, Math.max(0, (p.sourceBytesRead ?? 0) / total));
+  const read = Math.min(1, Math.max(0, (p.sourceBytesRead ?? 0) / total));
+  const samplesDone = p.candidates > 0 ? Math.min(1, (p.downloaded + p.failed) / p.candidates) : 0;
+  return Math.min(RUNNING_SHARD_CAP, read * samplesDone);
 }
 
 /**
@@ -136,7 +147,7 @@ export class SnapshotBuilder {
         actorId: a.id,
         host: a.host,
         pid: a.pid,
-        state: ended && a.state !== 'DEAD' ? 'EXITED' : a.state,
+        state: (ended && a.state !== 'DEAD') || isCleanExit(a.state, a.deathCause) ? 'EXITED' : a.state,
         deathCause: a.deathCause,
         currentShardId: alive ? a.currentShardId : null,
         shard: alive ? (perActor.get(a.id) ?? null) : null,

@@ -4,6 +4,7 @@ import type {
   ErrorCount,
   FilterSnapshot,
   OutputSnapshot,
+  RunLocations,
   SampleCounts,
   ShardCounts,
   ThroughputPoint,
@@ -49,6 +50,7 @@ export function HeaderBar(props: HeaderInfo & { width: number }) {
   return <LinesView lines={[headerLine(props, props.width)]} width={props.width} />;
 }
 
-export function FooterBar(props: { paused: boolean; draining: boolean; width: number }) {
-  return <LinesView lines={[footerLine(props.paused, props.draining, props.width)]} width={props.width} />;
+export function FooterBar(props: { paused: boolean; draining: boolean; ended: boolean; where?: RunLocations; width: number }) {
+  const line = footerLine({ paused: props.paused, draining: props.draining, ended: props.ended, ...(props.where ? { where: props.where } : {}) }, props.width);
+  return <LinesView lines={[line]} width={props.width} />;
 }

@@ -76,7 +76,7 @@ function actorLine(a: ActorSnapshot, cols: Columns, nowMs: number): Line {
   const head = fit(oneLine(a.actorId), cols.id) + ' ' + (cols.host > 0 ? fit(oneLine(a.host), cols.host) + ' ' : '');
   const state = seg(fit(STATE_LABEL[a.state] ?? String(a.state), STATE_W), STATE_TONE[a.state] ?? 'dim');
   const restarts = seg(fit(String(a.restarts), RESTARTS_W, 'right'), a.restarts > 0 ? 'warn' : undefined);
-  if ((a.state === 'DEAD' || a.state === 'RESTARTING') && a.deathCause) {
+  if ((a.state === 'DEAD' || a.state === 'RESTARTING' || a.state === 'EXITED') && a.deathCause) {
     return [seg(head), state, seg(' '), seg(fit(oneLine(a.deathCause), CAUSE_W), STATE_TONE[a.state]), seg(' '), restarts];
   }
   const exited = a.state === 'EXITED';
