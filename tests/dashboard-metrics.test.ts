@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { CliError } from '../src/cli/errors.js';
 import { parseListenAddress, startMetricsServer } from '../src/coordinator/metrics.js';
 import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
 import { HeldSnapshotSource } from '../src/dashboard/source.js';
+import { needsPromtool } from './support/requirements.js';
 
 /** The value of one sample line, e.g. `cah_shards{state="done"}`. */
 function sample(text: string, series: string): number {
@@ -104,5 +106,20 @@ test('listen addresses: HOST:PORT, [IPv6]:PORT, :PORT; anything else is a usage 
   assert.deepEqual(parseListenAddress(':9464'), { host: '0.0.0.0', port: 9464 });
   for (const bad of ['9464', 'localhost', 'host:99999', 'host:port']) {
     assert.throws(() => parseListenAddress(bad), CliError, bad);
+  }
+});
+
+test('promtool check metrics passes on the whole /metrics output', { skip: needsPromtool }, async () => {
+  const snapshot = sampleSnapshot({ actors: 5 });
+  for (const s of [snapshot, { ...snapshot, etaMs: null, ended: { atMs: snapshot.nowMs, reason: 'done' } }]) {
+    const server = await startMetricsServer(new HeldSnapshotSource(s), '127.0.0.1:0');
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+      assert.equal((check.stdout + check.stderr).trim(), '', 'no lint warnings either');
+    } finally {
+      await server.close();
+    }
   }
 });

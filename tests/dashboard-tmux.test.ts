@@ -9,8 +9,8 @@ import { startFixtureWeb } from '../src/demo/fixture-web.js';
 import { buildDemoModel } from '../src/filter/demo-model.js';
 import { Store } from '../src/store/store.js';
 import { cliMain, runCli } from './support/cli.js';
+import { needsTmux } from './support/requirements.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 
 /** The pane with its scrollback: the closing line may push the top of the last frame up. */
 function capture(session: string): string {
@@ -26,7 +26,7 @@ function count(text: string): number {
 
 test(
   'cah gpu --local-workers 2 in tmux at 80×24: per-sample progress within a shard, the CLIP outcome, q → last frame and a closing line',
-  { skip: hasTmux ? false : 'tmux is not installed (CI installs it)' },
+  { skip: needsTmux },
   async () => {
     const root = mkdtempSync(join(tmpdir(), 'cah-tmux-'));
     // Few large shards, downloads held back by politeness: a shard takes several seconds.
