@@ -1,4 +1,5 @@
 import { Histogram, SHARD_SECONDS_BOUNDS } from '../filter/histogram.js';
+import { errorGroup } from '../output/stats.js';
 import type { FilterStage } from '../filter/stage.js';
 import { bottleneckVerdict } from '../dashboard/verdict.js';
 import type { Store } from '../store/store.js';
@@ -254,11 +255,14 @@ export class SnapshotBuilder {
   }
 
   private topErrors(): { message: string; count: number }[] {
+    // Grouped as in _stats.json: one line per kind of failure, not per byte count or address.
     const merged = new Map<string, number>();
-    for (const e of this.store.runs.topErrors(20)) merged.set(e.message, e.count);
-    for (const attempt of this.liveAttempts()) {
-      for (const [message, count] of attempt.errors) merged.set(message, (merged.get(message) ?? 0) + count);
-    }
+    const add = (message: string, count: number): void => {
+      const group = errorGroup(message);
+      merged.set(group, (merged.get(group) ?? 0) + count);
+    };
+    for (const e of this.store.runs.topErrors(50)) add(e.message, e.count);
+    for (const attempt of this.liveAttempts()) for (const [message, count] of attempt.errors) add(message, count);
     return [...merged.entries()]
       .map(([message, count]) => ({ message, count }))
       .sort((a, b) => b.count - a.count || a.message.localeCompare(b.message))

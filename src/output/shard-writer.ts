@@ -8,6 +8,7 @@ import tar from 'tar-stream';
 import { abandonStream, drainedOrClosed, fsyncFile } from './files.js';
 import type { SampleRecord } from './sample.js';
 import { EmbeddingWriter, publish } from './embeddings.js';
+import { ShardStats } from './stats.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -77,11 +78,7 @@ interface Row {
 export class ShardWriter {
   private pending: Row[] = [];
   private readonly keys = new Set<string>();
-  private readonly downloadMs: number[] = [];
-  private readonly resizeMs: number[] = [];
-  private readonly counts: Record<string, number> = { success: 0, failed_to_download: 0, failed_to_resize: 0, filtered_out: 0 };
-  private readonly errors: Record<string, Record<string, number>> = {};
-  private total = 0;
+  private readonly stats = new ShardStats();
   private closed = false;
 
   private constructor(
@@ -134,9 +131,7 @@ export class ShardWriter {
       similarity: sample.similarity,
       extra: extras.extra ?? {},
     };
-    this.count(row);
-    if (sample.downloadMs !== null) this.downloadMs.push(sample.downloadMs);
-    if (sample.resizeMs !== null) this.resizeMs.push(sample.resizeMs);
+    this.stats.add(sample);
     this.pending.push(row);
     // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
     if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
@@ -166,25 +161,14 @@ export class ShardWriter {
     await this.flushRows();
     await this.parquet.finish();
     await fsyncFile(this.tmpParquet);
-    const endedAt = Date.now();
-    const counts = this.counts;
-    const stats = {
-      count: this.total,
-      successes: counts['success'],
-      failed_to_download: counts['failed_to_download'],
-      failed_to_resize: counts['failed_to_resize'],
-      filtered_out: counts['filtered_out'],
-      status_dict: counts,
-      error_counts: this.errors,
+    const counts = this.stats.counts;
+    const stats = this.stats.json({
       source: info.source ?? null,
-      source_errors: info.sourceErrors ?? [],
+      sourceErrors: info.sourceErrors ?? [],
       extraction: info.extraction ?? {},
-      start_time: info.startedAtMs / 1000,
-      end_time: endedAt / 1000,
-      duration: (endedAt - info.startedAtMs) / 1000,
-      download_ms: summary(this.downloadMs),
-      resize_ms: summary(this.resizeMs),
-    };
+      startedAtMs: info.startedAtMs,
+      endedAtMs: Date.now(),
+    });
     const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
     await writeFile(tmpStats, JSON.stringify(stats, null, 2));
     // Embedding rows follow the order of the kept rows of the parquet: both follow `add`.
@@ -198,7 +182,7 @@ export class ShardWriter {
     await rename(tmpStats, statsPath);
     await rename(this.tmpTar, tarPath);
     const tarBytes = (await stat(tarPath)).size;
-    return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.total, tarBytes, countsByStatus: counts };
+    return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.stats.total, tarBytes, countsByStatus: counts };
   }
 
   async abort(): Promise<void> {
@@ -209,15 +193,6 @@ export class ShardWriter {
     await this.embeddings?.abort();
     await rm(this.tmpTar, { force: true });
     await rm(this.tmpParquet, { force: true });
-  }
-
-  private count(row: Row): void {
-    this.total++;
-    this.counts[row.status] = (this.counts[row.status] ?? 0) + 1;
-    if (row.status !== 'success' && row.error_message) {
-      const byMessage = (this.errors[row.status] ??= {});
-      byMessage[row.error_message] = (byMessage[row.error_message] ?? 0) + 1;
-    }
   }
 
   private async flushRows(): Promise<void> {
@@ -257,11 +232,6 @@ function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): Colu
   ];
 }
 
-function summary(values: number[]): { mean: number | null; median: number | null } {
-  if (values.length === 0) return { mean: null, median: null };
-  const sorted = [...values].sort((a, b) => a - b);
-  return { mean: values.reduce((a, b) => a + b, 0) / values.length, median: sorted[Math.floor(sorted.length / 2)]! };
-}
 
 
 /** At coordinator start: temp files of attempts that died with the previous process. */
