@@ -36,7 +36,7 @@ test('the layout leaves the last terminal row free and shares the rest', () => {
   assert.equal(standard.twoColumns, true);
   assert.equal(standard.leftWidth + standard.rightWidth + 2, 80);
   // header + shards|filter + throughput + actors + errors|output + footer = rows - 1
-  assert.equal(1 + 4 + (1 + standard.throughputLines) + standard.actorLines + (1 + standard.errorRows) + 1, 23);
+  assert.equal(1 + 5 + (1 + standard.throughputLines) + standard.actorLines + (1 + standard.errorRows) + 1, 23);
   assert.ok(standard.actorLines >= 8);
   const narrow = planLayout(60, 24);
   assert.equal(narrow.twoColumns, false);
@@ -46,5 +46,6 @@ test('the layout leaves the last terminal row free and shares the rest', () => {
   assert.equal(tiny.output, false);
   const tall = planLayout(160, 50);
   assert.equal(tall.spacing, true);
-  assert.equal(tall.errorRows, 5);
+  assert.equal(tall.errorRows, 8, 'a tall terminal shows more errors');
+  assert.equal(tall.throughputLines, 4, 'and one sparkline a line');
 });

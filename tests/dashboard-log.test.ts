@@ -29,7 +29,9 @@ test('snapshotSummary carries the dashboard figures', () => {
   assert.equal(summary['shardsDone'], s.shards.done);
   assert.equal(summary['shardsFailed'], s.shards.failed);
   assert.equal(summary['shardsQueued'], s.shards.queued);
-  assert.equal(summary['progress'], Number(((s.shards.done + s.shards.failed) / s.shards.total).toFixed(4)));
+  assert.equal(summary['progress'], Number(s.progress.toFixed(4)));
+  assert.equal(summary['filteredOut'], s.totals.filteredOut);
+  assert.equal(summary['duplicates'], s.totals.duplicates);
   assert.equal(summary['etaS'], s.etaMs! / 1000);
   assert.equal(summary['actorsAlive'], 10);
   assert.equal(summary['actorsDead'], 1);
@@ -53,13 +55,15 @@ test('startStatusLog writes one JSON line with the figures every interval, and a
     assert.ok(lines.length >= 2, `${lines.length} lines`);
     const line = lines[0]!;
     assert.equal(line['level'], 30);
-    assert.equal(line['shardsDone'], first.shards.done);
-    assert.equal(line['filterQueueDepth'], first.filter.queueDepth);
+    assert.equal(line['shards_done'], first.shards.done);
+    assert.equal(line['filter_queue_depth'], first.filter.queueDepth);
+    assert.equal(line['filtered_out'], first.totals.filteredOut);
+    for (const key of Object.keys(line)) assert.match(key, /^[a-z0-9_]+$/, `log keys are snake_case: ${key}`);
     assert.match(String(line['msg']), new RegExp(`^status: ${first.shards.done + first.shards.failed}/${first.shards.total} shards`));
     source.set({ ...first, shards: { ...first.shards, done: 1234 } });
     const before = lines.length;
     for (let i = 0; i < 100 && lines.length === before; i++) await sleep(10);
-    assert.equal(lines.at(-1)!['shardsDone'], 1234);
+    assert.equal(lines.at(-1)!['shards_done'], 1234);
   } finally {
     log.stop();
   }
@@ -81,8 +85,8 @@ test('startStatusLog logs a warning and goes on when the snapshot cannot be read
     assert.equal(lines[0]!['level'], 40);
     assert.match(String((lines[0]!['err'] as { message: string }).message), /store is busy/);
     fail = false;
-    for (let i = 0; i < 100 && !lines.some((l) => l['shardsDone'] === good.shards.done); i++) await sleep(10);
-    assert.ok(lines.some((l) => l['shardsDone'] === good.shards.done));
+    for (let i = 0; i < 100 && !lines.some((l) => l['shards_done'] === good.shards.done); i++) await sleep(10);
+    assert.ok(lines.some((l) => l['shards_done'] === good.shards.done));
   } finally {
     log.stop();
   }

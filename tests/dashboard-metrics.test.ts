@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { CliError } from '../src/cli/errors.js';
 import { parseListenAddress, startMetricsServer } from '../src/coordinator/metrics.js';
 import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
 import { HeldSnapshotSource } from '../src/dashboard/source.js';
+import { needsPromtool } from './support/requirements.js';
 
 /** The value of one sample line, e.g. `cah_shards{state="done"}`. */
 function sample(text: string, series: string): number {
@@ -27,23 +29,36 @@ test('GET /metrics serves the snapshot in the Prometheus text format', async () 
       assert.equal(sample(text, `cah_shards{state="${state}"}`), snapshot.shards[state]);
     }
     const count = (state: string) => snapshot.actors.filter((a) => a.state === state).length;
-    for (const state of ['ALIVE', 'RESTARTING', 'DEAD', 'PENDING_CREATION']) {
+    for (const state of ['ALIVE', 'RESTARTING', 'DEAD', 'PENDING_CREATION', 'EXITED']) {
       assert.equal(sample(text, `cah_actors{state="${state}"}`), count(state));
     }
-    assert.equal(sample(text, 'cah_candidates_total'), snapshot.totals.candidates);
+    assert.equal(sample(text, 'cah_candidates_total'), snapshot.totals.extracted);
     assert.equal(sample(text, 'cah_downloaded_total'), snapshot.totals.downloaded);
-    assert.equal(sample(text, 'cah_kept_total'), snapshot.totals.kept);
-    assert.equal(sample(text, 'cah_failed_total'), snapshot.totals.failed);
+    assert.equal(sample(text, 'cah_samples_total{status="kept"}'), snapshot.totals.kept);
+    assert.equal(sample(text, 'cah_samples_total{status="filtered_out"}'), snapshot.totals.filteredOut);
+    assert.equal(sample(text, 'cah_samples_total{status="failed"}'), snapshot.totals.failed);
+    assert.equal(sample(text, 'cah_samples_total{status="duplicate"}'), snapshot.totals.duplicates);
+    assert.equal(sample(text, 'cah_written_total'), snapshot.output.pairsWritten);
     assert.equal(sample(text, 'cah_bytes_in_total'), snapshot.totals.bytesIn);
+    assert.equal(sample(text, 'cah_progress_ratio'), snapshot.progress);
     assert.equal(sample(text, 'cah_filter_queue_depth'), snapshot.filter.queueDepth);
     assert.equal(sample(text, 'cah_filter_queue_capacity'), snapshot.filter.queueCapacity);
-    assert.equal(sample(text, 'cah_filter_images_per_second'), snapshot.filter.imagesPerSec);
     assert.equal(sample(text, `cah_filter_bottleneck{verdict="${snapshot.filter.verdict}"}`), 1);
     assert.equal(sample(text, `cah_filter_info{name="clip-vit-b32",provider="CUDA"}`), 1);
-    const latest = snapshot.throughput.at(-1)!;
-    assert.equal(sample(text, 'cah_kept_per_second'), latest.keptPerSec);
-    assert.equal(sample(text, 'cah_candidates_per_second'), latest.candidatesPerSec);
-    assert.ok(Math.abs(sample(text, 'cah_bytes_in_per_second') - latest.mbInPerSec * 1e6) < 1e-3);
+    assert.doesNotMatch(text, /_per_second/, 'rates are rate() over the counters, not gauges that read 0 between ticks');
+    // Histograms: cumulative buckets ending in +Inf = count.
+    for (const [name, h] of [
+      ['cah_shard_duration_seconds', snapshot.histograms.shardSeconds],
+      ['cah_filter_batch_duration_seconds', snapshot.histograms.filterBatchSeconds],
+      ['cah_similarity', snapshot.histograms.similarity],
+    ] as const) {
+      assert.match(text, new RegExp(`# TYPE ${name} histogram`));
+      assert.equal(sample(text, `${name}_bucket{le="+Inf"}`), h.count);
+      assert.equal(sample(text, `${name}_count`), h.count);
+      assert.ok(h.count > 0);
+      assert.equal(sample(text, `${name}_bucket{le="${h.bounds[h.bounds.length - 1]}"}`), h.cumulative.at(-1));
+    }
+    assert.doesNotMatch(text, /^# TYPE \S+_total gauge/m, 'no gauge named like a counter (promtool rejects them)');
     assert.equal(sample(text, 'cah_eta_seconds'), snapshot.etaMs! / 1000);
     assert.match(text, /^process_cpu_seconds_total /m, 'the process metrics too');
 
@@ -91,5 +106,20 @@ test('listen addresses: HOST:PORT, [IPv6]:PORT, :PORT; anything else is a usage 
   assert.deepEqual(parseListenAddress(':9464'), { host: '0.0.0.0', port: 9464 });
   for (const bad of ['9464', 'localhost', 'host:99999', 'host:port']) {
     assert.throws(() => parseListenAddress(bad), CliError, bad);
+  }
+});
+
+test('promtool check metrics passes on the whole /metrics output', { skip: needsPromtool }, async () => {
+  const snapshot = sampleSnapshot({ actors: 5 });
+  for (const s of [snapshot, { ...snapshot, etaMs: null, ended: { atMs: snapshot.nowMs, reason: 'done' } }]) {
+    const server = await startMetricsServer(new HeldSnapshotSource(s), '127.0.0.1:0');
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+      assert.equal((check.stdout + check.stderr).trim(), '', 'no lint warnings either');
+    } finally {
+      await server.close();
+    }
   }
 });

@@ -87,6 +87,10 @@ test('cli: `cah clip tokenize` prints CLIP ids, as JSON on request', async () =>
   assert.equal(plain.stdout, '49406 320 1125 539 320 2368 49407\n');
   const json = await cah(['clip', 'tokenize', '--json', '--tokenizer', tokenizer, 'a photo of a cat']);
   assert.deepEqual(JSON.parse(json.stdout), [49406, 320, 1125, 539, 320, 2368, 49407]);
+  // A fresh machine: no model pulled, an empty cache, no network; the README's example as written.
+  const fresh = await runCli(['clip', 'tokenize', '--json', 'a photo of a cat'], { env: { CAH_CACHE: join(dir, 'empty-cache'), HF_ENDPOINT: 'http://127.0.0.1:9' } });
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.deepEqual(JSON.parse(fresh.stdout), [49406, 320, 1125, 539, 320, 2368, 49407]);
   const missing = await cah(['clip', 'tokenize', '--tokenizer', join(dir, 'none.json'), 'x']);
   assert.ok(missing.error instanceof CliError);
   assert.match((missing.error as Error).message, /does not exist: pass --tokenizer FILE/);

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cudaProviderInstalled } from '../src/filter/sessions.js';
 import sharp from 'sharp';
 import { DEMO_PALETTE, DEMO_SHAPES, type PaletteColour } from '../src/demo/palette.js';
 import { buildRandomClip, CLIP_ARCHS } from '../src/filter/clip-arch.js';
@@ -185,6 +186,12 @@ test('clip filter: CUDA requested on a machine without it falls back to CPU with
     const [v] = await filter.score([{ key: 'x', jpeg: await demoJpeg('square', DEMO_PALETTE[2]!, 0), caption: 'a blue square' }]);
     assert.equal(v!.keep, true);
   }
+});
+
+test('clip filter: auto on a CPU install (no CUDA provider installed) runs on CPU without a warning', { skip: cudaProviderInstalled() ? 'this onnxruntime-node install has the CUDA provider' : false }, async () => {
+  const { filter, logs } = await open({ executionProvider: 'auto' });
+  assert.equal(filter.provider, 'CPU');
+  assert.ok(!logs.some((l) => /WARNING|CUDA/.test(l)), `no CUDA warning when no GPU was asked for:\n${logs.join('\n')}`);
 });
 
 test('clip filter: on a GPU the demo model runs on CUDA', { skip: process.env['CAH_TEST_GPU'] ? false : 'GPU-only: set CAH_TEST_GPU=1 on a machine with CUDA and onnxruntime-node installed with --onnxruntime-node-install=cuda12' }, async () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { buildSyntheticTokenizer } from '../src/filter/synthetic-tokenizer.js';
 import { ClipTokenizer } from '../src/filter/tokenizer.js';
+import { bundledTokenizer, bundledVocabPath } from '../src/filter/bundled-tokenizer.js';
 import { sharedData } from './support/paths.js';
 
 /**
@@ -202,6 +203,19 @@ test('tokenizer: tokenizer.json agrees with OpenAI simple_tokenizer on the origi
     if (expected.length === 77) truncated++;
   }
   assert.ok(truncated >= 5, `the corpus should exercise truncation (${truncated} long captions)`);
+});
+
+test('tokenizer: the vocabulary shipped with cah (no model, no download) agrees with simple_tokenizer and tokenizer.json', () => {
+  const shipped = bundledTokenizer();
+  const fromJson = ClipTokenizer.fromFile(tokenizerPath);
+  const reference = new ReferenceTokenizer(mergesPath);
+  assert.equal(shipped.vocabSize, 49408);
+  for (const caption of captions()) {
+    const expected = reference.tokenize(caption);
+    assert.deepEqual(shipped.encode(caption), expected, `caption ${JSON.stringify(caption)}`);
+    assert.deepEqual(fromJson.encode(caption), expected);
+  }
+  assert.ok(statSync(bundledVocabPath()).size < 1_500_000, 'the shipped vocabulary stays small (the gzipped merges, not tokenizer.json)');
 });
 
 test('tokenizer: truncation keeps 77 tokens ending with the end token; batches pad with the end token', () => {

@@ -35,7 +35,10 @@ test('cah status --json reports what the store says', async () => {
     assert.equal(res.code, 0, res.stderr);
     const out = JSON.parse(res.stdout) as {
       coordinatorUp: boolean;
-      snapshot: { shards: Record<string, number>; actors: { actorId: string; state: string; deathCause: string | null; pid: number }[]; topErrors: { message: string; count: number }[]; output: { pairsKept: number; path: string } };
+      shards: Record<string, number>;
+      filteredOut: number;
+      duplicates: number;
+      snapshot: { shards: Record<string, number>; actors: { actorId: string; state: string; deathCause: string | null; pid: number }[]; topErrors: { message: string; count: number }[]; output: { pairsWritten: number; path: string } };
     };
     assert.equal(out.coordinatorUp, false);
     assert.deepEqual(
@@ -48,7 +51,10 @@ test('cah status --json reports what the store says', async () => {
       expectedActors.map((x) => [x.id, x.state, x.deathCause, x.pid]),
     );
     assert.deepEqual(out.snapshot.topErrors.slice(0, 2), [{ message: 'HTTP 404', count: 7 }, { message: 'timeout', count: 3 }]);
-    assert.equal(out.snapshot.output.pairsKept, 25);
+    assert.equal(out.snapshot.output.pairsWritten, 25);
+    assert.deepEqual(out.shards, { queued: 2, leased: 1, done: 1, failed: 1, total: 5 }, '`cah status --json | jq .shards` as the help shows');
+    assert.equal(out.filteredOut, 5);
+    assert.equal(out.duplicates, 2);
     assert.equal(out.snapshot.output.path, '/data/out');
 
     const text = await runCli(['--state', state, 'status']);
@@ -96,7 +102,7 @@ test('the swarm\'s cost: € per hour from the recorded prices, ≈ € during t
     const running = { snapshot: () => snapshot, coordinator: new EventEmitter() } as unknown as RunningCoordinator;
     const live = coordinatorSource(running, state).current().output.cost!;
     assert.ok(Math.abs(live.hourlyGross - 0.02) < 1e-12);
-    assert.ok(Math.abs(live.keptPerEuro! - snapshot.output.pairsKept / 0.02) < 1e-6);
+    assert.ok(Math.abs(live.keptPerEuro! - snapshot.totals.kept / 0.02) < 1e-6);
     assert.equal(coordinatorSource(running).current().output.cost, undefined, 'without a state directory, no cost');
     const text = await runCli(['--state', state, 'status']);
     assert.match(text.stdout, /^Cost 3 swarm servers \(1 without a price\) · 0\.0200 €\/h · ≈\d+\.\d\d € this run · .* kept\/€$/m);

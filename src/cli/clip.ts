@@ -7,6 +7,7 @@ import { defaultModelCache, modelCacheDir } from '../filter/hub.js';
 import { MODEL_FILES } from '../filter/model-dir.js';
 import type { ExecutionProviderChoice } from '../filter/sessions.js';
 import { ClipTokenizer } from '../filter/tokenizer.js';
+import { bundledTokenizer } from '../filter/bundled-tokenizer.js';
 import { CliError } from './errors.js';
 import { PROCESS_IO, type CommandIo } from './model.js';
 
@@ -27,7 +28,7 @@ export function registerClipCommands(program: Command, io: CommandIo = PROCESS_I
     .command('tokenize')
     .description("print CLIP token ids of a text (start and end tokens included, at most the model's 77)")
     .argument('<text...>', 'the text (several words are joined with spaces)')
-    .option('--model <dir>', `model directory whose tokenizer.json to use (default: the pulled ${DEFAULT_REPO})`)
+    .option('--model <dir>', "model directory whose tokenizer.json to use (default: CLIP's vocabulary shipped with cah)")
     .option('--tokenizer <file>', 'a tokenizer.json to use instead of a model directory')
     .option('--json', 'print a JSON array', false)
     .addHelpText(
@@ -35,16 +36,20 @@ export function registerClipCommands(program: Command, io: CommandIo = PROCESS_I
       `
 Examples:
   cah clip tokenize "a photo of a cat"                 # 49406 320 1125 539 320 2368 49407
-  cah clip tokenize --json --model ./demo-model "a red square"`,
+  cah clip tokenize --json "a photo of a cat"          # [49406,320,1125,539,320,2368,49407]`,
     )
     .action((words: string[], flags: { model?: string; tokenizer?: string; json: boolean }) => {
-      const path = flags.tokenizer ?? join(modelDirOrDefault(flags.model), MODEL_FILES.tokenizer);
-      if (!existsSync(path)) throw new CliError(`${path} does not exist: pass --tokenizer FILE or a --model directory that has one`);
+      const path = flags.tokenizer ?? (flags.model ? join(flags.model, MODEL_FILES.tokenizer) : null);
       let tokenizer: ClipTokenizer;
-      try {
-        tokenizer = ClipTokenizer.fromFile(path);
-      } catch (err) {
-        throw new CliError(`${err instanceof Error ? err.message : String(err)}: is it a CLIP tokenizer.json?`);
+      if (path === null) {
+        tokenizer = bundledTokenizer();
+      } else {
+        if (!existsSync(path)) throw new CliError(`${path} does not exist: pass --tokenizer FILE or a --model directory that has one`);
+        try {
+          tokenizer = ClipTokenizer.fromFile(path);
+        } catch (err) {
+          throw new CliError(`${err instanceof Error ? err.message : String(err)}: is it a CLIP tokenizer.json?`);
+        }
       }
       const ids = tokenizer.encode(words.join(' '));
       io.out((flags.json ? JSON.stringify(ids) : ids.join(' ')) + '\n');

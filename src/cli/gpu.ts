@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ensureWorkerToken } from '../coordinator/credentials.js';
 import { runCoordinator, type RunResult } from '../coordinator/run.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type CoordinatorSettings } from '../coordinator/settings.js';
@@ -8,7 +8,7 @@ import { Store } from '../store/store.js';
 import { CliError, EXIT_PARTIAL } from './errors.js';
 import { createLogger, intFlag, numberFlag, resolveStateDir } from './state.js';
 import { openFilter, type FilterFlags } from './filter-flags.js';
-import { presentRun } from './present.js';
+import { coordinatorLogPath, presentRun, workerLogDir } from './present.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { ListenError, type TlsIdentity } from '../coordinator/service.js';
 import { OutputDirError } from '../output/ownership.js';
@@ -142,7 +142,7 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
     }
     const workerToken = await ensureWorkerToken(stateDir);
     const interactive = flags.dashboard && process.stdout.isTTY === true;
-    const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: join(stateDir, 'logs', 'coordinator.log') } : {}) });
+    const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: coordinatorLogPath(stateDir) } : {}) });
     for (const [flag, address] of [['--listen', flags.listen], ['--tls-listen', flags.tlsListen]] as const) {
       if (address !== undefined && !LISTEN_ADDRESS.test(address)) throw new CliError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:7443 or [::1]:7443), got "${address}"`);
     }
@@ -172,6 +172,7 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
         stateDir,
         outputMode: flags.overwrite ? 'overwrite' : flags.incremental ? 'incremental' : 'refuse',
         ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
+        workerLogDir: workerLogDir(stateDir),
         onStarted: async (running) => {
           await presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' });
           if (flags.swarm) await superviseSwarm(running, { store, stateDir, workerToken, logger, replaceAfterMs: flags.replaceAfterMs });

@@ -4,12 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { SnapshotBuilder, type FilterStageView } from '../coordinator/snapshot-builder.js';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
-import { formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
+import { closingLine, formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
+import { BATCH_SECONDS_BOUNDS, SIMILARITY_BOUNDS, emptyHistogram } from '../filter/histogram.js';
 import { STATE_FILE, Store } from '../store/store.js';
 import { formatSwarmCost, swarmCost } from '../swarm/cost.js';
 import { CliError } from './errors.js';
 import { LIVE_STATUS_FILE } from './present.js';
 import { resolveStateDir } from './state.js';
+
+const NO_RUN = 'none';
 
 /** A live-status file older than this means the coordinator is not up. */
 const LIVE_FRESH_MS = 10_000;
@@ -19,7 +22,15 @@ const IDLE_FILTER: FilterStageView = {
   provider: 'none',
   queueDepth: 0,
   capacity: 0,
-  stats: () => ({ imagesPerSec: 0, idleFraction: 1, lastBatchSize: 0, batches: 0, processed: 0 }),
+  stats: () => ({
+    imagesPerSec: 0,
+    idleFraction: 1,
+    lastBatchSize: 0,
+    batches: 0,
+    processed: 0,
+    batchSeconds: emptyHistogram(BATCH_SECONDS_BOUNDS),
+    similarity: emptyHistogram(SIMILARITY_BOUNDS),
+  }),
 };
 
 /**
@@ -31,7 +42,7 @@ export async function statusSnapshot(dbPath: string): Promise<{ snapshot: Coordi
   const store = Store.open(dbPath, { readonly: true });
   try {
     const run = store.runs.latest();
-    const fromStore = new SnapshotBuilder(store, IDLE_FILTER, run?.outDir ?? '', run?.id ?? 'none').build({
+    const fromStore = new SnapshotBuilder(store, IDLE_FILTER, run?.outDir ?? '', run?.id ?? NO_RUN).build({
       paused: false,
       draining: false,
     });
@@ -73,13 +84,18 @@ Examples:
     .action(async (flags: { json: boolean; db?: string }) => {
       const dbPath = flags.db ? resolve(flags.db) : join(resolveStateDir(program.opts()['state']), STATE_FILE);
       const { snapshot, coordinatorUp } = await statusSnapshot(dbPath);
-      const cost = swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.output.pairsKept });
+      const cost = swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.totals.kept });
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ coordinatorUp, ...snapshotSummary(snapshot), cost, snapshot }, null, 2) + '\n');
+        const summary = { coordinatorUp, ...snapshotSummary(snapshot), shards: snapshot.shards, totals: snapshot.totals, cost, snapshot };
+        process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       } else {
         process.stdout.write(formatStatusText(snapshot, process.stdout.columns ?? 100) + '\n');
         if (cost) process.stdout.write(formatSwarmCost(cost) + '\n');
-        if (!coordinatorUp) process.stdout.write('(coordinator not running: figures from the state file)\n');
+        if (snapshot.ended) process.stdout.write(closingLine(snapshot) + '\n');
+        else if (!coordinatorUp && snapshot.runId === NO_RUN) process.stdout.write('(no run yet: figures from the state file)\n');
+        else if (!coordinatorUp) {
+          process.stdout.write('(coordinator not running and its last run did not end cleanly: figures from the state file)\n');
+        }
       }
     });
 }

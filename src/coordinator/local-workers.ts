@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 
@@ -13,6 +15,8 @@ export interface LocalWorkerPoolOptions {
   onDeath: (actorId: string, cause: string, restarting: boolean) => void;
   /** Extra `cah worker` flags (tests). */
   extraArgs?: string[];
+  /** Where each worker's stderr (its JSON log) is kept, appended to `<actor>.log`. */
+  logDir?: string;
 }
 
 interface Slot {
@@ -130,6 +134,12 @@ export class LocalWorkerPool {
     });
     slot.child = child;
     let stderrTail = '';
+    if (this.opts.logDir && child.stderr) {
+      mkdirSync(this.opts.logDir, { recursive: true, mode: 0o700 });
+      const file = createWriteStream(join(this.opts.logDir, `${slot.actorId}.log`), { flags: 'a', mode: 0o600 });
+      file.on('error', () => undefined);
+      child.stderr.pipe(file);
+    }
     child.stderr?.on('data', (chunk: Buffer) => {
       stderrTail = (stderrTail + chunk.toString('utf8')).slice(-8000);
     });

@@ -3,11 +3,43 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CliError } from '../cli/errors.js';
 import type { SnapshotSource } from '../dashboard/source.js';
-import type { ActorState, CoordinatorSnapshot, FilterSnapshot } from './snapshot.js';
+import type { HistogramData } from '../filter/histogram.js';
+import type { ActorView, CoordinatorSnapshot, FilterSnapshot } from './snapshot.js';
 
 const SHARD_STATES = ['queued', 'leased', 'done', 'failed'] as const;
-const ACTOR_STATES: readonly ActorState[] = ['PENDING_CREATION', 'ALIVE', 'RESTARTING', 'DEAD'];
-const VERDICTS: readonly FilterSnapshot['verdict'][] = ['filter-bound', 'workers-bound', 'balanced', 'idle'];
+const ACTOR_STATES: readonly ActorView[] = ['PENDING_CREATION', 'ALIVE', 'RESTARTING', 'DEAD', 'EXITED'];
+const VERDICTS: readonly FilterSnapshot['verdict'][] = [
+  'filter-bound',
+  'workers-bound',
+  'balanced',
+  'idle',
+  'no-workers',
+  'paused',
+  'draining',
+  'done',
+];
+/** prom-client's default Node.js metrics that are gauges named *_total, which promtool rejects. */
+const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/** A histogram whose buckets are kept elsewhere (the snapshot), rendered as Prometheus text. */
+function snapshotHistogram(name: string, help: string, read: () => HistogramData) {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const h = read();
+      const values = [
+        ...h.bounds.map((le, i) => ({ metricName: `${name}_bucket`, labels: { le }, value: h.cumulative[i] ?? 0 })),
+        { metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: h.count },
+        { metricName: `${name}_sum`, labels: {}, value: h.sum },
+        { metricName: `${name}_count`, labels: {}, value: h.count },
+      ];
+      return { name, help, type: 'histogram', aggregator: 'sum', values };
+    },
+  };
+}
 
 /**
  * A registry (not prom-client's global one) whose metrics read `snapshot()` when scraped: the
@@ -48,7 +80,7 @@ export function snapshotRegistry(snapshot: () => CoordinatorSnapshot): Registry 
     labelNames: ['state'],
     registers,
     collect() {
-      const counts = new Map<ActorState, number>(ACTOR_STATES.map((st) => [st, 0]));
+      const counts = new Map<ActorView, number>(ACTOR_STATES.map((st) => [st, 0]));
       for (const a of snapshot().actors) counts.set(a.state, (counts.get(a.state) ?? 0) + 1);
       for (const [state, n] of counts) this.set({ state }, n);
     },
@@ -75,26 +107,42 @@ export function snapshotRegistry(snapshot: () => CoordinatorSnapshot): Registry 
     },
   });
 
-  counter('cah_candidates_total', 'Image-caption candidates extracted', (s) => s.totals.candidates);
+  counter('cah_candidates_total', 'Image-caption candidates extracted, duplicates included', (s) => s.totals.extracted);
   counter('cah_downloaded_total', 'Images downloaded and resized', (s) => s.totals.downloaded);
-  counter('cah_kept_total', 'Pairs kept by the filter', (s) => s.totals.kept);
-  counter('cah_failed_total', 'Downloads or resizes that failed', (s) => s.totals.failed);
   counter('cah_bytes_in_total', 'Image bytes downloaded', (s) => s.totals.bytesIn);
+  // Every candidate ends in one of these: a duplicate, a failed download or resize, filtered out, or kept.
+  new Counter({
+    name: 'cah_samples_total',
+    help: 'Candidates by outcome: duplicate, failed (download or resize), filtered_out (by CLIP and the other filters), kept',
+    labelNames: ['status'],
+    registers,
+    collect() {
+      const t = snapshot().totals;
+      this.reset();
+      this.inc({ status: 'duplicate' }, t.duplicates);
+      this.inc({ status: 'failed' }, t.failed);
+      this.inc({ status: 'filtered_out' }, t.filteredOut);
+      this.inc({ status: 'kept' }, t.kept);
+    },
+  });
+  counter('cah_written_total', 'Kept pairs in finished (committed) output shards', (s) => s.output.pairsWritten);
   counter('cah_actor_restarts_total', 'Worker actor restarts, summed over actors', (s) =>
     s.actors.reduce((n, a) => n + a.restarts, 0),
   );
 
-  const latest = (s: CoordinatorSnapshot) => s.throughput[s.throughput.length - 1];
-  gauge('cah_candidates_per_second', 'Candidates extracted per second (last interval)', (s) => latest(s)?.candidatesPerSec ?? 0);
-  gauge('cah_downloaded_per_second', 'Images downloaded per second (last interval)', (s) => latest(s)?.downloadedPerSec ?? 0);
-  gauge('cah_kept_per_second', 'Pairs kept per second (last interval)', (s) => latest(s)?.keptPerSec ?? 0);
-  gauge('cah_bytes_in_per_second', 'Image bytes downloaded per second (last interval)', (s) => (latest(s)?.mbInPerSec ?? 0) * 1e6);
-  gauge('cah_filter_images_per_second', 'Images scored by the filter per second', (s) => s.filter.imagesPerSec);
+  for (const h of [
+    snapshotHistogram('cah_shard_duration_seconds', 'Seconds from a shard attempt opening to its commit', () => snapshot().histograms.shardSeconds),
+    snapshotHistogram('cah_filter_batch_duration_seconds', 'Seconds each filter batch spent on the model', () => snapshot().histograms.filterBatchSeconds),
+    snapshotHistogram('cah_similarity', 'CLIP cosine similarity of the pairs scored', () => snapshot().histograms.similarity),
+  ]) {
+    registry.registerMetric(h as unknown as Parameters<Registry['registerMetric']>[0]);
+  }
   gauge('cah_filter_queue_depth', 'Images waiting for the filter', (s) => s.filter.queueDepth);
   gauge('cah_filter_queue_capacity', 'Capacity of the filter queue', (s) => s.filter.queueCapacity);
   gauge('cah_filter_idle_ratio', 'Fraction of the last interval the filter waited for input', (s) => s.filter.idleFraction);
   gauge('cah_filter_batch_size', 'Images in the last filter batch', (s) => s.filter.batchSize);
   gauge('cah_output_shards', 'Webdataset shards written', (s) => s.output.shardsWritten);
+  gauge('cah_progress_ratio', 'Share of the work done: finished shards plus the read share of running ones', (s) => s.progress);
   gauge('cah_output_bytes', 'Bytes of webdataset output written', (s) => s.output.bytes);
   gauge('cah_eta_seconds', 'Estimated seconds until all shards are done (NaN when unknown)', (s) =>
     s.etaMs === null ? Number.NaN : s.etaMs / 1000,
@@ -103,6 +151,7 @@ export function snapshotRegistry(snapshot: () => CoordinatorSnapshot): Registry 
   gauge('cah_paused', '1 while shard leasing is paused', (s) => (s.paused ? 1 : 0));
   gauge('cah_draining', '1 while the run drains before quitting', (s) => (s.draining ? 1 : 0));
   collectDefaultMetrics({ register: registry });
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   return registry;
 }
 

@@ -31,6 +31,8 @@ export interface RunOptions {
   logger: Logger;
   /** Extra `cah worker` flags for local workers (tests). */
   workerArgs?: string[];
+  /** Where local workers' stderr is kept. */
+  workerLogDir?: string;
   /** Called once the coordinator serves, e.g. to start the dashboard or the swarm tunnels. */
   onStarted?: (run: RunningCoordinator) => void | Promise<void>;
   /** How long a drain waits for workers to finish their shards before returning the leases. */
@@ -97,6 +99,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
           logger: opts.logger,
           onDeath: (actorId, cause, restarting) => void coordinator.actorDied(actorId, cause, restarting),
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
+          ...(opts.workerLogDir ? { logDir: opts.workerLogDir } : {}),
         })
       : null;
   if (workers) for (const id of workers.actorIds) opts.store.actors.expect(id, 'local', 'localhost');
@@ -151,7 +154,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   await stage.close();
   const snapshot = coordinator.snapshot();
   opts.logger.info(
-    { reason, shards: snapshot.shards, kept: snapshot.output.pairsKept, out: opts.outDir, ...(error ? { error } : {}) },
+    { reason, shards: snapshot.shards, kept: snapshot.totals.kept, out: opts.outDir, ...(error ? { error } : {}) },
     'coordinator stopped',
   );
   return { exitReason: reason, snapshot, ...(error ? { error } : {}) };

@@ -1,22 +1,26 @@
+import { Histogram, SHARD_SECONDS_BOUNDS } from '../filter/histogram.js';
+import { errorGroup } from '../output/stats.js';
 import type { FilterStage } from '../filter/stage.js';
 import { bottleneckVerdict } from '../dashboard/verdict.js';
 import type { Store } from '../store/store.js';
 import type { ShardProgress } from '../wire/contract.js';
 import type { ShardAttempt } from './shard-attempt.js';
-import type { ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from './snapshot.js';
+import type { ActorShardProgress, ActorSnapshot, CoordinatorSnapshot, SampleCounts, ThroughputPoint } from './snapshot.js';
 
 const MAX_POINTS = 120;
+/** Throughput rates are averaged over this window: heartbeats come every ~2 s, ticks every second. */
+const RATE_WINDOW_MS = 5_000;
+/** The ETA follows the progress made over this window. */
+const ETA_WINDOW_MS = 60_000;
+/** Progress over less than this is too little to extrapolate. */
+const ETA_MIN_SPAN_MS = 3_000;
+/** A running shard counts at most this share done until it is committed. */
+const RUNNING_SHARD_CAP = 0.99;
 
 /** What the snapshot reads of the filter stage (`cah status` passes an idle view of it). */
 export type FilterStageView = Pick<FilterStage, 'filterName' | 'provider' | 'queueDepth' | 'capacity' | 'stats'>;
 
-interface Totals {
-  candidates: number;
-  downloaded: number;
-  kept: number;
-  failed: number;
-  bytesIn: number;
-}
+type Totals = SampleCounts & { bytesIn: number };
 
 interface ActorRate {
   lastAt: number;
@@ -26,17 +30,48 @@ interface ActorRate {
   imagesPerSec: number;
 }
 
+interface Mark {
+  at: number;
+  totals: Totals;
+  progress: number;
+}
+
+/** A worker that left because its work was done (`cah worker --exit-when-drained`) did not die. */
+function isCleanExit(state: string, cause: string | null): boolean {
+  return state === 'DEAD' && cause !== null && cause.startsWith('exited:');
+}
+
+function emptyTotals(): Totals {
+  return { extracted: 0, duplicates: 0, downloaded: 0, failed: 0, filteredOut: 0, kept: 0, bytesIn: 0 };
+}
+
+/**
+ * Share of a running shard done: the share of its source read, times the share of the candidates
+ * read so far that were downloaded or failed (exact once the whole source is read). Null when the
+ * source's size is unknown.
+ */
+function sourceFraction(p: ShardProgress): number | null {
+  const total = p.sourceBytesTotal ?? 0;
+  if (total <= 0) return null;
+  const read = Math.min(1, Math.max(0, (p.sourceBytesRead ?? 0) / total));
+  const samplesDone = p.candidates > 0 ? Math.min(1, (p.downloaded + p.failed) / p.candidates) : 0;
+  return Math.min(RUNNING_SHARD_CAP, read * samplesDone);
+}
+
 /**
  * Turns the store, the live shard attempts and the workers' heartbeats into the one snapshot the
- * dashboard, the JSON status line and /metrics show. Rates are differences between ticks.
+ * dashboard, the JSON status line and /metrics show. Rates are differences over a short window;
+ * progress counts the read share of running shards, so it moves sample by sample.
  */
 export class SnapshotBuilder {
   private readonly startedAtMs = Date.now();
   private readonly progress = new Map<string, ShardProgress[]>();
   private readonly actorRates = new Map<string, ActorRate>();
   private readonly points: ThroughputPoint[] = [];
-  private last: { at: number; totals: Totals } | null = null;
+  /** One mark per tick over the last ETA_WINDOW_MS (bounded by the tick rate). */
+  private marks: Mark[] = [];
   private shardDurationsMs: number[] = [];
+  private readonly shardSeconds = new Histogram(SHARD_SECONDS_BOUNDS);
   private liveAttempts: () => Iterable<ShardAttempt> = () => [];
 
   constructor(
@@ -72,43 +107,51 @@ export class SnapshotBuilder {
 
   recordShardDone(attempt: ShardAttempt): void {
     this.shardDurationsMs.push(Date.now() - attempt.startedAtMs);
+    this.shardSeconds.observe((Date.now() - attempt.startedAtMs) / 1000);
     if (this.shardDurationsMs.length > 50) this.shardDurationsMs = this.shardDurationsMs.slice(-50);
     const shards = this.progress.get(attempt.actorId);
     if (shards) this.progress.set(attempt.actorId, shards.filter((s) => s.shardId !== attempt.shardId));
   }
 
-  /** Called once a second: appends a throughput point. */
+  /** Called once a second: appends a throughput point (rates over the last few seconds). */
   tick(): void {
     const now = Date.now();
     const totals = this.totals();
-    if (this.last) {
-      const secs = Math.max(0.001, (now - this.last.at) / 1000);
-      const rate = (k: keyof Totals): number => Math.max(0, totals[k] - this.last!.totals[k]) / secs;
+    const mark: Mark = { at: now, totals, progress: this.overallProgress(this.store.shards.counts()) };
+    this.marks.push(mark);
+    this.marks = this.marks.filter((m) => now - m.at <= ETA_WINDOW_MS);
+    const base = this.marks.find((m) => now - m.at <= RATE_WINDOW_MS && m !== mark) ?? this.marks[this.marks.length - 2];
+    if (base) {
+      const secs = Math.max(0.001, (now - base.at) / 1000);
+      const rate = (k: keyof Totals): number => Math.max(0, totals[k] - base.totals[k]) / secs;
       this.points.push({
         atMs: now,
-        candidatesPerSec: rate('candidates'),
+        candidatesPerSec: rate('extracted'),
         downloadedPerSec: rate('downloaded'),
         keptPerSec: rate('kept'),
         mbInPerSec: rate('bytesIn') / 1e6,
       });
       if (this.points.length > MAX_POINTS) this.points.shift();
     }
-    this.last = { at: now, totals };
   }
 
   build(flags: { paused: boolean; draining: boolean }): CoordinatorSnapshot {
     const counts = this.store.shards.counts();
     const total = counts.queued + counts.leased + counts.done + counts.failed;
+    const run = this.store.runs.latest();
+    const ended = run && run.id === this.runId && run.endedAt !== null ? { atMs: run.endedAt, reason: run.exitReason ?? 'ended' } : null;
+    const perActor = this.actorShards();
     const actors: ActorSnapshot[] = this.store.actors.list().map((a) => {
       const rate = this.actorRates.get(a.id);
-      const alive = a.state === 'ALIVE';
+      const alive = a.state === 'ALIVE' && !ended;
       return {
         actorId: a.id,
         host: a.host,
         pid: a.pid,
-        state: a.state,
+        state: (ended && a.state !== 'DEAD') || isCleanExit(a.state, a.deathCause) ? 'EXITED' : a.state,
         deathCause: a.deathCause,
-        currentShardId: a.currentShardId,
+        currentShardId: alive ? a.currentShardId : null,
+        shard: alive ? (perActor.get(a.id) ?? null) : null,
         candidatesPerSec: alive ? (rate?.candidatesPerSec ?? 0) : 0,
         imagesPerSec: alive ? (rate?.imagesPerSec ?? 0) : 0,
         lastHeartbeatMs: a.lastHeartbeat,
@@ -117,23 +160,28 @@ export class SnapshotBuilder {
     });
     const stats = this.filter.stats();
     const aliveActors = actors.filter((a) => a.state === 'ALIVE').length;
-    const meanShardMs =
-      this.shardDurationsMs.length > 0
-        ? this.shardDurationsMs.reduce((a, b) => a + b, 0) / this.shardDurationsMs.length
-        : null;
-    const remaining = counts.queued + counts.leased;
-    const etaMs =
-      remaining === 0 ? 0 : meanShardMs !== null && aliveActors > 0 ? (remaining * meanShardMs) / aliveActors : null;
+    const progress = this.overallProgress(counts);
     const done = this.store.shards.doneTotals();
+    const verdict = ended
+      ? 'done'
+      : flags.draining
+        ? 'draining'
+        : flags.paused
+          ? 'paused'
+          : aliveActors === 0 && counts.queued + counts.leased > 0
+            ? 'no-workers'
+            : bottleneckVerdict(this.filter.queueDepth, this.filter.capacity, stats.idleFraction);
     return {
       runId: this.runId,
       startedAtMs: this.startedAtMs,
       nowMs: Date.now(),
       paused: flags.paused,
       draining: flags.draining,
+      ended,
       actors,
       shards: { ...counts, total },
-      etaMs,
+      progress,
+      etaMs: this.eta(counts, progress, aliveActors),
       totals: this.totals(),
       throughput: [...this.points],
       filter: {
@@ -144,19 +192,77 @@ export class SnapshotBuilder {
         queueDepth: this.filter.queueDepth,
         queueCapacity: this.filter.capacity,
         idleFraction: stats.idleFraction,
-        verdict: bottleneckVerdict(this.filter.queueDepth, this.filter.capacity, stats.idleFraction),
+        verdict,
       },
       topErrors: this.topErrors(),
-      output: { path: this.outDir, shardsWritten: counts.done, pairsKept: done.kept, bytes: done.outputBytes },
+      histograms: { shardSeconds: this.shardSeconds.data(), filterBatchSeconds: stats.batchSeconds, similarity: stats.similarity },
+      output: { path: this.outDir, shardsWritten: counts.done, pairsWritten: done.kept, bytes: done.outputBytes },
     };
   }
 
-  private topErrors(): { message: string; count: number }[] {
-    const merged = new Map<string, number>();
-    for (const e of this.store.runs.topErrors(20)) merged.set(e.message, e.count);
-    for (const attempt of this.liveAttempts()) {
-      for (const [message, count] of attempt.errors) merged.set(message, (merged.get(message) ?? 0) + count);
+  /** Finished shards plus the read share of running ones, over all shards. */
+  private overallProgress(counts: { queued: number; leased: number; done: number; failed: number }): number {
+    const total = counts.queued + counts.leased + counts.done + counts.failed;
+    if (total === 0) return 0;
+    let running = 0;
+    for (const shards of this.progress.values()) for (const s of shards) running += sourceFraction(s) ?? 0;
+    return Math.min(1, (counts.done + counts.failed + Math.min(running, counts.leased)) / total);
+  }
+
+  /**
+   * Remaining work over the progress made in the last minute; counts down between heartbeats. Without
+   * progress measured yet (source sizes unknown), remaining shards times the mean shard duration.
+   */
+  private eta(counts: { queued: number; leased: number }, progress: number, aliveActors: number): number | null {
+    if (counts.queued + counts.leased === 0) return 0;
+    const now = Date.now();
+    const first = this.marks[0];
+    // Progress moves at heartbeats; between them the ETA counts down from the last move.
+    let movedAt = now;
+    for (let i = this.marks.length - 1; i >= 0 && this.marks[i]!.progress === progress; i--) movedAt = this.marks[i]!.at;
+    if (first && movedAt - first.at >= ETA_MIN_SPAN_MS && progress > first.progress) {
+      const perMs = (progress - first.progress) / (movedAt - first.at);
+      return Math.max(0, (1 - progress) / perMs - (now - movedAt));
     }
+    if (this.shardDurationsMs.length === 0 || aliveActors === 0) return null;
+    const meanShardMs = this.shardDurationsMs.reduce((a, b) => a + b, 0) / this.shardDurationsMs.length;
+    return ((counts.queued + counts.leased) * meanShardMs) / aliveActors;
+  }
+
+  /** Each actor's running shard: extraction and downloads from its heartbeat, outcome from the filter. */
+  private actorShards(): Map<string, ActorShardProgress> {
+    const outcome = new Map<number, { kept: number; filteredOut: number }>();
+    for (const attempt of this.liveAttempts()) outcome.set(attempt.shardId, attempt.counts);
+    const out = new Map<string, ActorShardProgress>();
+    for (const [actorId, shards] of this.progress) {
+      const s = shards[0];
+      if (!s) continue;
+      const filtered = outcome.get(s.shardId);
+      out.set(actorId, {
+        shardId: s.shardId,
+        fraction: sourceFraction(s),
+        samples: {
+          extracted: s.candidates + (s.duplicates ?? 0),
+          duplicates: s.duplicates ?? 0,
+          downloaded: s.downloaded,
+          failed: s.failed,
+          filteredOut: filtered?.filteredOut ?? 0,
+          kept: filtered?.kept ?? 0,
+        },
+      });
+    }
+    return out;
+  }
+
+  private topErrors(): { message: string; count: number }[] {
+    // Grouped as in _stats.json: one line per kind of failure, not per byte count or address.
+    const merged = new Map<string, number>();
+    const add = (message: string, count: number): void => {
+      const group = errorGroup(message);
+      merged.set(group, (merged.get(group) ?? 0) + count);
+    };
+    for (const e of this.store.runs.topErrors(50)) add(e.message, e.count);
+    for (const attempt of this.liveAttempts()) for (const [message, count] of attempt.errors) add(message, count);
     return [...merged.entries()]
       .map(([message, count]) => ({ message, count }))
       .sort((a, b) => b.count - a.count || a.message.localeCompare(b.message))
@@ -165,12 +271,23 @@ export class SnapshotBuilder {
 
   private totals(): Totals {
     const t = this.store.shards.doneTotals();
-    const totals: Totals = { candidates: t.candidates, downloaded: t.downloaded, kept: t.kept, failed: t.failed, bytesIn: t.bytesIn };
+    const totals = emptyTotals();
+    totals.extracted = t.candidates;
+    totals.duplicates = t.duplicates;
+    totals.downloaded = t.downloaded;
+    totals.failed = t.failed;
+    totals.filteredOut = t.filteredOut;
+    totals.kept = t.kept;
+    totals.bytesIn = t.bytesIn;
     for (const shards of this.progress.values()) {
-      for (const s of shards) totals.candidates += s.candidates;
+      for (const s of shards) {
+        totals.extracted += s.candidates + (s.duplicates ?? 0);
+        totals.duplicates += s.duplicates ?? 0;
+      }
     }
     for (const attempt of this.liveAttempts()) {
       totals.downloaded += attempt.counts.downloaded;
+      totals.filteredOut += attempt.counts.filteredOut;
       totals.kept += attempt.counts.kept;
       totals.failed += attempt.counts.failed;
       totals.bytesIn += attempt.counts.bytesIn;

@@ -13,6 +13,7 @@ import {
   ShardsPanel,
   ThroughputPanel,
 } from './panels.js';
+import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import type { DashboardControls, SnapshotSource } from './source.js';
 
 /**
@@ -31,6 +32,8 @@ export interface DashboardProps {
   title?: string;
   /** A fixed size instead of following the terminal's. */
   size?: TerminalSize;
+  /** The run as it ended: drawn instead of the live snapshot (the last frame). */
+  final?: CoordinatorSnapshot;
 }
 
 /** What the keys asked for, until the snapshot shows it took effect. */
@@ -40,8 +43,9 @@ interface Requests {
 }
 
 /** The whole `cah gpu` dashboard: header, panels laid out for the terminal's size, footer with keys. */
-export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, title = 'cah gpu', size }: DashboardProps) {
-  const snapshot = useSnapshot(source, refreshMs);
+export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, title = 'cah gpu', size, final }: DashboardProps) {
+  const live = useSnapshot(source, refreshMs);
+  const snapshot = final ?? live;
   const terminal = useTerminalSize();
   const { columns, rows } = size ?? terminal;
   const [help, setHelp] = useState(false);
@@ -88,12 +92,19 @@ export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, ti
   useInput(onInput, { isActive: isRawModeSupported === true });
 
   const layout = planLayout(columns, rows);
+  const shardsState = { progress: snapshot.progress, etaMs: snapshot.etaMs, ended: snapshot.ended };
   const gap = layout.spacing ? 1 : 0;
   const { width, leftWidth, rightWidth } = layout;
   const middle = help ? (
     <HelpPanel width={width} maxLines={layout.actorLines} />
   ) : (
-    <ActorsPanel actors={snapshot.actors} nowMs={snapshot.nowMs} width={width} maxLines={layout.actorLines} />
+    <ActorsPanel
+      actors={snapshot.actors}
+      nowMs={snapshot.nowMs}
+      width={width}
+      maxLines={layout.actorLines}
+      {...(snapshot.where && snapshot.filter.verdict === 'no-workers' ? { attachHint: snapshot.where.attachWorker } : {})}
+    />
   );
   const errors = layout.errorRows > 0 && (
     <ErrorsPanel errors={snapshot.topErrors} width={leftWidth} rows={layout.errorRows} />
@@ -111,13 +122,13 @@ export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, ti
       />
       {layout.twoColumns ? (
         <Box columnGap={COLUMN_GAP}>
-          <ShardsPanel shards={snapshot.shards} etaMs={snapshot.etaMs} width={leftWidth} />
-          <FilterPanel filter={snapshot.filter} width={rightWidth} />
+          <ShardsPanel shards={snapshot.shards} state={shardsState} width={leftWidth} />
+          <FilterPanel filter={snapshot.filter} totals={snapshot.totals} width={rightWidth} />
         </Box>
       ) : (
         <>
-          <ShardsPanel shards={snapshot.shards} etaMs={snapshot.etaMs} width={width} />
-          <FilterPanel filter={snapshot.filter} width={width} />
+          <ShardsPanel shards={snapshot.shards} state={shardsState} width={width} />
+          <FilterPanel filter={snapshot.filter} totals={snapshot.totals} width={width} />
         </>
       )}
       {layout.throughputLines > 0 && (
@@ -137,7 +148,13 @@ export function Dashboard({ source, controls, refreshMs = DEFAULT_REFRESH_MS, ti
           {output}
         </>
       )}
-      <FooterBar paused={paused} draining={draining} width={width} />
+      <FooterBar
+        paused={paused}
+        draining={draining}
+        ended={snapshot.ended !== null}
+        {...(snapshot.where ? { where: snapshot.where } : {})}
+        width={width}
+      />
     </Box>
   );
 }

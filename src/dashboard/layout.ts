@@ -18,7 +18,7 @@ export interface DashboardLayout {
 
 export const COLUMN_GAP = 2;
 export const SHARDS_LINES = 3;
-export const FILTER_LINES = 4;
+export const FILTER_LINES = 5;
 export const OUTPUT_LINES = 3;
 const TWO_COLUMN_MIN_WIDTH = 80;
 const ACTORS_MIN_LINES = 4;
@@ -35,12 +35,14 @@ export function planLayout(columns: number, rows: number): DashboardLayout {
   const leftWidth = twoColumns ? Math.floor((width - COLUMN_GAP) / 2) : width;
   const rightWidth = twoColumns ? width - COLUMN_GAP - leftWidth : width;
   const spacing = rows >= TALL_ROWS;
-  const wantedErrors = rows >= TALL_ROWS ? 5 : 3;
+  // A tall terminal gets more error messages and one full-width sparkline per series.
+  const wantedErrors = rows >= TALL_ROWS ? 8 : 3;
+  const sparkRows = twoColumns && rows < TALL_ROWS ? 2 : 4;
 
   const plan = { throughput: true, errors: true, output: true };
   const sections = (): number[] => {
     const top = twoColumns ? [Math.max(SHARDS_LINES, FILTER_LINES)] : [SHARDS_LINES, FILTER_LINES];
-    const throughput = plan.throughput ? [1 + (twoColumns ? 2 : 4)] : [];
+    const throughput = plan.throughput ? [1 + sparkRows] : [];
     const bottom = twoColumns
       ? plan.errors || plan.output
         ? [Math.max(plan.errors ? 1 + wantedErrors : 0, plan.output ? OUTPUT_LINES : 0)]
@@ -65,7 +67,7 @@ export function planLayout(columns: number, rows: number): DashboardLayout {
     twoColumns,
     leftWidth,
     rightWidth,
-    throughputLines: plan.throughput ? (twoColumns ? 2 : 4) : 0,
+    throughputLines: plan.throughput ? sparkRows : 0,
     actorLines: Math.max(0, height - used()),
     errorRows: plan.errors ? wantedErrors : 0,
     output: plan.output,

@@ -31,16 +31,20 @@ export function snapshotSummary(s: CoordinatorSnapshot): Record<string, unknown>
     shardsDone: s.shards.done,
     shardsFailed: s.shards.failed,
     shardsTotal: s.shards.total,
-    progress: s.shards.total > 0 ? round(finished / s.shards.total, 4) : 0,
+    shardsFinished: finished,
+    progress: round(s.progress, 4),
     etaS: s.etaMs === null ? null : Math.round(s.etaMs / 1000),
+    ended: s.ended ? { at: new Date(s.ended.atMs).toISOString(), reason: s.ended.reason } : null,
     actorsAlive: actorsIn('ALIVE'),
     actorsRestarting: actorsIn('RESTARTING'),
     actorsDead: actorsIn('DEAD'),
     actorsPending: actorsIn('PENDING_CREATION'),
-    candidates: s.totals.candidates,
+    candidates: s.totals.extracted,
+    duplicates: s.totals.duplicates,
     downloaded: s.totals.downloaded,
-    kept: s.totals.kept,
     failed: s.totals.failed,
+    filteredOut: s.totals.filteredOut,
+    kept: s.totals.kept,
     bytesIn: s.totals.bytesIn,
     candidatesPerSec: round(latest?.candidatesPerSec ?? 0),
     downloadedPerSec: round(latest?.downloadedPerSec ?? 0),
@@ -57,10 +61,20 @@ export function snapshotSummary(s: CoordinatorSnapshot): Record<string, unknown>
     topErrors: s.topErrors.slice(0, 3),
     outputPath: s.output.path,
     outputShards: s.output.shardsWritten,
-    pairsKept: s.output.pairsKept,
+    pairsWritten: s.output.pairsWritten,
     outputBytes: s.output.bytes,
+    ...(s.where ? { logFile: s.where.logFile, metrics: s.where.metrics } : {}),
     ...(s.output.cost ? { swarmEurPerHour: s.output.cost.hourlyGross, keptPerEuro: s.output.cost.keptPerEuro } : {}),
   };
+}
+
+/** camelCase → snake_case, the key style of every log line (pino's own keys are single words). */
+function snakeCase(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function snakeKeys(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [snakeCase(k), v]));
 }
 
 /** A short human message for the log line, so that a plain `tail` reads well too. */
@@ -68,8 +82,24 @@ function statusMessage(s: CoordinatorSnapshot): string {
   const latest = s.throughput[s.throughput.length - 1];
   const finished = s.shards.done + s.shards.failed;
   return (
-    `status: ${finished}/${s.shards.total} shards (${formatPercent(s.shards.total > 0 ? finished / s.shards.total : 0)}), ` +
-    `${formatCount(s.totals.kept)} kept, ${formatRate(latest?.keptPerSec ?? 0)} kept/s, ${s.filter.verdict}, ETA ${formatDuration(s.etaMs)}`
+    `status: ${finished}/${s.shards.total} shards (${formatPercent(s.progress)}), ` +
+    `${formatCount(s.totals.kept)} kept, ${formatCount(s.totals.filteredOut)} filtered out, ` +
+    `${formatRate(latest?.keptPerSec ?? 0)} kept/s, ${s.filter.verdict}, ETA ${formatDuration(s.etaMs)}`
+  );
+}
+
+/**
+ * The one line a run ends with, on the terminal and in the log: how it ended, and what it made.
+ * `cah status` prints it too for a run that is over.
+ */
+export function closingLine(s: CoordinatorSnapshot): string {
+  const t = s.totals;
+  const how = s.ended ? `${s.ended.reason} at ${new Date(s.ended.atMs).toISOString().slice(0, 19)}Z` : 'running';
+  return (
+    `run ${s.runId} ${how} after ${formatDuration((s.ended?.atMs ?? s.nowMs) - s.startedAtMs)}: ` +
+    `${s.shards.done}/${s.shards.total} shards done, ${s.shards.failed} failed · ` +
+    `${t.extracted} candidates (${t.duplicates} duplicates), ${t.downloaded} downloaded, ${t.failed} failed, ` +
+    `${t.filteredOut} filtered out, ${t.kept} kept · ${s.output.pairsWritten} pairs written to ${s.output.path}`
   );
 }
 
@@ -81,7 +111,7 @@ export function startStatusLog(source: SnapshotSource, logger: Logger, intervalM
   const log = (final: boolean): void => {
     try {
       const s = source.current();
-      logger.info({ ...snapshotSummary(s), ...(final ? { final: true } : {}) }, statusMessage(s));
+      logger.info(snakeKeys({ ...snapshotSummary(s), ...(final ? { final: true } : {}) }), statusMessage(s));
     } catch (err) {
       logger.warn({ err }, 'status: could not read the coordinator snapshot');
     }
@@ -106,8 +136,8 @@ export function formatStatusText(s: CoordinatorSnapshot, width = 100): string {
   const w = Math.max(40, Math.floor(width));
   const sections: Line[][] = [
     [headerLine({ title: 'cah', runId: s.runId, elapsedMs: s.nowMs - s.startedAtMs, paused: s.paused, draining: s.draining }, w)],
-    shardsLines(s.shards, s.etaMs, w),
-    filterLines(s.filter, w),
+    shardsLines(s.shards, { progress: s.progress, etaMs: s.etaMs, ended: s.ended }, w),
+    filterLines(s.filter, s.totals, w),
     throughputLines(s.throughput, s.totals, w, 4),
     actorsLines(s.actors, s.nowMs, w, Math.min(s.actors.length, MAX_STATUS_ACTORS) + 2),
     errorsLines(s.topErrors, w, 10),

@@ -1,6 +1,7 @@
 import { render } from 'ink';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_REFRESH_MS, Dashboard } from './app.js';
+import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import type { DashboardControls, SnapshotSource } from './source.js';
 
 export { DEFAULT_REFRESH_MS };
@@ -25,10 +26,19 @@ export function startDashboard(
   source: SnapshotSource,
   controls: DashboardControls,
   opts: DashboardOptions = {},
-): { stop(): Promise<void> } {
+): { stop(final?: CoordinatorSnapshot): Promise<void> } {
   const refreshMs = Math.max(10, opts.refreshMs ?? DEFAULT_REFRESH_MS);
+  const element = (final?: CoordinatorSnapshot) => (
+    <Dashboard
+      source={source}
+      controls={controls}
+      refreshMs={refreshMs}
+      {...(opts.title ? { title: opts.title } : {})}
+      {...(final ? { final } : {})}
+    />
+  );
   const instance = render(
-    <Dashboard source={source} controls={controls} refreshMs={refreshMs} {...(opts.title ? { title: opts.title } : {})} />,
+    element(),
     {
       stdout: opts.stdout ?? process.stdout,
       stdin: opts.stdin ?? process.stdin,
@@ -43,9 +53,11 @@ export function startDashboard(
   devTimings?.unref();
   let stopped: Promise<void> | null = null;
   return {
-    stop() {
+    /** Redraws the last frame from `final` (the run as it ended), then leaves it on screen. */
+    stop(final?: CoordinatorSnapshot) {
       stopped ??= (async () => {
         if (devTimings) clearInterval(devTimings);
+        if (final) instance.rerender(element(final));
         instance.unmount();
         await instance.waitUntilExit();
       })();

@@ -1,4 +1,5 @@
 import type { ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from '../coordinator/snapshot.js';
+import { BATCH_SECONDS_BOUNDS, Histogram, SHARD_SECONDS_BOUNDS, SIMILARITY_BOUNDS } from '../filter/histogram.js';
 import { bottleneckVerdict } from './verdict.js';
 
 export interface SampleOptions {
@@ -29,15 +30,27 @@ export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
       state: 'ALIVE',
       deathCause: null,
       currentShardId: 1200 + i * 3 + Math.floor(step / 50),
+      shard: {
+        shardId: 1200 + i * 3 + Math.floor(step / 50),
+        fraction: ((i * 0.17 + step * 0.002) % 1) * 0.99,
+        samples: {
+          extracted: 8000 + i * 611 + step * 40,
+          duplicates: 120 + i * 7,
+          downloaded: 1300 + i * 97 + step * 6,
+          failed: 400 + i * 31 + step * 2,
+          filteredOut: 500 + i * 37 + step * 2,
+          kept: 390 + i * 29 + step * 2,
+        },
+      },
       candidatesPerSec: 410 + 60 * wobble,
       imagesPerSec: 58 + 9 * wobble,
       lastHeartbeatMs: nowMs - ((i * 700 + step * 100) % 5000),
       restarts: i % 7 === 3 ? 1 : 0,
     };
     if (i === 4) {
-      actors.push({ ...base, state: 'RESTARTING', deathCause: 'exit code 137 (out of memory)', currentShardId: null, candidatesPerSec: 0, imagesPerSec: 0, restarts: 2 });
+      actors.push({ ...base, state: 'RESTARTING', deathCause: 'exit code 137 (out of memory)', currentShardId: null, shard: null, candidatesPerSec: 0, imagesPerSec: 0, restarts: 2 });
     } else if (i === 9) {
-      actors.push({ ...base, state: 'DEAD', deathCause: 'missed heartbeats for 31 s', currentShardId: null, candidatesPerSec: 0, imagesPerSec: 0, lastHeartbeatMs: nowMs - 95_000, restarts: 3 });
+      actors.push({ ...base, state: 'DEAD', deathCause: 'missed heartbeats for 31 s', currentShardId: null, shard: null, candidatesPerSec: 0, imagesPerSec: 0, lastHeartbeatMs: nowMs - 95_000, restarts: 3 });
     } else {
       actors.push(base);
     }
@@ -55,6 +68,14 @@ export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
     });
   }
   const done = 342 + Math.floor(step / 20);
+  const shardSeconds = new Histogram(SHARD_SECONDS_BOUNDS);
+  const batchSeconds = new Histogram(BATCH_SECONDS_BOUNDS);
+  const similarity = new Histogram(SIMILARITY_BOUNDS);
+  for (let k = 0; k < 64; k++) {
+    shardSeconds.observe(400 + 37 * k);
+    batchSeconds.observe(0.2 + 0.01 * (k % 9));
+    similarity.observe(0.12 + 0.004 * k);
+  }
   const queueDepth = 236 + (step % 20);
   return {
     runId: 'run-20251123-2140-7f3a',
@@ -62,10 +83,20 @@ export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
     nowMs,
     paused: false,
     draining: false,
+    ended: null,
     actors,
     shards: { queued: 1590 - done, leased: 46, done, failed: 7, total: 1985 },
-    etaMs: 24_140_000,
-    totals: { candidates: 21_934_112, downloaded: 3_214_877, kept: 958_310, failed: 1_012_334, bytesIn: 104_233_917_221 },
+    progress: (done + 7 + 21.4) / 1985,
+    etaMs: 24_140_000 - step * 100,
+    totals: {
+      extracted: 21_934_112,
+      duplicates: 1_102_554,
+      downloaded: 3_214_877,
+      failed: 1_012_334,
+      filteredOut: 1_244_233,
+      kept: 958_310,
+      bytesIn: 104_233_917_221,
+    },
     throughput,
     filter: {
       name: 'clip-vit-b32',
@@ -77,6 +108,7 @@ export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
       idleFraction: 0.03,
       verdict: bottleneckVerdict(queueDepth, 256, 0.03),
     },
+    histograms: { shardSeconds: shardSeconds.data(), filterBatchSeconds: batchSeconds.data(), similarity: similarity.data() },
     topErrors: [
       { message: 'HTTP 404 Not Found', count: 412_803 },
       { message: 'timeout after 10 s', count: 231_577 },
@@ -84,6 +116,6 @@ export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
       { message: 'image too small (< 64 px)', count: 97_316 },
       { message: 'HTTP 403 Forbidden', count: 64_210 },
     ],
-    output: { path: '/data/laion-cah/run-20251123-2140-7f3a', shardsWritten: done, pairsKept: 958_310, bytes: 38_914_557_440 },
+    output: { path: '/data/laion-cah/run-20251123-2140-7f3a', shardsWritten: done, pairsWritten: 931_022, bytes: 38_914_557_440 },
   };
 }

@@ -7,7 +7,7 @@ import { readPreprocessing, type ImagePreprocessing } from './image-preprocess.j
 import { LanguageDetector } from './language.js';
 import { locateModel, readClipConfig, type Precision } from './model-dir.js';
 import { PreprocessPool, type PreparedPixels } from './preprocess-pool.js';
-import type { ExecutionProviderChoice } from './sessions.js';
+import { resolveProviderChoice, type ExecutionProviderChoice } from './sessions.js';
 import type { StagedPairFilter } from './stage.js';
 import { ClipTokenizer, DEFAULT_CONTEXT_LENGTH, type EncodedBatch } from './tokenizer.js';
 
@@ -87,7 +87,7 @@ export class ClipFilter implements PairFilter, StagedPairFilter<PreparedClipBatc
     }
     const dir = resolve(opts.modelDir);
     const precision = opts.precision ?? 'auto';
-    const cudaFirst = choice !== 'cpu';
+    const cudaFirst = resolveProviderChoice(choice) === 'cuda';
     const preference: Precision[] =
       precision === 'fp32' ? ['fp32'] : precision === 'fp16' ? ['fp16'] : cudaFirst ? ['fp16', 'fp32'] : ['fp32', 'fp16'];
     let paths = locateModel(dir, preference);

@@ -1,4 +1,6 @@
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fromFloat16Bits } from './float16.js';
 
@@ -18,6 +20,22 @@ const QUIET = 4;
 ort.env.logLevel = 'fatal';
 
 /**
+ * Whether this onnxruntime-node install has its CUDA provider (installed with
+ * ONNXRUNTIME_NODE_INSTALL=cuda12; the npm package alone is the CPU build).
+ */
+export function cudaProviderInstalled(): boolean {
+  const main = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const bin = join(dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return ['libonnxruntime_providers_cuda.so', 'onnxruntime_providers_cuda.dll'].some((f) => existsSync(join(bin, f)));
+}
+
+/** `auto` means CUDA only where the CUDA provider is installed: a CPU install runs on CPU without a warning. */
+export function resolveProviderChoice(choice: ExecutionProviderChoice): 'cpu' | 'cuda' {
+  if (choice === 'auto') return cudaProviderInstalled() ? 'cuda' : 'cpu';
+  return choice;
+}
+
+/**
  * Opens an ONNX session. `auto` and `cuda` try CUDA first (`executionProviders: ['cuda', 'cpu']`)
  * and fall back to CPU with a warning when the CUDA provider cannot load (no GPU, or an
  * onnxruntime-node install without `--onnxruntime-node-install=cuda12`).
@@ -28,7 +46,7 @@ export async function openSession(
   warn: (msg: string) => void,
 ): Promise<OpenedSession> {
   const common: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: QUIET };
-  if (choice !== 'cpu') {
+  if (resolveProviderChoice(choice) === 'cuda') {
     try {
       const session = await ort.InferenceSession.create(path, { ...common, executionProviders: ['cuda', 'cpu'] });
       return { session, provider: 'CUDA' };

@@ -1,4 +1,5 @@
 import type { FilterInput, FilterVerdict, PairFilter } from './filter.js';
+import { BATCH_SECONDS_BOUNDS, Histogram, SIMILARITY_BOUNDS, type HistogramData } from './histogram.js';
 
 /**
  * A filter that can split scoring in two: `prepare` (CPU work off the model: decoding, tokenizing)
@@ -31,6 +32,10 @@ export interface FilterStageStats {
   lastBatchSize: number;
   batches: number;
   processed: number;
+  /** Seconds each batch spent on the model. */
+  batchSeconds: HistogramData;
+  /** Similarity of the pairs scored (filters that give none leave it empty). */
+  similarity: HistogramData;
 }
 
 interface Pending {
@@ -62,6 +67,8 @@ export class FilterStage {
   private busySpans: { start: number; end: number }[] = [];
   private finished: { at: number; count: number }[] = [];
   private counters = { lastBatchSize: 0, batches: 0, processed: 0 };
+  private readonly batchSeconds = new Histogram(BATCH_SECONDS_BOUNDS);
+  private readonly similarity = new Histogram(SIMILARITY_BOUNDS);
   private readonly prepareBatch: (batch: FilterInput[]) => Promise<unknown>;
   private readonly inferBatch: (prepared: unknown) => Promise<FilterVerdict[]>;
 
@@ -119,6 +126,8 @@ export class FilterStage {
       imagesPerSec: span > 0 ? (done * 1000) / span : 0,
       idleFraction: span > 0 ? Math.min(1, Math.max(0, 1 - busy / span)) : 1,
       ...this.counters,
+      batchSeconds: this.batchSeconds.data(),
+      similarity: this.similarity.data(),
     };
   }
 
@@ -174,6 +183,7 @@ export class FilterStage {
     this.inferStartedAt = Date.now();
     const finish = (): void => {
       this.busySpans.push({ start: this.inferStartedAt!, end: Date.now() });
+      this.batchSeconds.observe((Date.now() - this.inferStartedAt!) / 1000);
       this.inferStartedAt = null;
       this.inferring = false;
       this.counters.batches++;
@@ -187,6 +197,7 @@ export class FilterStage {
         } else {
           this.counters.processed += batch.length;
           this.finished.push({ at: Date.now(), count: batch.length });
+          for (const v of verdicts) if (v.similarity !== null) this.similarity.observe(v.similarity);
           batch.forEach((p, i) => this.settle(p, verdicts[i]!));
         }
         this.pump();

@@ -8,6 +8,7 @@ import tar from 'tar-stream';
 import { abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
 import type { SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
+import { ShardStats } from './stats.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -86,11 +87,7 @@ interface Row {
 export class ShardWriter {
   private pending: Row[] = [];
   private readonly keys = new Set<string>();
-  private readonly downloadMs: number[] = [];
-  private readonly resizeMs: number[] = [];
-  private readonly counts: Record<string, number> = { success: 0, failed_to_download: 0, failed_to_resize: 0, filtered_out: 0 };
-  private readonly errors: Record<string, Record<string, number>> = {};
-  private total = 0;
+  private readonly stats = new ShardStats();
   private closed = false;
   private failure: Error | null = null;
   private staged: [string, string][] = [];
@@ -155,9 +152,7 @@ export class ShardWriter {
       similarity: sample.similarity,
       extra: extras.extra ?? {},
     };
-    this.count(row);
-    if (sample.downloadMs !== null) this.downloadMs.push(sample.downloadMs);
-    if (sample.resizeMs !== null) this.resizeMs.push(sample.resizeMs);
+    this.stats.add(sample);
     this.pending.push(row);
     // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
     if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
@@ -202,25 +197,14 @@ export class ShardWriter {
       await this.flushRows();
       await this.parquet.finish();
       await fsyncFile(this.tmpParquet);
-      const endedAt = Date.now();
-      const counts = this.counts;
-      const stats = {
-        count: this.total,
-        successes: counts['success'],
-        failed_to_download: counts['failed_to_download'],
-        failed_to_resize: counts['failed_to_resize'],
-        filtered_out: counts['filtered_out'],
-        status_dict: counts,
-        error_counts: this.errors,
+      const counts = this.stats.counts;
+      const stats = this.stats.json({
         source: info.source ?? null,
-        source_errors: info.sourceErrors ?? [],
+        sourceErrors: info.sourceErrors ?? [],
         extraction: info.extraction ?? {},
-        start_time: info.startedAtMs / 1000,
-        end_time: endedAt / 1000,
-        duration: (endedAt - info.startedAtMs) / 1000,
-        download_ms: summary(this.downloadMs),
-        resize_ms: summary(this.resizeMs),
-      };
+        startedAtMs: info.startedAtMs,
+        endedAtMs: Date.now(),
+      });
       const tmpStats = join(partial, `${this.shardName}.${attemptTag}_stats.json`);
       const tarPath = join(outDir, `${this.shardName}.tar`);
       const parquetPath = join(outDir, `${this.shardName}.parquet`);
@@ -232,7 +216,7 @@ export class ShardWriter {
       await writeFileSynced(tmpStats, JSON.stringify(stats, null, 2));
       const tarBytes = (await stat(this.tmpTar)).size;
       const embeddingPaths = this.staged.slice(0, -3).map(([, path]) => path);
-      return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.total, tarBytes, countsByStatus: counts };
+      return { shardName: this.shardName, tarPath, parquetPath, statsPath, embeddingPaths, kept: counts['success'] ?? 0, total: this.stats.total, tarBytes, countsByStatus: counts };
     } catch (err) {
       await this.removeTemp();
       throw err;
@@ -279,14 +263,6 @@ export class ShardWriter {
     this.pack.entry({ name }, data).on('error', (err: Error) => (this.failure ??= err));
   }
 
-  private count(row: Row): void {
-    this.total++;
-    this.counts[row.status] = (this.counts[row.status] ?? 0) + 1;
-    if (row.status !== 'success' && row.error_message) {
-      const byMessage = (this.errors[row.status] ??= {});
-      byMessage[row.error_message] = (byMessage[row.error_message] ?? 0) + 1;
-    }
-  }
 
   private async flushRows(): Promise<void> {
     if (this.pending.length === 0) return;
@@ -325,11 +301,6 @@ function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): Colu
   ];
 }
 
-function summary(values: number[]): { mean: number | null; median: number | null } {
-  if (values.length === 0) return { mean: null, median: null };
-  const sorted = [...values].sort((a, b) => a - b);
-  return { mean: values.reduce((a, b) => a + b, 0) / values.length, median: sorted[Math.floor(sorted.length / 2)]! };
-}
 
 
 /** The output files of one shard, as published (the commit marker last). */

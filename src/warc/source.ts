@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { LookupFunction } from 'node:net';
-import { pipeline, type Readable } from 'node:stream';
+import { Transform, pipeline, type Readable } from 'node:stream';
 import { createGunzip, type ZlibOptions } from 'node:zlib';
 import { Agent, request } from 'undici';
 
@@ -19,17 +19,25 @@ export interface UrlGuard {
   check(url: URL): string | null;
 }
 
+/** How far a source has been read, in raw (still compressed) bytes; total null when unknown. */
+export interface SourceProgress {
+  bytesRead: number;
+  bytesTotal: number | null;
+}
+
 export interface OpenSourceOptions {
   signal?: AbortSignal;
   /** Required to open a URL: shard sources obey the same address rules as images. */
   guard?: UrlGuard;
+  /** Updated as the raw bytes are read (progress within a shard). */
+  progress?: SourceProgress;
 }
 
 function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-async function openUrl(url: string, guard: UrlGuard | undefined, signal: AbortSignal | undefined): Promise<Readable> {
+async function openUrl(url: string, guard: UrlGuard | undefined, signal: AbortSignal | undefined): Promise<{ raw: Readable; size: number | null }> {
   if (!guard) throw new Error(`refused: ${url}: no address rules to fetch it under`);
   const agent = new Agent({ connect: { lookup: guard.lookup } });
   try {
@@ -51,7 +59,8 @@ async function openUrl(url: string, guard: UrlGuard | undefined, signal: AbortSi
         throw new Error(`HTTP ${res.statusCode} fetching ${url}`);
       }
       res.body.once('close', () => void agent.close());
-      return res.body;
+      const length = Number(res.headers['content-length']);
+      return { raw: res.body, size: Number.isFinite(length) && length > 0 ? length : null };
     }
   } catch (err) {
     void agent.close();
@@ -62,11 +71,25 @@ async function openUrl(url: string, guard: UrlGuard | undefined, signal: AbortSi
   }
 }
 
-async function openFile(path: string, signal: AbortSignal | undefined): Promise<Readable> {
+async function openFile(path: string, signal: AbortSignal | undefined): Promise<{ raw: Readable; size: number | null }> {
   const info = await stat(path).catch(() => null);
   if (!info) throw new Error(`no such file: ${path}`);
   if (!info.isFile()) throw new Error(`not a file: ${path}`);
-  return createReadStream(path, { highWaterMark: CHUNK, ...(signal ? { signal } : {}) });
+  return { raw: createReadStream(path, { highWaterMark: CHUNK, ...(signal ? { signal } : {}) }), size: info.size };
+}
+
+/** Counts the bytes flowing through into `progress`. */
+function counted(raw: Readable, progress: SourceProgress): Readable {
+  const counter = new Transform({
+    highWaterMark: CHUNK,
+    transform(chunk: Buffer, _encoding, done) {
+      progress.bytesRead += chunk.length;
+      done(null, chunk);
+    },
+  });
+  return pipeline(raw, counter, () => {
+    // Errors reach the consumer through the returned stream.
+  });
 }
 
 /** The first chunk of `stream` (pushed back, so nothing is lost), or null when it is empty. */
@@ -102,7 +125,9 @@ async function peek(stream: Readable): Promise<Buffer | null> {
  * returned stream.
  */
 export async function openSource(source: string, opts: OpenSourceOptions = {}): Promise<Readable> {
-  const raw = isUrl(source) ? await openUrl(source, opts.guard, opts.signal) : await openFile(source, opts.signal);
+  const opened = isUrl(source) ? await openUrl(source, opts.guard, opts.signal) : await openFile(source, opts.signal);
+  if (opts.progress) opts.progress.bytesTotal = opened.size;
+  const raw = opts.progress ? counted(opened.raw, opts.progress) : opened.raw;
   let first: Buffer | null;
   try {
     first = await peek(raw);

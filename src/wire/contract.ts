@@ -68,6 +68,10 @@ export interface ShardProgress {
   downloaded: number;
   failed: number;
   bytesIn: number;
+  // Optional for senders (older workers leave them out); decoded messages carry 0 then.
+  duplicates?: number;
+  sourceBytesRead?: number;
+  sourceBytesTotal?: number;
 }
 export interface HeartbeatRequest {
   actorId: string;

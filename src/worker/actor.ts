@@ -5,9 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
 import { extractCandidates, newExtractionCounts, noRecordsMessage, type ExtractionCounts } from '../warc/extract.js';
-import { openSource } from '../warc/source.js';
+import { openSource, type SourceProgress } from '../warc/source.js';
 import type { SampleRecord } from '../output/sample.js';
-import type { RegisterResponse, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
+import type { RegisterResponse, ShardProgress, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -34,9 +34,11 @@ export interface WorkerOptions {
 
 interface ShardProgressCounters {
   candidates: number;
+  duplicates: number;
   downloaded: number;
   failed: number;
   bytesIn: number;
+  source: SourceProgress;
 }
 
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
@@ -165,7 +167,14 @@ export class WorkerActor {
     const abort = new AbortController();
     // Every download in flight listens on the shard's signal: up to maxInFlight of them.
     setMaxListeners((this.settings?.maxInFlight ?? 0) + 64, abort.signal);
-    const progress: ShardProgressCounters = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
+    const progress: ShardProgressCounters = {
+      candidates: 0,
+      duplicates: 0,
+      downloaded: 0,
+      failed: 0,
+      bytesIn: 0,
+      source: { bytesRead: 0, bytesTotal: null },
+    };
     this.current = { shard, progress, abort };
     const log = logger.child({ shard: shard.shardId, attempt: shard.attempt });
     log.info({ source: shard.source }, 'shard started');
@@ -175,7 +184,7 @@ export class WorkerActor {
       let input;
       try {
         const guard = sourceGuard({ allowLoopback: this.settings!.allowLoopback, allowPrivate: this.settings!.allowPrivateSources });
-        input = await openSource(shard.source, { signal: abort.signal, guard });
+        input = await openSource(shard.source, { signal: abort.signal, guard, progress: progress.source });
       } catch (err) {
         const message = `cannot read ${shard.source}: ${(err as Error).message}`;
         log.warn({ err: message }, 'shard source unreadable');
@@ -250,6 +259,7 @@ export class WorkerActor {
       });
       const granted = new Set(res.newKeys);
       counts.duplicates += batch.length - granted.size;
+      progress.duplicates += batch.length - granted.size;
       const fresh = batch.filter((c) => granted.has(c.key));
       progress.candidates += fresh.length;
       batch = [];
@@ -328,9 +338,7 @@ export class WorkerActor {
       const res = await this.client.heartbeat({
         actorId: this.actorId,
         inFlight: this.fetcher?.inFlight ?? 0,
-        shards: current
-          ? [{ shardId: current.shard.shardId, fencingToken: current.shard.fencingToken, ...current.progress }]
-          : [],
+        shards: current ? [shardProgress(current.shard, current.progress)] : [],
       });
       if (res.drain && !this.draining) {
         this.draining = true;
@@ -362,6 +370,20 @@ export class WorkerActor {
       maxPixels: s.maxPixels,
     };
   }
+}
+
+function shardProgress(shard: WireShard, p: ShardProgressCounters): ShardProgress {
+  return {
+    shardId: shard.shardId,
+    fencingToken: shard.fencingToken,
+    candidates: p.candidates,
+    duplicates: p.duplicates,
+    downloaded: p.downloaded,
+    failed: p.failed,
+    bytesIn: p.bytesIn,
+    sourceBytesRead: p.source.bytesRead,
+    sourceBytesTotal: p.source.bytesTotal ?? 0,
+  };
 }
 
 function toWire(sample: SampleRecord): WireSample {

@@ -114,7 +114,8 @@ async function handle(c: Candidate, fetcher: ImageFetcher, resize: ResizeOptions
       originalWidth: r.originalWidth,
       originalHeight: r.originalHeight,
       jpeg: r.jpeg,
-      sha256: createHash('sha256').update(r.jpeg).digest('hex'),
+      // As img2dataset's compute_hash: the bytes as downloaded, not the re-encoded JPEG.
+      sha256: createHash('sha256').update(fetched.bytes).digest('hex'),
     };
   } finally {
     release();

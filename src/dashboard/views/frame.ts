@@ -1,5 +1,6 @@
-import { formatDuration, oneLine } from '../format.js';
-import { fitLine, seg, type Line } from './line.js';
+import type { RunLocations } from '../../coordinator/snapshot.js';
+import { formatDuration, oneLine, truncateStart } from '../format.js';
+import { fitLine, lineWidth, seg, type Line } from './line.js';
 
 export interface HeaderInfo {
   title: string;
@@ -20,17 +21,27 @@ export function headerLine(info: HeaderInfo, width: number): Line {
   return fitLine(line, width);
 }
 
-/** The bottom line: the keys. */
-export function footerLine(paused: boolean, draining: boolean, width: number): Line {
-  const line = [
-    seg('q', 'key'),
-    seg(draining ? ' draining…  ' : ' drain & quit  '),
-    seg('p', 'key'),
-    seg(paused ? ' resume leasing  ' : ' pause leasing  '),
-    seg('?', 'key'),
-    seg(' help'),
-  ];
-  return fitLine(line, width);
+/** The bottom line: the keys (none once the run has ended), then where the log and /metrics are. */
+export function footerLine(state: { paused: boolean; draining: boolean; ended: boolean; where?: RunLocations }, width: number): Line {
+  const keys = state.ended
+    ? [seg('run ended', 'dim')]
+    : [
+        seg('q', 'key'),
+        seg(state.draining ? ' draining…  ' : ' drain & quit  '),
+        seg('p', 'key'),
+        seg(state.paused ? ' resume leasing  ' : ' pause leasing  '),
+        seg('?', 'key'),
+        seg(' help'),
+      ];
+  const where = state.where;
+  const extras = [
+    ...(where?.metrics ? [`metrics ${where.metrics}`] : []),
+    ...(where?.logFile ? [`log ${where.logFile}`] : []),
+  ].join('  ');
+  if (!extras) return fitLine(keys, width);
+  // The log path keeps its end (the file name) when the line is short of room.
+  const room = width - lineWidth(keys) - 2;
+  return room >= 12 ? fitLine([...keys, seg('  '), seg(truncateStart(extras, room), 'dim')], width) : fitLine(keys, width);
 }
 
 const HELP: readonly Line[] = [

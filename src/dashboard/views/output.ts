@@ -9,8 +9,8 @@ export function outputLines(output: OutputSnapshot, width: number): Line[] {
     titleLine('Output', seg(formatBytes(output.bytes), 'strong'), ...(cost ? [seg(`  ${cost.hourlyGross.toFixed(2)} €/h`)] : [])),
     [seg(truncateStart(oneLine(output.path), width))],
     [
-      seg(`shards ${output.shardsWritten}  pairs kept `),
-      seg(formatCount(output.pairsKept), 'good'),
+      seg(`shards ${output.shardsWritten}  pairs written `),
+      seg(formatCount(output.pairsWritten), 'good'),
       ...(cost?.keptPerEuro != null ? [seg(`  ${formatCount(Math.round(cost.keptPerEuro))}/€`)] : []),
     ],
   ];

@@ -35,7 +35,7 @@ export function throughputLines(points: readonly ThroughputPoint[], totals: RunT
   const lines: Line[] = [
     titleLine(
       'Throughput',
-      seg(`${formatCount(totals.candidates)} cand · ${formatCount(totals.downloaded)} dl · `),
+      seg(`${formatCount(totals.extracted)} cand · ${formatCount(totals.duplicates)} dup · ${formatCount(totals.downloaded)} dl · `),
       seg(`${formatCount(totals.kept)} kept`, 'good'),
       seg(` · ${formatCount(totals.failed)} failed · ${formatBytes(totals.bytesIn)} in`),
     ),
