@@ -8,7 +8,7 @@ import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
 import { ShardWriter } from '../src/output/shard-writer.js';
 import { StateFileError } from '../src/store/db.js';
 import { Store } from '../src/store/store.js';
-import { TEST_TOKEN, registerRequest, startTestCoordinator, streamAll, waitFor, wireSample } from './support/coordinator.js';
+import { TEST_TOKEN, registerRequest, startTestCoordinator, streamAll, testKey, waitFor, wireSample } from './support/coordinator.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 
 const haveDevFull = existsSync('/dev/full');
@@ -39,7 +39,7 @@ test('a full disk fails the attempt without charging the shard, pauses leasing u
   try {
     c.store.shards.add(['/data/a.wat.gz']);
     const { actorId } = await client.register(registerRequest());
-    const samples = Array.from({ length: 30 }, (_, i) => wireSample(`k${i}`, { jpeg: Buffer.alloc(200 * 1024, i) }));
+    const samples = Array.from({ length: 30 }, (_, i) => wireSample(`k${i}`, { jpeg: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(200 * 1024, i)]) }));
     // Attempt 1: the tar fills the disk while samples stream. Attempt 2: the commit's stats file does.
     for (const [attempt, victim] of [[1, (t: number) => `00001.t${t}.tar`], [2, (t: number) => `00001.t${t}_stats.json`]] as const) {
       const { shardId, fencingToken } = (await client.leaseShard({ actorId })).shard!;
@@ -87,7 +87,7 @@ test('a half-published shard (killed between renames) is removed at restart and 
     await streamAll(client, { actorId, shardId: a.shardId, fencingToken: a.fencingToken }, [wireSample('a1'), wireSample('a2')]);
     await client.completeShard({ actorId, shardId: a.shardId, fencingToken: a.fencingToken, samplesSent: 2, extraction: null, sourceErrors: [] });
     const b = (await client.leaseShard({ actorId })).shard!;
-    assert.deepEqual((await client.claimKeys({ actorId, shardId: b.shardId, fencingToken: b.fencingToken, keys: ['b1'] })).newKeys, ['b1']);
+    assert.deepEqual((await client.claimKeys({ actorId, shardId: b.shardId, fencingToken: b.fencingToken, keys: [testKey('b1')] })).newKeys, [testKey('b1')]);
     client.close();
     await first.close(false);
     // What a coordinator killed between its renames leaves: shard 2's parquet and tar without the commit marker.
@@ -104,11 +104,11 @@ test('a half-published shard (killed between renames) is removed at restart and 
       const { actorId: id2 } = await again.register(registerRequest());
       const redo = (await again.leaseShard({ actorId: id2 })).shard!;
       assert.equal(redo.shardId, b.shardId);
-      assert.deepEqual((await again.claimKeys({ actorId: id2, shardId: redo.shardId, fencingToken: redo.fencingToken, keys: ['b1'] })).newKeys, ['b1'], 'its keys are still its own');
+      assert.deepEqual((await again.claimKeys({ actorId: id2, shardId: redo.shardId, fencingToken: redo.fencingToken, keys: [testKey('b1')] })).newKeys, [testKey('b1')], 'its keys are still its own');
       await streamAll(again, { actorId: id2, shardId: redo.shardId, fencingToken: redo.fencingToken }, [wireSample('b1')]);
       await again.completeShard({ actorId: id2, shardId: redo.shardId, fencingToken: redo.fencingToken, samplesSent: 1, extraction: null, sourceErrors: [] });
       again.close();
-      assert.deepEqual((await readAllParquet(outDir)).map((r) => r.key).sort(), ['a1', 'a2', 'b1'], 'each key exactly once');
+      assert.deepEqual((await readAllParquet(outDir)).map((r) => r.key).sort(), ['a1', 'a2', 'b1'].map(testKey), 'each key exactly once');
     } finally {
       await second.close();
     }

@@ -84,12 +84,17 @@ export async function startTestCoordinator(
   };
 }
 
-/** A successful sample with a tiny (not decoded by the pass-through filter) image. */
-export function wireSample(key: string, over: Partial<WireSample> = {}): WireSample {
+/** A sample key in the key format (16 hex digits) for a short readable name; real keys pass as they are. */
+export function testKey(name: string): string {
+  return /^[0-9a-f]{16}$/.test(name) ? name : Buffer.from(name).toString('hex').padStart(16, '0').slice(-16);
+}
+
+/** A successful sample named `name` with a tiny image: JPEG magic, not decoded by the pass-through filter. */
+export function wireSample(name: string, over: Partial<WireSample> = {}): WireSample {
   return {
-    key,
-    url: `http://example.test/${key}.jpg`,
-    caption: `caption of ${key}`,
+    key: testKey(name),
+    url: `http://example.test/${name}.jpg`,
+    caption: `caption of ${name}`,
     pageUrl: 'http://example.test/',
     license: '',
     status: 'success',
@@ -99,7 +104,7 @@ export function wireSample(key: string, over: Partial<WireSample> = {}): WireSam
     originalWidth: 8,
     originalHeight: 8,
     sha256: '',
-    jpeg: Buffer.from(`jpeg bytes of ${key}`),
+    jpeg: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(`jpeg bytes of ${name}`)]),
     downloadMs: 1,
     resizeMs: 1,
     ...over,
