@@ -1,12 +1,13 @@
-import { writeFile } from 'node:fs/promises';
-import { cpus, totalmem, release } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult } from './result.js';
 
 /**
  * `npm run bench`: every figure is a ratio against a baseline measured in the same run on the same
- * machine. Prints a table and writes bench/RESULTS.md. One failing bench does not stop the others.
+ * machine. Prints a table and writes bench/RESULTS.md (a partial run updates its own rows). One
+ * failing bench does not stop the others.
  */
 const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
   { name: 'extract', run: async () => (await import('./extract.js')).benchExtract() },
@@ -37,28 +38,48 @@ for (const bench of BENCHES) {
   }
 }
 
+const load = loadavg().map((l) => l.toFixed(1)).join(' / ');
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}, Node ${process.version}`;
-const rows = results.map(
-  (r) =>
-    `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline}: ${fmt(r.baselineValue)} | **${r.ratio.toFixed(2)}×** | ${r.target} | ${r.met ? 'met' : 'NOT met'} | ${r.notes} |`,
-);
-const table = [
-  '| figure | ours | baseline (same run) | ratio | target | | notes |',
-  '|---|---|---|---|---|---|---|',
-  ...rows,
-].join('\n');
+const rowOf = (r: BenchResult): string =>
+  `| ${r.name} | ${fmt(r.value)} ${r.unit} | ${r.baseline}: ${fmt(r.baselineValue)} | **${r.ratio.toFixed(2)}×** | ${r.target} | ${r.met ? 'met' : 'NOT met'} | ${r.notes} |`;
+const rows = results.map(rowOf);
+const header = ['| figure | ours | baseline (same run) | ratio | target | | notes |', '|---|---|---|---|---|---|---|'];
+const resultsFile = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'RESULTS.md');
+const today = new Date().toISOString().slice(0, 10);
+
+/**
+ * A partial run (`npm run bench -- wan extract`) replaces the rows of the figures it measured in
+ * bench/RESULTS.md and keeps the others, with a line saying what was rerun, when, and under what load.
+ */
+function merged(previous: string): string {
+  const names = new Set(results.map((r) => r.name));
+  const kept = previous.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| figure') && !names.has(line.split(' | ')[0]!.slice(2)));
+  const notes = previous.split('\n').filter((line) => line.startsWith('Rerun: '));
+  return [
+    '# Benchmark results',
+    '',
+    previous.split('\n').find((line) => line.startsWith('Machine: ')) ?? `Machine: ${machine}.`,
+    '',
+    [...header, ...kept, ...rows].join('\n'),
+    '',
+    ...notes,
+    `Rerun: \`npm run bench -- ${only.join(' ')}\` on ${today}, load average ${load} (1/5/15 min) on ${machine}.`,
+    '',
+    ...(failures.length ? ['Benches that did not run:', '', ...failures.map((f) => `- ${f}`), ''] : []),
+  ].join('\n');
+}
+
 const md = [
   '# Benchmark results',
   '',
-  `Machine: ${machine}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench\`.`,
+  `Machine: ${machine}. Date: ${today}, load average ${load} (1/5/15 min). Command: \`npm run bench\`.`,
   '',
-  table,
+  [...header, ...rows].join('\n'),
   '',
   ...(failures.length ? ['Benches that did not run:', '', ...failures.map((f) => `- ${f}`), ''] : []),
 ].join('\n');
-process.stdout.write(table + '\n');
+process.stdout.write([...header, ...rows].join('\n') + '\n');
 if (failures.length) process.stdout.write(failures.map((f) => `failed: ${f}`).join('\n') + '\n');
-if (only.length === 0) {
-  await writeFile(join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'RESULTS.md'), md + '\n');
-  process.stdout.write('wrote bench/RESULTS.md\n');
-}
+if (only.length === 0) await writeFile(resultsFile, md + '\n');
+else if (results.length > 0) await writeFile(resultsFile, merged(await readFile(resultsFile, 'utf8').catch(() => '')) + '\n');
+process.stdout.write('wrote bench/RESULTS.md\n');

@@ -1,10 +1,13 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { startFixtureWeb, type FixtureWeb } from '../src/demo/fixture-web.js';
 import { KnownHosts } from '../src/swarm/ssh.js';
 import { generateEd25519KeyPair } from '../src/swarm/state.js';
 import { HostLink } from '../src/swarm/tunnel.js';
+import { runCli, startCli } from '../tests/support/cli.js';
 import { SSHD, SshdHost } from '../tests/support/sshd-host.js';
 import { PAIR_BYTES, senderSeconds, startIngest, startTcpSink, syncedSendersSeconds } from './grpc.js';
 import { startProxies } from './proxies.js';
@@ -99,6 +102,37 @@ export async function sshThrough(rttMs: number, dir: string, index: number): Pro
   }
 }
 
+/**
+ * One real `cah worker` (download, resize, stream) against `cah gpu` on the fixture web, dialing
+ * directly or through a delay proxy: samples written per second, from its start to its exit once drained.
+ */
+export async function workerEndToEnd(rttMs: number | null, dir: string, name: string, web: FixtureWeb): Promise<{ pairsPerSec: number; samples: number }> {
+  const state = join(dir, `state-${name}`);
+  const added = await runCli(['--state', state, 'shards', 'add', ...web.shardPaths]);
+  if (added.code !== 0) throw new Error(`shards add: ${added.stderr}`);
+  const port = 24_000 + Math.floor(Math.random() * 1000);
+  const gpu = startCli([
+    '--state', state, 'gpu', '--listen', `127.0.0.1:${port}`, '--allow-loopback', '--no-dashboard', '--out', join(dir, `out-${name}`),
+    '--download-timeout-ms', '2500', '--per-host-rps', '1000', '--per-host-concurrency', '16', '--max-image-bytes', '2000000',
+  ]);
+  const proxy = rttMs === null ? null : await startProxies(rttMs, port);
+  try {
+    const tokenFile = join(state, 'worker-token');
+    for (let i = 0; i < 600 && !existsSync(tokenFile); i++) await sleep(50);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    const start = process.hrtime.bigint();
+    const worker = await runCli(['worker', '--coordinator', `127.0.0.1:${proxy ? proxy.ports[0] : port}`, '--exit-when-drained'], { env: { CAH_WORKER_TOKEN: token }, timeoutMs: 300_000 });
+    const secs = Number(process.hrtime.bigint() - start) / 1e9;
+    if (worker.code !== 0) throw new Error(`cah worker exited with ${worker.code}: ${worker.stderr.slice(-500)}`);
+    const samples = web.groundTruth.length;
+    return { pairsPerSec: samples / secs, samples };
+  } finally {
+    gpu.child.kill('SIGTERM');
+    await gpu.done;
+    await proxy?.close();
+  }
+}
+
 function ratioRow(name: string, ours: number, unit: string, baseline: string, base: number, target: number | null, notes: string): BenchResult {
   const ratio = ours / base;
   return {
@@ -159,6 +193,24 @@ export async function benchWan(): Promise<BenchResult[]> {
           ),
         );
       }
+    }
+    const web = await startFixtureWeb(join(dir, 'web'), { seed: 5, shards: 4, pagesPerShard: 90, hangMs: 3000, slowMs: 100 });
+    try {
+      const directWorker = await workerEndToEnd(null, dir, 'direct', web);
+      const wanWorker = await workerEndToEnd(30, dir, 'wan', web);
+      rows.push(
+        ratioRow(
+          'one `cah worker` end to end, 30 ms RTT vs direct',
+          wanWorker.pairsPerSec,
+          'samples/s',
+          'the same worker dialing directly',
+          directWorker.pairsPerSec,
+          0.8,
+          `${wanWorker.samples} samples from the fixture web (downloads, resizes, faults) per run; wall time from start to drained exit`,
+        ),
+      );
+    } finally {
+      await web.close();
     }
     const many = await grpcThrough(null, SENDERS, PAIRS_PER_SENDER);
     const manyWan = await grpcThrough(30, SENDERS, PAIRS_PER_SENDER);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** An image–caption pair found in a crawl page, before anything is downloaded. */
 export interface Candidate {
@@ -19,5 +19,6 @@ export const SAMPLE_KEY_FORMAT = /^[0-9a-f]{16}$/;
 
 /** 16 hex chars of sha256(url \n caption): the run-wide dedup key and the webdataset sample key. */
 export function candidateKey(url: string, caption: string): string {
-  return createHash('sha256').update(url).update('\n').update(caption).digest('hex').slice(0, 16);
+  // One-shot hash: a third of the cost of createHash().update()… on the extraction hot path.
+  return hash('sha256', `${url}\n${caption}`, 'hex').slice(0, 16);
 }

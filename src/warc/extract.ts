@@ -53,7 +53,8 @@ function pageOf(record: WarcRecord): PageImages | null {
 }
 
 function normaliseCaption(alt: string, opts: ExtractOptions, counts: ExtractionCounts): string | null {
-  let caption = alt.replace(/\s+/g, ' ').trim();
+  // Most alt texts hold single spaces only: skip the regex replace (and its copy) for them.
+  let caption = (/[^\S ]| {2}/.test(alt) ? alt.replace(/\s+/g, ' ') : alt).trim();
   if (caption.length === 0) return null;
   if (caption.length < opts.minCaptionLength) {
     counts.captionTooShort++;
@@ -81,7 +82,7 @@ function resolveImageUrl(src: string, base: URL | null, counts: ExtractionCounts
     return null;
   }
   // The fragment never reaches the server: the same image with or without one is one image.
-  url.hash = '';
+  if (url.hash) url.hash = '';
   return url.href;
 }
 

@@ -50,17 +50,25 @@ function baseOf(value: unknown): string | null {
 /**
  * The `IMG@/src` link objects read one by one, each JSON.parsed on its own: ia-web-commons writes
  * them as flat objects of strings, so a link is the bytes between the `{` before its `"path"` and
- * the `}` after it. Null when anything looks different (a brace inside a value, another layout),
- * and the caller parses the whole record instead.
+ * the `}` after it. Null when anything looks different (a brace inside a value, two image paths in
+ * one object, another layout), and the caller parses the whole record instead.
+ *
+ * Linear in the record's size whatever it holds: each link's `{` is looked for only back to the end
+ * of the previous link, and its `}` only up to the next image path, so no byte is scanned or parsed
+ * more than a fixed number of times (a record of repeated `"path":"IMG@/src"` keys was quadratic).
  */
 function imageLinksFast(content: Buffer, from: number): RawImage[] | null {
   const images: RawImage[] = [];
-  for (let at = content.indexOf(IMG_SRC, from); at >= 0; at = content.indexOf(IMG_SRC, at + IMG_SRC.length)) {
+  let floor = from;
+  let at = content.indexOf(IMG_SRC, from);
+  while (at >= 0) {
     const pathAt = at - PATH_KEY.length;
-    if (pathAt < 0 || content.compare(PATH_KEY, 0, PATH_KEY.length, pathAt, at) !== 0) return null;
-    const start = content.lastIndexOf(OPEN_BRACE, pathAt);
+    if (pathAt < floor || content.compare(PATH_KEY, 0, PATH_KEY.length, pathAt, at) !== 0) return null;
+    let start = pathAt - 1;
+    while (start >= floor && content[start] !== OPEN_BRACE) start--;
     const end = content.indexOf(CLOSE_BRACE, at);
-    if (start < 0 || end < 0) return null;
+    const next = content.indexOf(IMG_SRC, at + IMG_SRC.length);
+    if (start < floor || end < 0 || (next >= 0 && next < end)) return null;
     let link: WatLinkJson;
     try {
       link = JSON.parse(content.toString('utf8', start, end + 1)) as WatLinkJson;
@@ -69,6 +77,8 @@ function imageLinksFast(content: Buffer, from: number): RawImage[] | null {
     }
     if (link.path !== 'IMG@/src' || typeof link.url !== 'string') return null;
     if (typeof link.alt === 'string' && link.alt) images.push({ src: decodeValue(link.url), alt: decodeValue(link.alt) });
+    floor = end + 1;
+    at = next;
   }
   return images;
 }
