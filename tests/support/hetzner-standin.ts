@@ -386,6 +386,11 @@ export class HetznerStandin {
     this.actionFaults.push({ command, message });
   }
 
+  /** The address the next server will get (Hetzner reuses the addresses of deleted servers). */
+  nextIp(): string {
+    return `${this.net}.${this.nextHost}`;
+  }
+
   /** Real hosts that are still up. */
   liveHosts(): SshdHost[] {
     return this.allServers.map((s) => s.host).filter((h): h is SshdHost => h !== null);
