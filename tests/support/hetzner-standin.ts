@@ -386,6 +386,22 @@ export class HetznerStandin {
     this.actionFaults.push({ command, message });
   }
 
+  /**
+   * A server lost outside cah (hardware failure, deleted in the Console): its sshd and every process
+   * under it die at once, and the API no longer knows it.
+   */
+  async destroyServer(name: string): Promise<StandinServer> {
+    for (const project of this.projects.values()) {
+      const server = [...project.servers.values()].find((s) => s.name === name);
+      if (!server) continue;
+      project.servers.delete(server.id);
+      await server.host?.stop();
+      server.host = null;
+      return server;
+    }
+    throw new Error(`no server ${name}`);
+  }
+
   /** The address the next server will get (Hetzner reuses the addresses of deleted servers). */
   nextIp(): string {
     return `${this.net}.${this.nextHost}`;
