@@ -53,6 +53,7 @@ test('partial failure: a full project and an unreachable host are reported per s
   }
   assert.equal(byName['cah-part-3']!.status, 'failed', all);
   assert.match(byName['cah-part-3']!.detail!, /^bootstrap: .*(ECONNREFUSED|timed out)/i, all);
+  assert.ok(log.includes('waiting for SSH'), 'the wait for a host that does not answer is shown');
   assert.equal(byName['cah-part-4']!.status, 'failed', all);
   assert.match(byName['cah-part-4']!.detail!, /server limit exceeded.*Console → your project → Limits/, all);
   // Servers that exist are recorded, also the unreachable one: `up` retries its bootstrap, `down` deletes it.
