@@ -79,7 +79,8 @@ export async function prepareSwarm(opts: FleetOptions & {
     keyPair: ensureSshKeyPair(opts.stateDir),
     knownHosts: new KnownHosts(join(swarmDir(opts.stateDir), 'known_hosts')),
     workerToken: opts.workerToken ?? (await ensureWorkerToken(opts.stateDir)),
-    bundle: await buildWorkerBundle(join(swarmDir(opts.stateDir), 'bundles'), undefined, serverPlatform(choice.arch)),
+    // A named type decides the architecture itself (`--type cax11`).
+    bundle: await buildWorkerBundle(join(swarmDir(opts.stateDir), 'bundles'), undefined, serverPlatform(candidates[0]!.architecture)),
     coordinatorCaPem: cert?.certPem ?? null,
     log: opts.log,
   };
