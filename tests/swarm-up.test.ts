@@ -54,6 +54,9 @@ test('partial failure: a full project and an unreachable host are reported per s
   assert.equal(byName['cah-part-3']!.status, 'failed', all);
   assert.match(byName['cah-part-3']!.detail!, /^bootstrap: .*(ECONNREFUSED|timed out)/i, all);
   assert.ok(log.includes('waiting for SSH'), 'the wait for a host that does not answer is shown');
+  // The unreachable server bills like the others: it is in the cost.
+  assert.deepEqual(report.cost.map((c) => [c.location, c.servers]), [['nbg1', 3]]);
+  assert.ok(report.cost[0]!.ipv4Hourly > 0 && Math.abs(report.hourlyGross - report.cost[0]!.hourly) < 1e-9);
   assert.equal(byName['cah-part-4']!.status, 'failed', all);
   assert.match(byName['cah-part-4']!.detail!, /server limit exceeded.*Console → your project → Limits/, all);
   // Servers that exist are recorded, also the unreachable one: `up` retries its bootstrap, `down` deletes it.

@@ -744,6 +744,8 @@ export class HetznerStandin {
       return [201, { server: this.serverJson(server), action, next_actions: [start], root_password: null }];
     }
     const boot = (async () => {
+      // `initializing` until the create action has run, as the API answers right after a create.
+      await sleep(this.opts.actionDelayMs ?? 150);
       if (this.opts.realHosts !== false && !(this.opts.unreachable ?? []).includes(name)) await this.startHost(server, keys);
       server.status = 'running';
     })();
@@ -766,6 +768,8 @@ export class HetznerStandin {
     const server = this.findServer(p, id);
     server.status = 'deleting';
     const action = this.startAction('delete_server', id, async () => {
+      // Listed as `deleting` until the action has run.
+      await sleep(this.opts.actionDelayMs ?? 150);
       await server.host?.stop();
       server.host = null;
       p.servers.delete(id);
