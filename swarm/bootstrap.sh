@@ -1,8 +1,11 @@
 #!/bin/sh
 # cah-bootstrap: run over SSH by `cah swarm up` on every swarm host; idempotent.
 #   probe BUNDLE     does what cloud-init should have done and is missing (waits for it first),
-#                    then prints key=value facts: platform, node, tunnel_bind, bundle=present|absent
-#   install BUNDLE   unpacks the uploaded worker bundle (npm pack + production node_modules) when it
+#                    installs the pinned Node.js (node-release.env beside this script) on a real
+#                    server, then prints key=value facts: platform, node, tunnel_bind, bundle=present|absent
+#   node             installs the pinned Node.js for this machine's architecture, verified by SHA-256
+#   install BUNDLE   unpacks the uploaded worker bundle (npm pack + node_modules built for this
+#                    platform from the lockfile) when it
 #                    is not installed yet, writes the worker environment read from stdin (0600: it
 #                    holds the worker token; @ROOT@ in it becomes $CAH_HOST_ROOT) and the service,
 #                    and (re)starts the worker if anything changed
@@ -11,30 +14,66 @@ set -eu
 R="${CAH_HOST_ROOT:-}"
 BASE="$R/opt/cah"
 CTL="$BASE/bin/cah-worker-ctl"
+NODE_DIR="$BASE/node"
+# The pinned Node.js, once installed, comes before any other.
+PATH="$NODE_DIR/bin:$PATH"
+export PATH
 
 log() { echo "cah-bootstrap: $*" >&2; }
 fail() { echo "error=$*"; exit 1; }
 
-real_host() { [ -z "$R" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
+real_host() { [ -z "$R" ] && [ "$(id -u)" = 0 ]; }
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
+fetch() {
+  if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 5 --connect-timeout 20 -o "$2" "$1"
+  else wget -q -T 60 -t 5 -O "$2" "$1"; fi
+}
+
+# The Node.js release pinned in swarm/node-release.json, for this architecture: downloaded to a file
+# (never piped into a shell), checked against its SHA-256, unpacked beside cah. No apt, no PPA.
+install_node() {
+  . "$BASE/bin/node-release.env"
+  case "$(uname -m)" in
+    x86_64 | amd64) url=$NODE_X64_URL sum=$NODE_X64_SHA256 ;;
+    aarch64 | arm64) url=$NODE_ARM64_URL sum=$NODE_ARM64_SHA256 ;;
+    *) fail "no pinned Node.js for architecture $(uname -m)" ;;
+  esac
+  [ "$("$NODE_DIR/bin/node" -v 2>/dev/null)" = "v$NODE_VERSION" ] && return 0
+  log "installing Node.js $NODE_VERSION"
+  mkdir -p "$BASE/incoming"
+  tmp="$BASE/incoming/node-$NODE_VERSION.tgz"
+  fetch "$url" "$tmp" || { rm -f "$tmp"; fail "could not download Node.js $NODE_VERSION from $url"; }
+  echo "$sum  $tmp" | sha256sum -c - >/dev/null 2>&1 ||
+    { rm -f "$tmp"; fail "the Node.js download from $url does not match the SHA-256 pinned in swarm/node-release.json: refused"; }
+  rm -rf "$NODE_DIR.partial"
+  mkdir -p "$NODE_DIR.partial"
+  tar -xzf "$tmp" -C "$NODE_DIR.partial" --strip-components=1 --no-same-owner package/bin/node package/LICENSE ||
+    fail "the Node.js archive does not unpack"
+  rm -f "$tmp"
+  [ "$("$NODE_DIR.partial/bin/node" -v 2>/dev/null)" = "v$NODE_VERSION" ] || { rm -rf "$NODE_DIR.partial"; fail "the pinned Node.js $NODE_VERSION does not run on this host"; }
+  rm -rf "$NODE_DIR"
+  mv "$NODE_DIR.partial" "$NODE_DIR"
+}
+
+# apt only for what is not critical (unbound when cloud-init did not install it): it waits for the
+# dpkg lock instead of failing on it, and its log is shown when it fails.
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "$@" >"$BASE/apt.log" 2>&1 ||
+    { log "apt-get install $* failed: $(tail -n 5 "$BASE/apt.log" | tr '\n' ' ')"; return 1; }
+}
 
 ensure_host() {
   if [ -z "$R" ] && command -v cloud-init >/dev/null 2>&1; then
     timeout 900 cloud-init status --wait >/dev/null 2>&1 || log "cloud-init did not finish cleanly; checking its steps"
   fi
-  if [ "$(node_major)" -lt 20 ]; then
-    if real_host; then
-      log "installing Node.js 20"
-      curl -fsSL https://deb.nodesource.com/setup_20.x | bash - >/dev/null 2>&1 &&
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null 2>&1 || true
-    fi
-    [ "$(node_major)" -ge 20 ] || fail "Node.js >= 20 is missing on this host"
-  fi
+  if real_host; then install_node; fi
+  [ "$(node_major)" -ge 20 ] || fail "Node.js >= 20 is missing on this host"
   if real_host; then
     id cah >/dev/null 2>&1 || useradd --system --home-dir /var/lib/cah --create-home --shell /usr/sbin/nologin cah
-    command -v unbound >/dev/null 2>&1 ||
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unbound >/dev/null 2>&1 ||
-      log "unbound is missing: DNS lookups are not cached"
+    if ! command -v unbound >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+      apt_install unbound || log "unbound is missing: DNS lookups are not cached"
+    fi
   fi
 }
 
@@ -59,12 +98,9 @@ unpack() {
   rm -rf "$rel.partial"
   mkdir -p "$rel.partial"
   tar -xzf "$pack" -C "$rel.partial" --strip-components=1 --no-same-owner
-  if [ -f "$modules" ]; then
-    tar -xzf "$modules" -C "$rel.partial" --no-same-owner
-  else
-    log "no prebuilt modules for this platform: npm install"
-    (cd "$rel.partial" && npm install --omit=dev --no-audit --no-fund --no-package-lock >&2) || fail "npm install failed"
-  fi
+  # Built for this host's platform from the lockfile by `cah swarm up`: never an npm install here.
+  [ -f "$modules" ] || fail "the worker modules of bundle $bundle were not uploaded"
+  tar -xzf "$modules" -C "$rel.partial" --no-same-owner
   touch "$rel.partial/.complete"
   rm -rf "$rel"
   mv "$rel.partial" "$rel"
@@ -115,6 +151,7 @@ install_bundle() {
 
 case "${1:-}" in
   probe) probe "${2:?bundle id}" ;;
+  node) install_node; echo "node=$(node -v)" ;;
   install) install_bundle "${2:?bundle id}" ;;
-  *) echo "usage: cah-bootstrap probe|install BUNDLE" >&2; exit 2 ;;
+  *) echo "usage: cah-bootstrap probe|install BUNDLE | node" >&2; exit 2 ;;
 esac

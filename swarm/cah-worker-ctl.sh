@@ -9,6 +9,8 @@ ENV_FILE="$R/etc/cah/worker.env"
 PID_FILE="$R/run/cah/worker.pid"
 LOG_FILE="$R/var/log/cah/worker.log"
 ENTRY="$R/opt/cah/current/dist/src/cli/main.js"
+# The Node.js pinned by swarm/node-release.json (installed by cah-bootstrap) before any other.
+PATH="$R/opt/cah/node/bin:$PATH"
 
 uses_systemd() {
   [ -z "$R" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]

@@ -122,3 +122,31 @@ test('Ctrl-C during up says which servers exist (they bill) and how to delete th
   assert.equal(down.code, 0, down.stderr);
   assert.equal(standin.project('tok-intr').servers.size, 0, 'the command it printed deletes everything');
 });
+
+test('a location that sells none of the candidate types: up stops asking and names the locations that sell them', async () => {
+  const api = await HetznerStandin.start({ dir: join(dir, 'standin-soldout'), realHosts: false, actionDelayMs: 20, soldOut: { fsn1: ['cx23', 'cpx22'] } });
+  try {
+    api.addProject('tok-soldout');
+    const report = await swarmUp({
+      stateDir: join(dir, 'state-soldout'),
+      count: 3,
+      location: 'fsn1',
+      swarm: 'soldout',
+      type: 'auto',
+      image: 'ubuntu-24.04',
+      accounts: [{ token: 'tok-soldout', project: projectIdOf('tok-soldout') }],
+      endpoint: api.url,
+      retry: { baseDelayMs: 5 },
+      pollIntervalMs: 10,
+      log: () => undefined,
+    });
+    assert.equal(report.running, 0);
+    assert.deepEqual(report.problems, ['fsn1 accepts no new server of cx23, cpx22 now (sold out); locations that sell them now: ash, hel1, nbg1 (cah swarm up N LOCATION --name …)']);
+    const creates = api.requests.filter((r) => r.method === 'POST' && r.path === '/v1/servers');
+    assert.deepEqual(creates.map((r) => r.status), [412, 412], 'each type asked for once, then no more');
+    assert.equal(api.project('tok-soldout').servers.size, 0);
+    assert.equal(report.hourlyGross, 0, 'nothing exists, nothing bills');
+  } finally {
+    await api.close();
+  }
+});

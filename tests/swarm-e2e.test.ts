@@ -65,7 +65,8 @@ test('swarm up 3 → workers connect through the tunnels and process the shards 
   const up = await cah(state, ['swarm', 'up', '3', 'fsn1', '--name', 'e2e']);
   assert.equal(up.code, 0, up.stdout + up.stderr);
   assert.match(up.stdout, /3\/3 servers of swarm e2e run a worker/);
-  assert.match(up.stdout, /cost: \d+\.\d{4} €\/h gross/);
+  assert.match(up.stdout, /^ {2}fsn1: 3 server\(s\) \d+\.\d{4} €\/h \+ 3 Primary IPv4 \d+\.\d{4} €\/h = \d+\.\d{4} €\/h/m);
+  assert.match(up.stdout, /total \d+\.\d{4} €\/h gross/);
   const swarm = standin.allServers.filter((s) => s.labels['cah-swarm'] === 'e2e');
   assert.deepEqual(swarm.map((s) => s.name).sort(), ['cah-e2e-1', 'cah-e2e-2', 'cah-e2e-3']);
   assert.ok(swarm.every((s) => s.serverType === 'cx23' && s.location === 'fsn1'), 'auto picked the cheapest orderable x86 type');
@@ -92,10 +93,17 @@ test('swarm up 3 → workers connect through the tunnels and process the shards 
   const pidsBefore = swarm.map(workerPid);
   const again = await cah(state, ['swarm', 'up', '3', 'fsn1', '--name', 'e2e', '--json']);
   assert.equal(again.code, 0, again.stderr);
-  const report = JSON.parse(again.stdout) as { servers: { name: string; status: string; hourlyGross: number }[]; hourlyGross: number };
+  const report = JSON.parse(again.stdout) as {
+    servers: { name: string; status: string; hourlyGross: number }[];
+    hourlyGross: number;
+    cost: { location: string; serversHourly: number; ipv4Hourly: number; hourly: number }[];
+  };
   assert.deepEqual(report.servers.map((s) => s.status), ['existing', 'existing', 'existing']);
   assert.ok(report.servers.every((s) => s.hourlyGross > 0), 'each server priced from the API');
-  assert.ok(Math.abs(report.hourlyGross - report.servers.reduce((a, s) => a + s.hourlyGross, 0)) < 1e-9);
+  assert.equal(report.cost.length, 1);
+  assert.ok(Math.abs(report.cost[0]!.serversHourly - report.servers.reduce((a, s) => a + s.hourlyGross, 0)) < 1e-9);
+  assert.ok(report.cost[0]!.ipv4Hourly > 0, 'each server\'s Primary IPv4 is billed too');
+  assert.ok(Math.abs(report.hourlyGross - report.cost[0]!.serversHourly - report.cost[0]!.ipv4Hourly) < 1e-9);
   assert.deepEqual(swarm.map(workerPid), pidsBefore, `the workers were left running\n${again.stderr}\n${swarm.map(workerLog).join('\n')}`);
   assert.equal(standin.allServers.length, 5);
 

@@ -201,3 +201,50 @@ test('the stand-in label selectors: =, ==, !=, presence, absence, in, notin, AND
   for (const [selector, expected] of cases) assert.equal(parseLabelSelector(selector)(labels), expected, selector);
   assert.throws(() => parseLabelSelector('env in (a'));
 });
+
+test('stand-in fidelity: filters, lookups, pricing, batched actions, ID-or-name fields and the create rules of the real API', async () => {
+  const token = 'tok-fidelity';
+  standin.addProject(token, { serverLimit: 20 });
+  const client = new HetznerClient({ token, endpoint: standin.url, retry: fast, pollIntervalMs: 10 });
+  const get = <T>(path: string, query: Record<string, string | number | number[]> = {}): Promise<T> => client.call<T>('GET', path, { query });
+
+  // Name filters select, they do not return the first element.
+  assert.deepEqual((await get<{ server_types: { name: string }[] }>('/server_types', { name: 'cx23' })).server_types.map((t) => t.name), ['cx23']);
+  assert.deepEqual((await get<{ locations: { name: string }[] }>('/locations', { name: 'hel1' })).locations.map((l) => l.name), ['hel1']);
+  assert.equal((await get<{ server_type: { name: string } }>('/server_types/105')).server_type.name, 'cpx32');
+  // A type lists only the locations where it is sold.
+  const cpx32 = (await get<{ server_type: { locations: { name: string }[]; prices: { location: string }[] } }>('/server_types/105')).server_type;
+  assert.deepEqual(cpx32.locations.map((l) => l.name), ['nbg1', 'ash']);
+  assert.deepEqual(cpx32.prices.map((p) => p.location), ['nbg1', 'ash']);
+  const debian = (await get<{ images: { name: string; architecture: string }[] }>('/images', { name: 'debian-13', architecture: 'arm' })).images;
+  assert.deepEqual(debian.map((i) => [i.name, i.architecture]), [['debian-13', 'arm']]);
+  const pricing = await client.getPricing();
+  assert.ok(pricing.primary_ips.find((p) => p.type === 'ipv4')!.prices.some((p) => p.location === 'fsn1' && Number(p.price_hourly.gross) > 0));
+  await assert.rejects(get('/actions'), (err: unknown) => err instanceof HetznerApiError && err.code === 'invalid_input', 'GET /actions needs id');
+
+  const key = await client.createSshKey({ name: '4242', public_key: generateEd25519KeyPair().public, labels: {} });
+  const base = { server_type: 'cx23', image: 'debian-13', location: 'fsn1', labels: {}, user_data: '#cloud-config\n', start_after_create: true };
+  // ssh_keys: an integer is an ID, a string a name, also a numeric one.
+  await assert.rejects(client.createServer({ ...base, name: 'by-id-string', ssh_keys: [String(key.id)] }), /ssh_keys/);
+  const byName = await client.createServer({ ...base, name: 'by-name', ssh_keys: ['4242'] });
+  const created = await client.createServer({ ...base, name: 'by-id', server_type: 103 as unknown as string, location: 1 as unknown as string, ssh_keys: [key.id] });
+  assert.equal(created.server.status, 'initializing', 'a new server is initializing, not running');
+  assert.equal(created.server.server_type.name, 'cx23');
+  assert.match(created.server.public_net.ipv6!.ip, /::\/64$/, 'an IPv6 network');
+  await client.waitForActions([created.action, ...created.next_actions]);
+  assert.equal((await client.getServer(created.server.id)).status, 'running');
+
+  await assert.rejects(client.createServer({ ...base, name: 'big-user-data', ssh_keys: [key.id], user_data: 'x'.repeat(32 * 1024 + 1) }), /32 KiB/);
+  await assert.rejects(client.createServer({ ...base, name: 'old-type', server_type: 'cx22', ssh_keys: [key.id] }), /no longer available/);
+  const stillSold = await client.createServer({ ...base, name: 'deprecated-but-sold', server_type: 'cpx11', ssh_keys: [key.id] });
+  assert.ok(stillSold.server.server_type.deprecation, 'cpx11: deprecation announced, unavailable_after still ahead');
+  await assert.rejects(client.createServer({ ...base, name: 'arm-image-x86-type', image: 160_000_031 as unknown as string, ssh_keys: [key.id] }), /image/);
+
+  // Repeated status filters (any of them) and sort.
+  await client.waitForActions([byName.action, stillSold.action]);
+  const del = await client.deleteServer(byName.server.id);
+  const statuses = await get<{ servers: { name: string; status: string }[] }>('/servers', { status: ['running', 'deleting'] as unknown as number[], sort: 'name:desc' });
+  assert.deepEqual(statuses.servers.map((s) => s.name), ['deprecated-but-sold', 'by-name', 'by-id']);
+  await client.waitForAction(del);
+  assert.deepEqual(standin.violations, []);
+});

@@ -122,7 +122,7 @@ cah only ever touches servers labelled cah-swarm=<name>; unrelated servers in th
     .description('top the swarm up to N servers in LOCATION and start a worker on each (idempotent)')
     .argument('<N>', 'servers wanted', intFlag(1))
     .argument('<LOCATION>', 'Hetzner location, e.g. fsn1, nbg1, hel1, ash')
-    .option('--type <type>', 'server type, or auto: the cheapest orderable one (next one when out of capacity)', 'auto')
+    .option('--type <type>', 'server type, or auto: the cheapest orderable one of --arch, the next one up to 1.5× its price when sold out', 'auto')
     .option('--name <swarm>', 'swarm name: servers are cah-<name>-<i>, labelled cah-swarm=<name>', 'default')
     .option('--arch <arch>', 'x86 or arm64 (cax): the architecture --type auto picks from; the worker bundle is built for it', 'x86')
     .option('--max-price <eur>', 'with --type auto: the most a type may cost, gross €/h (default 1.5× the cheapest orderable)', parseFloat)

@@ -1,6 +1,7 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import type { WorkerBundle } from './bundle.js';
 import type { SwarmLog } from './log.js';
+import { nodeReleaseEnv } from './node-release.js';
 import { swarmAsset } from './package-root.js';
 import { SshSession, type KnownHosts, type SshTarget } from './ssh.js';
 import type { CoordinatorRoute } from './state.js';
@@ -8,6 +9,7 @@ import type { CoordinatorRoute } from './state.js';
 /** The host paths, relative to CAH_HOST_ROOT (set by the test hosts' sshd; unset on real servers). */
 const ROOT = '"${CAH_HOST_ROOT:-}"';
 const BOOTSTRAP = `${ROOT}/opt/cah/bin/cah-bootstrap`;
+const NODE_PIN = `${ROOT}/opt/cah/bin/node-release.env`;
 export const WORKER_CTL = `${ROOT}/opt/cah/bin/cah-worker-ctl`;
 const CA_FILE = '/etc/cah/coordinator-ca.pem';
 
@@ -74,14 +76,18 @@ export async function bootstrapHost(target: SshTarget, opts: BootstrapOptions): 
   });
   try {
     await upload(session, readFileSync(swarmAsset('bootstrap.sh')), BOOTSTRAP);
+    await upload(session, Buffer.from(nodeReleaseEnv()), NODE_PIN);
     const probe = parseFacts(target, 'probe', await session.exec(`sh ${BOOTSTRAP} probe ${opts.bundle.id}`, { timeoutMs: 20 * 60_000 }));
     const tunnelBind = probe['tunnel_bind'] || '127.0.0.1';
     const uploaded = probe['bundle'] !== 'present';
     if (uploaded) {
-      const sameModules = probe['platform'] === opts.bundle.platform;
-      opts.log({ server: target.name, bundle: opts.bundle.id, platform: probe['platform'], modules: sameModules ? 'bundled' : 'npm install' }, 'uploading the worker bundle');
+      // Modules are built for the swarm's platform (--arch) from the lockfile; a host of another one cannot run them.
+      if (probe['platform'] !== opts.bundle.platform) {
+        throw new Error(`${target.name}: the host is ${probe['platform']}, the worker bundle is built for ${opts.bundle.platform} (--arch ${opts.bundle.platform.includes('arm64') ? 'arm64' : 'x86'})`);
+      }
+      opts.log({ server: target.name, bundle: opts.bundle.id, platform: probe['platform'], node: probe['node'] }, 'uploading the worker bundle');
       await upload(session, opts.bundle.packPath, `${ROOT}/opt/cah/incoming/${opts.bundle.id}.tgz`);
-      if (sameModules) await upload(session, opts.bundle.modulesPath, `${ROOT}/opt/cah/incoming/${opts.bundle.id}-modules.tgz`);
+      await upload(session, opts.bundle.modulesPath, `${ROOT}/opt/cah/incoming/${opts.bundle.id}-modules.tgz`);
     }
     const env = [`CAH_WORKER_TOKEN=${opts.workerToken}`, `CAH_ACTOR_ID=${target.name}`];
     if (opts.route.mode === 'tunnel') {

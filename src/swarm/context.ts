@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ensureWorkerToken } from '../coordinator/credentials.js';
 import { bootstrapHost, type BootstrapResult } from './bootstrap.js';
-import { buildWorkerBundle, type WorkerBundle } from './bundle.js';
+import { buildWorkerBundle, serverPlatform, type WorkerBundle } from './bundle.js';
 import { SwarmConfigError } from './errors.js';
 import { Fleet, type FleetOptions } from './fleet.js';
 import { describeApiError, isApiError } from './hetzner/errors.js';
@@ -79,7 +79,8 @@ export async function prepareSwarm(opts: FleetOptions & {
     keyPair: ensureSshKeyPair(opts.stateDir),
     knownHosts: new KnownHosts(join(swarmDir(opts.stateDir), 'known_hosts')),
     workerToken: opts.workerToken ?? (await ensureWorkerToken(opts.stateDir)),
-    bundle: await buildWorkerBundle(join(swarmDir(opts.stateDir), 'bundles')),
+    // A named type decides the architecture itself (`--type cax11`).
+    bundle: await buildWorkerBundle(join(swarmDir(opts.stateDir), 'bundles'), undefined, serverPlatform(candidates[0]!.architecture)),
     coordinatorCaPem: cert?.certPem ?? null,
     log: opts.log,
   };

@@ -189,7 +189,16 @@ export class SwarmSupervisor {
         ...(endpoint ? { endpoint } : {}),
         stateDir: this.opts.stateDir,
         accounts: [project, ...accounts.filter((a) => a !== project)],
-        base: { swarm: swarm.swarm, location: swarm.location, image: swarm.image, type: swarm.type, sshPort: swarm.sshPort, route: swarm.route },
+        base: {
+          swarm: swarm.swarm,
+          location: swarm.location,
+          image: swarm.image,
+          type: swarm.type,
+          ...(swarm.arch ? { arch: swarm.arch } : {}),
+          ...(swarm.maxPrice !== undefined ? { maxPrice: swarm.maxPrice } : {}),
+          sshPort: swarm.sshPort,
+          route: swarm.route,
+        },
         workerToken: this.opts.workerToken,
         log: this.opts.log,
       });
@@ -209,6 +218,8 @@ export class SwarmSupervisor {
       const running = await provisioner.running(created);
       if (!running.ok) throw new Error(running.detail);
       upsertServer(this.opts.stateDir, ctx.base, running.record);
+      // A new server: a key pinned for an earlier one at its (reused) address is stale.
+      this.knownHosts.forget(running.record.ip, swarm.sshPort);
       await bootstrapRecord(ctx, running.record, Date.now() + 10 * 60_000);
     } catch (err) {
       this.opts.log({ server: server.name, error: describeApiError(err) }, 'server replacement failed');

@@ -386,6 +386,27 @@ export class HetznerStandin {
     this.actionFaults.push({ command, message });
   }
 
+  /**
+   * A server lost outside cah (hardware failure, deleted in the Console): its sshd and every process
+   * under it die at once, and the API no longer knows it.
+   */
+  async destroyServer(name: string): Promise<StandinServer> {
+    for (const project of this.projects.values()) {
+      const server = [...project.servers.values()].find((s) => s.name === name);
+      if (!server) continue;
+      project.servers.delete(server.id);
+      await server.host?.stop();
+      server.host = null;
+      return server;
+    }
+    throw new Error(`no server ${name}`);
+  }
+
+  /** The address the next server will get (Hetzner reuses the addresses of deleted servers). */
+  nextIp(): string {
+    return `${this.net}.${this.nextHost}`;
+  }
+
   /** Real hosts that are still up. */
   liveHosts(): SshdHost[] {
     return this.allServers.map((s) => s.host).filter((h): h is SshdHost => h !== null);
@@ -723,6 +744,8 @@ export class HetznerStandin {
       return [201, { server: this.serverJson(server), action, next_actions: [start], root_password: null }];
     }
     const boot = (async () => {
+      // `initializing` until the create action has run, as the API answers right after a create.
+      await sleep(this.opts.actionDelayMs ?? 150);
       if (this.opts.realHosts !== false && !(this.opts.unreachable ?? []).includes(name)) await this.startHost(server, keys);
       server.status = 'running';
     })();
@@ -745,6 +768,8 @@ export class HetznerStandin {
     const server = this.findServer(p, id);
     server.status = 'deleting';
     const action = this.startAction('delete_server', id, async () => {
+      // Listed as `deleting` until the action has run.
+      await sleep(this.opts.actionDelayMs ?? 150);
       await server.host?.stop();
       server.host = null;
       p.servers.delete(id);
