@@ -65,6 +65,7 @@ interface Row {
   original_height: number | null;
   sha256: string | null;
   similarity: number | null;
+  download_attempts: number | null;
   extra: Record<string, string | number | null>;
 }
 
@@ -132,6 +133,7 @@ export class ShardWriter {
       original_height: sample.originalHeight,
       sha256: sample.sha256,
       similarity: sample.similarity,
+      download_attempts: sample.downloadAttempts ?? null,
       extra: extras.extra ?? {},
     };
     this.count(row);
@@ -245,6 +247,7 @@ function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): Colu
     { name: 'original_height', data: col('original_height'), type: 'INT32' },
     { name: 'sha256', data: col('sha256'), type: 'STRING' },
     { name: 'similarity', data: col('similarity'), type: 'DOUBLE' },
+    { name: 'download_attempts', data: col('download_attempts'), type: 'INT32' },
     ...extraColumns.map(({ name, type }) => ({
       name,
       type,
