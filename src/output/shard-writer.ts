@@ -50,6 +50,8 @@ export interface CommittedShard {
 const PARTIAL_DIR = '.partial';
 const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 const PARQUET_ROW_GROUP = 8192;
+/** Rows are also flushed once their text reaches this size: a worker's long strings cannot fill memory. */
+const PARQUET_BUFFER_BYTES = 16 * 1024 * 1024;
 
 interface Row {
   key: string;
@@ -77,6 +79,7 @@ interface Row {
  */
 export class ShardWriter {
   private pending: Row[] = [];
+  private pendingBytes = 0;
   private readonly keys = new Set<string>();
   private readonly downloadMs: number[] = [];
   private readonly resizeMs: number[] = [];
@@ -140,8 +143,9 @@ export class ShardWriter {
     if (sample.downloadMs !== null) this.downloadMs.push(sample.downloadMs);
     if (sample.resizeMs !== null) this.resizeMs.push(sample.resizeMs);
     this.pending.push(row);
+    this.pendingBytes += row.key.length + row.url.length + row.caption.length + row.page_url.length + (row.license?.length ?? 0) + (row.error_message?.length ?? 0);
     // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
-    if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
+    if (this.pending.length >= PARQUET_ROW_GROUP || this.pendingBytes >= PARQUET_BUFFER_BYTES) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const { extra, ...meta } = row;
       this.pack.entry({ name: `${sample.key}.jpg` }, sample.jpeg);
@@ -226,6 +230,7 @@ export class ShardWriter {
     if (this.pending.length === 0) return;
     const rows = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     await this.parquet.write({ columnData: parquetColumns(rows, this.opts.extraColumns ?? []), rowGroupSize: rows.length });
   }
 }
