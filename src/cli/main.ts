@@ -34,6 +34,7 @@ if (!isWorkerInvocation(process.argv.slice(2))) {
   (await import('./model.js')).registerModelCommands(program);
   (await import('./clip.js')).registerClipCommands(program);
   (await import('./swarm.js')).registerSwarmCommands(program);
+  (await import('./token.js')).registerTokenCommands(program);
 }
 
 /** The first argument that is not a global option (or its value) names the command. */

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeStatePrivate } from './private-files.js';
 
 export type Db = Database.Database;
 
@@ -80,8 +81,9 @@ export class SchemaTooNewError extends Error {}
 
 /** Opens (creating if needed) the state file: WAL so `cah status` can read while `cah gpu` writes. */
 export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
-  if (!opts.readonly) mkdirSync(dirname(path), { recursive: true });
+  if (!opts.readonly) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  if (!opts.readonly) makeStatePrivate(path);
   db.pragma('busy_timeout = 5000');
   if (opts.readonly) return db;
   db.pragma('journal_mode = WAL');
