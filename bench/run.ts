@@ -18,6 +18,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'wan', run: async () => (await import('./wan.js')).benchWan() },
   { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
+  { name: 'load', run: async () => (await import('./load.js')).benchLoad() },
 ];
 
 function fmt(n: number): string {

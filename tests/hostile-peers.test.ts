@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { ShardWriter } from '../src/output/shard-writer.js';
+import { isStatus } from '../src/worker/rpc.js';
 import { CoordinatorClient, runShard, startCoordinator, TOKEN, wireSample } from './fixtures/hostile/coordinator-harness.js';
 
 async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
@@ -33,5 +37,36 @@ test('corpus/grpc: hostile keys (NUL, path, dot, too long, upper case) and unkno
   } finally {
     client.close();
     await c.close();
+  }
+});
+
+test('corpus/grpc: a worker sending more samples than its credits is refused (RESOURCE_EXHAUSTED)', async () => {
+  const c = await startCoordinator({ settings: { creditWindow: 4 } });
+  const client = new CoordinatorClient(c.address, TOKEN);
+  try {
+    c.store.shards.add(['/data/greedy.wat.gz']);
+    const samples = Array.from({ length: 64 }, (_, i) => wireSample(i));
+    await assert.rejects(runShard(client, samples, { ignoreCredits: true, perMessage: 16 }), (err: unknown) => isStatus(err, grpc.status.RESOURCE_EXHAUSTED));
+  } finally {
+    client.close();
+    await c.close();
+  }
+});
+
+test('corpus/grpc: the parquet buffer is bounded by bytes, not only rows (long strings flush early)', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-hostile-parquet-'));
+  try {
+    const writer = await ShardWriter.open({ outDir: out, shardNumber: 1, attemptTag: 't1' });
+    const caption = 'x'.repeat(1024 * 1024);
+    for (let i = 0; i < 40; i++) {
+      const w = wireSample(i, { caption });
+      await writer.add({ ...w, license: null, errorMessage: w.errorMessage, width: null, height: null, originalWidth: null, originalHeight: null, sha256: null, similarity: null, jpeg: null, status: 'failed_to_download', resizeMs: null });
+    }
+    const committed = await writer.commit({ startedAtMs: Date.now() });
+    const metadata = await parquetMetadataAsync(await asyncBufferFromFile(committed.parquetPath));
+    assert.equal(Number(metadata.num_rows), 40);
+    assert.ok(metadata.row_groups.length >= 2, `40 MB of captions in ${metadata.row_groups.length} row group(s)`);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
 });

@@ -6,7 +6,7 @@ import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type Coordinator
 import { StateLockedError } from '../store/coordinator-lock.js';
 import { Store } from '../store/store.js';
 import { CliError, EXIT_PARTIAL } from './errors.js';
-import { createLogger, intFlag, numberFlag, resolveStateDir } from './state.js';
+import { createLogger, exposedListenWarning, intFlag, numberFlag, resolveStateDir } from './state.js';
 import { openFilter, type FilterFlags } from './filter-flags.js';
 import { coordinatorLogPath, presentRun, workerLogDir } from './present.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -146,6 +146,8 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
     for (const [flag, address] of [['--listen', flags.listen], ['--tls-listen', flags.tlsListen]] as const) {
       if (address !== undefined && !LISTEN_ADDRESS.test(address)) throw new CliError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:7443 or [::1]:7443), got "${address}"`);
     }
+    const exposed = exposedListenWarning(flags.listen);
+    if (exposed) process.stderr.write(`cah: warning: ${exposed}\n`);
     const tlsListen = directTlsListen(flags, stateDir);
     const filter = await openFilter(flags, logger);
     const outDir = resolve(flags.out);

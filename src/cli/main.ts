@@ -35,6 +35,7 @@ if (!isWorkerInvocation(process.argv.slice(2))) {
   (await import('./clip.js')).registerClipCommands(program);
   (await import('./swarm.js')).registerSwarmCommands(program);
   (await import('./state-check.js')).registerStateCommands(program);
+  (await import('./token.js')).registerTokenCommands(program);
 }
 
 /** The first argument that is not a global option (or its value) names the command. */

@@ -1,5 +1,6 @@
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { destination as pinoDestination, pino, type Logger } from 'pino';
 
@@ -14,7 +15,9 @@ export function resolveStateDir(flag: string | undefined): string {
 /** Structured JSON logs (pino) on stderr, or into a file while the dashboard owns the terminal. */
 export function createLogger(opts: { name: string; level?: string; file?: string }): Logger {
   const level = opts.level ?? process.env['CAH_LOG_LEVEL'] ?? 'info';
-  const destination = opts.file ? pinoDestination({ dest: opts.file, mkdir: true, sync: false }) : pinoDestination(2);
+  // Logs name hosts, shards and errors: private to the user, like the rest of the state directory.
+  if (opts.file) mkdirSync(dirname(opts.file), { recursive: true, mode: 0o700 });
+  const destination = opts.file ? pinoDestination({ dest: opts.file, mode: 0o600, sync: false }) : pinoDestination(2);
   return pino({ name: opts.name, level, base: { pid: process.pid } }, destination);
 }
 
@@ -36,4 +39,14 @@ export function numberFlag(min: number, max: number): (value: string) => number 
     }
     return n;
   };
+}
+
+/**
+ * A warning when plain-text gRPC would listen beyond this machine: the worker token and every
+ * sample then cross the network unencrypted (workers should come through SSH tunnels or TLS).
+ */
+export function exposedListenWarning(address: string): string | null {
+  const host = address.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return null;
+  return `--listen ${address} serves plain-text gRPC beyond this machine: the worker token and samples travel unencrypted (prefer 127.0.0.1 with SSH tunnels, or --tls-listen)`;
 }

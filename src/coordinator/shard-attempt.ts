@@ -210,5 +210,6 @@ export function toSampleRecord(wire: WireSample): SampleRecord {
     jpeg: status === 'success' ? wire.jpeg : null,
     downloadMs: positive(wire.downloadMs),
     resizeMs: positive(wire.resizeMs),
+    downloadAttempts: positive(wire.downloadAttempts ?? 0),
   };
 }

@@ -23,4 +23,6 @@ export interface SampleRecord {
   /** Download + resize time in milliseconds (for stats). */
   downloadMs: number | null;
   resizeMs: number | null;
+  /** Downloads tried (1 + retries of transient failures); null when unknown. */
+  downloadAttempts?: number | null;
 }

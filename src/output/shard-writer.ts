@@ -51,6 +51,8 @@ export interface CommittedShard {
 export const PARTIAL_DIR = '.partial';
 const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
 const PARQUET_ROW_GROUP = 8192;
+/** Rows are also flushed once their text reaches this size: a worker's long strings cannot fill memory. */
+const PARQUET_BUFFER_BYTES = 16 * 1024 * 1024;
 
 /**
  * Fault injection for the chaos suite only: CAH_FAULT_CRASH_PUBLISH=N makes the process kill
@@ -73,6 +75,7 @@ interface Row {
   original_height: number | null;
   sha256: string | null;
   similarity: number | null;
+  download_attempts: number | null;
   extra: Record<string, string | number | null>;
 }
 
@@ -86,6 +89,7 @@ interface Row {
  */
 export class ShardWriter {
   private pending: Row[] = [];
+  private pendingBytes = 0;
   private readonly keys = new Set<string>();
   private readonly stats = new ShardStats();
   private closed = false;
@@ -150,12 +154,14 @@ export class ShardWriter {
       original_height: sample.originalHeight,
       sha256: sample.sha256,
       similarity: sample.similarity,
+      download_attempts: sample.downloadAttempts ?? null,
       extra: extras.extra ?? {},
     };
     this.stats.add(sample);
     this.pending.push(row);
+    this.pendingBytes += row.key.length + row.url.length + row.caption.length + row.page_url.length + (row.license?.length ?? 0) + (row.error_message?.length ?? 0);
     // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
-    if (this.pending.length >= PARQUET_ROW_GROUP) await this.flushRows();
+    if (this.pending.length >= PARQUET_ROW_GROUP || this.pendingBytes >= PARQUET_BUFFER_BYTES) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const { extra, ...meta } = row;
       this.entry(`${sample.key}.jpg`, sample.jpeg);
@@ -268,6 +274,7 @@ export class ShardWriter {
     if (this.pending.length === 0) return;
     const rows = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     await this.parquet.write({ columnData: parquetColumns(rows, this.opts.extraColumns ?? []), rowGroupSize: rows.length });
   }
 }
@@ -289,6 +296,7 @@ function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): Colu
     { name: 'original_height', data: col('original_height'), type: 'INT32' },
     { name: 'sha256', data: col('sha256'), type: 'STRING' },
     { name: 'similarity', data: col('similarity'), type: 'DOUBLE' },
+    { name: 'download_attempts', data: col('download_attempts'), type: 'INT32' },
     ...extraColumns.map(({ name, type }) => ({
       name,
       type,

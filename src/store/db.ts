@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { makeStatePrivate } from './private-files.js';
 
 export type Db = Database.Database;
 
@@ -110,10 +111,11 @@ export function isSqliteError(err: unknown): boolean {
  * is a one-line StateFileError, never a failure charged to shards later.
  */
 export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
-  if (!opts.readonly) mkdirSync(dirname(path), { recursive: true });
+  if (!opts.readonly) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   let db: Db | null = null;
   try {
     db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    if (!opts.readonly) makeStatePrivate(path);
     db.pragma('busy_timeout = 5000');
     const check = (db.pragma('quick_check(3)') as { quick_check: string }[]).map((r) => r.quick_check);
     if (check[0] !== 'ok') {

@@ -195,7 +195,11 @@ export class WorkerActor {
         if (sourceErrors.length < MAX_SOURCE_ERRORS) sourceErrors.push(message);
       });
       const claimed = this.claim(shard, candidates, counts, progress);
-      const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), { signal: abort.signal, maxInFlight: this.settings!.maxInFlight });
+      const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), {
+        signal: abort.signal,
+        maxInFlight: this.settings!.maxInFlight,
+        urlRetries: this.settings!.urlRetries,
+      });
       const sent = await this.stream(shard, samples, progress, abort);
       if (abort.signal.aborted) throw abort.signal.reason ?? new Error('shard aborted');
       if (counts.records === 0) throw new Error(noRecordsMessage(shard.source, sourceErrors));
@@ -403,5 +407,6 @@ function toWire(sample: SampleRecord): WireSample {
     jpeg: sample.jpeg ?? Buffer.alloc(0),
     downloadMs: Math.round(sample.downloadMs ?? 0),
     resizeMs: Math.round(sample.resizeMs ?? 0),
+    downloadAttempts: sample.downloadAttempts ?? 0,
   };
 }

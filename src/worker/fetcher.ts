@@ -36,7 +36,15 @@ export const DEFAULT_FETCH_OPTIONS: FetchOptions = {
 
 export type FetchResult =
   | { ok: true; bytes: Buffer; contentType: string | null; ms: number; finalUrl: string; release: () => void }
-  | { ok: false; error: string; ms: number };
+  | {
+      ok: false;
+      error: string;
+      ms: number;
+      /** Worth trying again later: a timeout, a reset connection, HTTP 429 or 5xx. */
+      transient?: boolean;
+      /** What the server's Retry-After asked for, in milliseconds. */
+      retryAfterMs?: number;
+    };
 
 const DNS_TTL_MS = 60_000;
 const DNS_MAX_ENTRIES = 10_000;
@@ -119,8 +127,10 @@ export class ImageFetcher {
           continue;
         }
         if (status < 200 || status >= 300) {
+          const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
           discard(res.body);
-          return this.fail(`HTTP ${status}`, started);
+          const transient = status === 429 || (status >= 500 && status <= 599);
+          return { ...this.fail(`HTTP ${status}`, started), ...(transient ? { transient } : {}), ...(retryAfterMs !== null ? { retryAfterMs } : {}) };
         }
         const robots = res.headers['x-robots-tag'];
         const robotsText = Array.isArray(robots) ? robots.join(',') : (robots ?? '');
@@ -157,8 +167,9 @@ export class ImageFetcher {
         };
       }
     } catch (err) {
-      if (timedOut) return this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started);
-      return this.fail(describe(err), started);
+      if (timedOut) return { ...this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started), transient: true };
+      const error = describe(err);
+      return TRANSIENT_ERRORS.has(error) ? { ...this.fail(error, started), transient: true } : this.fail(error, started);
     } finally {
       if (timer) clearTimeout(timer);
       signal?.removeEventListener('abort', onCallerAbort);
@@ -167,13 +178,29 @@ export class ImageFetcher {
     }
   }
 
+  /** Holds requests to `host` back for `ms` (per-host backoff after a transient failure). */
+  backoff(host: string, ms: number): void {
+    this.limiter.backoff(host, ms);
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }
 
-  private fail(error: string, started: number): FetchResult {
+  private fail(error: string, started: number): Extract<FetchResult, { ok: false }> {
     return { ok: false, error, ms: Date.now() - started };
   }
+}
+
+const TRANSIENT_ERRORS: ReadonlySet<string> = new Set(['connect timeout', 'connection reset']);
+
+/** Retry-After as seconds or an HTTP date, in milliseconds from now (null when absent or unreadable). */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return null;
+  if (/^\d{1,9}$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
 /** Drops a response body we will not read; its abort error has nowhere useful to go. */

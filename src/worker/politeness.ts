@@ -50,6 +50,16 @@ export class HostLimiter {
     return release;
   }
 
+  /** Holds every request to `host` back for `ms` (a server said 429/503, or timed out): per-host backoff. */
+  backoff(host: string, ms: number): void {
+    let state = this.hosts.get(host);
+    if (!state) {
+      state = { active: 0, nextStart: 0, waiters: [] };
+      this.hosts.set(host, state);
+    }
+    state.nextStart = Math.max(state.nextStart, Date.now() + ms);
+  }
+
   /** Drops hosts with nothing in flight, nobody waiting and their spacing interval over. */
   private sweep(): void {
     const now = Date.now();

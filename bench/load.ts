@@ -1,0 +1,176 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { Coordinator } from '../src/coordinator/coordinator.js';
+import { DEFAULT_COORDINATOR_SETTINGS } from '../src/coordinator/settings.js';
+import { PassThroughFilter } from '../src/filter/filter.js';
+import { FilterStage } from '../src/filter/stage.js';
+import { Store } from '../src/store/store.js';
+import { CreditWallet } from '../src/worker/credits.js';
+import { CoordinatorClient } from '../src/worker/rpc.js';
+import { SampleBatcher } from '../src/worker/sample-batcher.js';
+import type { WireSample } from '../src/wire/contract.js';
+import type { BenchResult } from './result.js';
+
+const TOKEN = 'l0ad'.repeat(16);
+
+export interface LoadOptions {
+  workers: number;
+  /** Pairs each simulated worker streams (one shard each). */
+  pairsPerWorker: number;
+  pairBytes: number;
+}
+
+export interface LoadFigures {
+  workers: number;
+  pairs: number;
+  kept: number;
+  shardsDone: number;
+  pairsPerSecond: number;
+  leaseMsP50: number;
+  leaseMsP95: number;
+  eventLoopLagP99Ms: number;
+  eventLoopLagMaxMs: number;
+  peakRssMiB: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+/** One light worker: register, lease, stream its pairs under credits (batched as a real worker does), complete. */
+async function simulatedWorker(address: string, index: number, opts: LoadOptions, jpeg: Buffer, leaseMs: number[]): Promise<number> {
+  const client = new CoordinatorClient(address, TOKEN);
+  try {
+    const { actorId } = await client.register({ version: 'load', host: `sim-${index}`, pid: index, capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 0 }, actorId: '' });
+    let started = performance.now();
+    let lease = await client.leaseShard({ actorId });
+    while (!lease.hasShard) {
+      await new Promise((r) => setTimeout(r, Math.max(5, lease.retryAfterMs)));
+      started = performance.now();
+      lease = await client.leaseShard({ actorId });
+    }
+    leaseMs.push(performance.now() - started);
+    const { shardId, fencingToken } = lease.shard!;
+    const stream = client.streamSamples();
+    const wallet = new CreditWallet();
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    stream.on('data', (g: { credits: number }) => wallet.add(g.credits));
+    const header = { actorId, shardId, fencingToken };
+    const batcher = new SampleBatcher(
+      (batch) => stream.write({ ...header, samples: batch }),
+      () => new Promise<void>((r) => stream.once('drain', () => r())),
+    );
+    stream.write({ ...header, samples: [] });
+    for (let i = 0; i < opts.pairsPerWorker; i++) {
+      await wallet.take();
+      const n = index * opts.pairsPerWorker + i;
+      const sample: WireSample = {
+        key: n.toString(16).padStart(16, '0'),
+        url: `http://load.example/${n}.jpg`,
+        caption: `a load test caption ${n}`,
+        pageUrl: 'http://load.example/',
+        license: '',
+        status: 'success',
+        errorMessage: '',
+        width: 256,
+        height: 256,
+        originalWidth: 512,
+        originalHeight: 512,
+        sha256: '',
+        jpeg,
+        downloadMs: 1,
+        resizeMs: 1,
+        downloadAttempts: 1,
+      };
+      await batcher.push(sample);
+    }
+    await batcher.end();
+    stream.end();
+    await ended;
+    const done = await client.completeShard({ ...header, samplesSent: opts.pairsPerWorker, extraction: null, sourceErrors: [] });
+    return done.kept;
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * The coordinator (real SQLite, gRPC on loopback, pass-through filter, output written to disk) with
+ * `workers` light simulated workers in this process, each streaming one shard of pairs at once.
+ */
+export async function runLoad(opts: LoadOptions): Promise<LoadFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-load-'));
+  const store = Store.open(join(dir, 'cah.sqlite'));
+  const stage = new FilterStage(new PassThroughFilter(), { batchSize: 64, maxWaitMs: 5, capacity: 4096 });
+  const coordinator = new Coordinator({
+    store,
+    outDir: join(dir, 'out'),
+    workerToken: TOKEN,
+    filter: stage,
+    settings: { ...DEFAULT_COORDINATOR_SETTINGS, heartbeatTimeoutMs: 600_000 },
+    logger: pino({ level: 'silent' }),
+  });
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  let peakRss = process.memoryUsage().rss;
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  try {
+    const port = await coordinator.start('127.0.0.1:0');
+    store.shards.add(Array.from({ length: opts.workers }, (_, i) => `/load/shard-${i}.wat.gz`));
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(opts.pairBytes - 3, 7)]);
+    const leaseMs: number[] = [];
+    lag.enable();
+    const start = performance.now();
+    const kept = await Promise.all(Array.from({ length: opts.workers }, (_, i) => simulatedWorker(`127.0.0.1:${port}`, i, opts, jpeg, leaseMs)));
+    const seconds = (performance.now() - start) / 1000;
+    lag.disable();
+    const pairs = opts.workers * opts.pairsPerWorker;
+    return {
+      workers: opts.workers,
+      pairs,
+      kept: kept.reduce((a, b) => a + b, 0),
+      shardsDone: store.shards.counts().done,
+      pairsPerSecond: pairs / seconds,
+      leaseMsP50: percentile(leaseMs, 50),
+      leaseMsP95: percentile(leaseMs, 95),
+      eventLoopLagP99Ms: lag.percentile(99) / 1e6,
+      eventLoopLagMaxMs: lag.max / 1e6,
+      peakRssMiB: peakRss / 2 ** 20,
+    };
+  } finally {
+    clearInterval(rssTimer);
+    await coordinator.stop('load done');
+    await stage.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `npm run bench -- load`: 100 workers against 10, the same 20,000 pairs of 20 KB. */
+export async function benchLoad(): Promise<BenchResult[]> {
+  const pairs = 20_000;
+  const ten = await runLoad({ workers: 10, pairsPerWorker: pairs / 10, pairBytes: 20_000 });
+  const hundred = await runLoad({ workers: 100, pairsPerWorker: pairs / 100, pairBytes: 20_000 });
+  const describe = (f: LoadFigures): string =>
+    `${f.workers} workers: lease p50 ${f.leaseMsP50.toFixed(1)} ms / p95 ${f.leaseMsP95.toFixed(1)} ms, event-loop lag p99 ${f.eventLoopLagP99Ms.toFixed(1)} ms (max ${f.eventLoopLagMaxMs.toFixed(0)}), peak RSS ${f.peakRssMiB.toFixed(0)} MiB (coordinator + simulated workers, one process), ${f.shardsDone} shards done, ${f.kept}/${f.pairs} kept`;
+  const ratio = hundred.pairsPerSecond / ten.pairsPerSecond;
+  return [
+    {
+      name: 'coordinator ingest, 100 simulated workers (20 KB pairs)',
+      value: hundred.pairsPerSecond,
+      unit: 'pairs/s',
+      baseline: '10 simulated workers, same pairs',
+      baselineValue: ten.pairsPerSecond,
+      ratio,
+      target: '>= 0.8x (within 20%)',
+      met: ratio >= 0.8 && hundred.kept === hundred.pairs && ten.kept === ten.pairs,
+      notes: `${describe(hundred)}; ${describe(ten)}`,
+    },
+  ];
+}
