@@ -120,7 +120,8 @@ export class WorkerActor {
         if (taken) logger.warn({ err: (err as Error).message, retry_ms: delay }, 'actor id still alive on another connection: waiting until the coordinator declares it dead');
         else logger.warn({ coordinator: this.opts.coordinator, retry_ms: delay }, 'coordinator unreachable: retrying');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
-        delay = Math.min(delay * 2, 10_000);
+        // Capped low: a coordinator restart takes seconds, and registering is a cheap call.
+        delay = Math.min(delay * 2, 3000);
       }
     }
   }
