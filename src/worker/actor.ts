@@ -44,6 +44,11 @@ interface ShardProgressCounters {
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
 class ReRegister extends Error {}
 
+/** A batch worker's coordinator stayed unreachable: the run is over (or gone); exit 1. */
+class CoordinatorGone extends Error {}
+
+const GIVE_UP_AFTER_MS = 120_000;
+
 /**
  * The scraper actor: registers, leases shards, extracts candidates, claims their keys (run-wide
  * dedup), downloads and resizes, streams samples up under credits, and completes the shard.
@@ -62,7 +67,7 @@ export class WorkerActor {
     this.client = new CoordinatorClient(opts.coordinator, opts.token, opts.coordinatorCa);
   }
 
-  /** Runs until drained (exit 0), stopped by the signal (0), or refused (UNAUTHENTICATED: 3). */
+  /** Runs until drained (exit 0), stopped by the signal (0), refused (UNAUTHENTICATED: 3), or, with --exit-when-drained, its coordinator unreachable for 2 min (1). */
   async run(): Promise<number> {
     const { logger, signal } = this.opts;
     signal?.addEventListener('abort', () => this.current?.abort.abort(new Error('worker stopping')), { once: true });
@@ -73,6 +78,10 @@ export class WorkerActor {
           const finished = await this.leaseLoop();
           if (finished) return 0;
         } catch (err) {
+          if (err instanceof CoordinatorGone) {
+            logger.error({ err: err.message }, 'coordinator gone');
+            return 1;
+          }
           if (isStatus(err, grpc.status.UNAUTHENTICATED)) {
             logger.error({ coordinator: this.opts.coordinator }, 'coordinator refused the worker token (UNAUTHENTICATED): check --token / CAH_WORKER_TOKEN');
             return 3;
@@ -102,6 +111,7 @@ export class WorkerActor {
   private async registerWithRetry(): Promise<void> {
     const { logger, signal } = this.opts;
     let delay = 250;
+    const since = Date.now();
     for (;;) {
       try {
         const res: RegisterResponse = await this.client.register({
@@ -120,10 +130,15 @@ export class WorkerActor {
         const taken = isStatus(err, grpc.status.ALREADY_EXISTS);
         if (!taken && !isStatus(err, grpc.status.UNAVAILABLE) && !isStatus(err, grpc.status.DEADLINE_EXCEEDED)) throw err;
         if (signal?.aborted) throw err;
+        if (this.opts.exitWhenDrained && !taken && Date.now() - since > GIVE_UP_AFTER_MS) {
+          // A batch worker whose coordinator finished (or is gone for good) must not dial it forever.
+          throw new CoordinatorGone(`coordinator ${this.opts.coordinator} unreachable for ${Math.round((Date.now() - since) / 1000)} s: giving up (--exit-when-drained)`);
+        }
         if (taken) logger.warn({ err: (err as Error).message, retry_ms: delay }, 'actor id still alive on another connection: waiting until the coordinator declares it dead');
         else logger.warn({ coordinator: this.opts.coordinator, retry_ms: delay }, 'coordinator unreachable: retrying');
         await sleep(delay, undefined, { signal }).catch(() => undefined);
-        delay = Math.min(delay * 2, 10_000);
+        // Capped low: a coordinator restart takes seconds, and registering is a cheap call.
+        delay = Math.min(delay * 2, 3000);
       }
     }
   }

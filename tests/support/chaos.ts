@@ -36,7 +36,7 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-export const CHAOS_TIMING = { leaseMs: 4000, heartbeatTimeoutMs: 3000 } as const;
+export const CHAOS_TIMING = { leaseMs: 5000, heartbeatTimeoutMs: 4000 } as const;
 
 const GPU_FLAGS = [
   '--local-workers', '0', '--until-done', '--allow-loopback', '--no-dashboard', '--listen', '127.0.0.1:0',
@@ -101,7 +101,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
             if (line.trim()) log(`coordinator: ${line}`);
             continue;
           }
-          const entry = JSON.parse(line) as { msg: string; port?: number };
+          const entry = JSON.parse(line) as { msg: string; port?: number; level: number };
+          if (entry.level >= 40) log(`coordinator: ${line}`);
           if (entry.msg === 'coordinator listening' && entry.port) {
             proxy.retarget(entry.port);
             resolve();
@@ -124,32 +125,38 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     });
   };
 
-  const workers: { id: string; child: ChildProcess | null; done: boolean }[] = Array.from({ length: opts.workers }, (_, i) => ({ id: `chaos-${i + 1}`, child: null, done: false }));
+  const workers: { id: string; child: ChildProcess | null; done: boolean; since: number }[] = Array.from({ length: opts.workers }, (_, i) => ({ id: `chaos-${i + 1}`, child: null, done: false, since: 0 }));
   const startWorker = (slot: (typeof workers)[number]): void => {
     const child = spawn(process.execPath, [cliMain, 'worker', '--coordinator', `127.0.0.1:${proxy.port}`, '--actor-id', slot.id, '--exit-when-drained'], {
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', CAH_WORKER_TOKEN: token, CAH_LOG_LEVEL: 'error' },
       stdio: ['ignore', 'ignore', 'ignore'],
     });
     slot.child = child;
+    slot.since = Date.now();
     child.once('exit', (code) => {
       slot.child = null;
       if (code === 0) slot.done = true;
       else if (!finished) setTimeout(() => !finished && startWorker(slot), 200);
     });
   };
-  const liveWorker = (): ChildProcess | null => {
-    const live = workers.filter((w) => w.child?.pid);
-    return live.length ? live[Math.floor(random() * live.length)]!.child : null;
+  /** A worker that has had time to register and work (killing one that is still starting proves little). */
+  const liveWorker = async (): Promise<ChildProcess | null> => {
+    for (;;) {
+      const live = workers.filter((w) => w.child?.pid && Date.now() - w.since > 2500);
+      if (live.length) return live[Math.floor(random() * live.length)]!.child;
+      if (finished || workers.every((w) => w.done)) return null;
+      await sleep(100);
+    }
   };
-  const killWorker = (): void => {
-    const child = liveWorker();
+  const killWorker = async (): Promise<void> => {
+    const child = await liveWorker();
     if (child && !finished) {
       child.kill('SIGKILL');
       faults['worker_kills']!++;
     }
   };
   const stopWorker = async (): Promise<void> => {
-    const child = liveWorker();
+    const child = await liveWorker();
     if (!child || finished) return;
     child.kill('SIGSTOP');
     faults['stops']!++;
@@ -157,7 +164,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     child.kill('SIGCONT');
   };
   const cut = async (): Promise<void> => {
-    proxy.reset(2000 + Math.floor(random() * 1000));
+    // Shorter than the heartbeat timeout (with a heartbeat interval to spare): no actor is declared dead.
+    proxy.reset(2000 + Math.floor(random() * 500));
     faults['cuts']!++;
     await sleep(3000);
   };
@@ -166,8 +174,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await proxy.blackhole(CHAOS_TIMING.heartbeatTimeoutMs + 1500);
   };
 
-  // The first coordinator dies in the middle of publishing its third shard (after one rename).
-  startCoordinator({ CAH_FAULT_CRASH_PUBLISH: '3' });
+  // The first coordinator dies in the middle of publishing its first shard (after one rename).
+  startCoordinator({ CAH_FAULT_CRASH_PUBLISH: '1' });
   await coordinatorReady;
   for (const slot of workers) startWorker(slot);
   const deadline = started + opts.deadlineMs;
@@ -175,12 +183,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   try {
     while (!leasedOnce && !finished && Date.now() < deadline) await pause(100);
     if (opts.plan.kind === 'suite') {
+      // The coordinator's restart requeues every lease: the other faults come after it, or it would mask them.
+      while (faults['coordinator_kills'] === 0 && !finished && Date.now() < deadline) await pause(100);
+      await coordinatorReady;
       // Kills first (they also slow the run down: a restarted worker waits until its old self is declared dead).
-      const steps: (() => void | Promise<void>)[] = [...Array.from({ length: 10 }, () => killWorker), cut, stopWorker, longCut, killWorker];
+      // The short cut comes last: nothing after it may rescue a lease the cut left stuck.
+      const steps: (() => void | Promise<void>)[] = [...Array.from({ length: 10 }, () => killWorker), stopWorker, longCut, cut];
       for (const step of steps) {
         if (finished) break;
         await step();
-        await pause(500);
+        await pause(800);
       }
     } else {
       const until = opts.plan.untilMs;
