@@ -16,6 +16,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'grpc', run: async () => (await import('./grpc.js')).benchGrpc() },
   { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
+  { name: 'event-loop', run: async () => (await import('./event-loop.js')).benchEventLoop() },
 ];
 
 function fmt(n: number): string {

@@ -8,9 +8,9 @@ import { startMetricsServer } from '../coordinator/metrics.js';
 import type { SnapshotSource } from '../dashboard/source.js';
 import { startDashboard } from '../dashboard/render.js';
 import { closingLine, startStatusLog } from '../dashboard/log-lines.js';
+import { LIVE_STATUS_FILE } from './status.js';
 import { costOfRun, recordedSwarmPrice, type SwarmPrice } from '../swarm/cost.js';
 
-export const LIVE_STATUS_FILE = 'live-status.json';
 const LIVE_STATUS_INTERVAL_MS = 2000;
 
 /** How often the recorded swarm's price is read again (servers come and go with `swarm up`/`down`). */
