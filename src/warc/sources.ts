@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CliError } from '../cli/errors.js';
+import { CliError, EXIT_REMOTE, EXIT_USAGE } from '../cli/errors.js';
 import { openSource } from './source.js';
 
 const COMMONCRAWL_BASE = 'https://data.commoncrawl.org';
@@ -36,7 +36,7 @@ async function expandListing(listing: string, limit: number, signal: AbortSignal
   try {
     input = await openSource(listing, signal ? { signal } : {});
   } catch (err) {
-    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
+    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
   }
   const sources: string[] = [];
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -48,7 +48,7 @@ async function expandListing(listing: string, limit: number, signal: AbortSignal
       if (sources.length >= limit) break;
     }
   } catch (err) {
-    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
+    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
   } finally {
     lines.close();
     input.destroy();
