@@ -248,7 +248,7 @@ Examples:
   cah gpu --local-workers 2 --until-done --out ./dataset
   cah gpu --model ~/.cache/cah/models/Xenova--clip-vit-base-patch32 --threshold 0.3 --metrics 127.0.0.1:9464
   cah gpu --model ./clip --languages en,de --scorer watermark=./watermark.onnx:0.8
-  cah gpu --no-dashboard > coordinator.log     # JSON log lines every few seconds`,
+  cah gpu --no-dashboard 2> coordinator.log    # JSON log lines (on stderr) every few seconds`,
     )
     .action(async (flags: GpuFlags) => {
       const stateDir = resolveStateDir(program.opts()['state']);

@@ -118,8 +118,10 @@ export async function presentRun(
     // The last frame shows the run as it ended; then one line says how it ended and what it made.
     const final = source.fresh();
     void closing(final).then(() => {
-      const logs = where.logFile ? ` · log ${where.logFile}` : '';
-      process.stderr.write(`${opts.title}: ${closingLine(final)}${logs}\n`);
+      const line = `${opts.title}: ${closingLine(final)}`;
+      // On a terminal, under the last frame; otherwise the log stays JSON lines.
+      if (opts.interactive) process.stderr.write(`${line}${where.logFile ? ` · log ${where.logFile}` : ''}\n`);
+      else opts.logger.info({ run_id: final.runId, ended: final.ended?.reason ?? null }, line);
     });
     for (const stop of stops.reverse()) void stop();
   });
