@@ -118,6 +118,7 @@ test('cli: `cah model pull` downloads from HF_ENDPOINT into CAH_CACHE and prints
     assert.equal(ran.stdout.trim(), target);
     assert.ok(existsSync(join(target, 'onnx/vision_model.onnx')));
     assert.match(ran.stderr, /onnx\/vision_model\.onnx: complete and verified/);
+    assert.match(ran.stderr, /^\d+ files, [\d.]+ MB in all$/m, 'the whole pull\'s total up front');
     const absent = await cah(['model', 'pull', 'someone/other']);
     assert.ok(absent.error instanceof CliError);
     assert.match((absent.error as Error).message, /has no config\.json \(HTTP 404\)/);

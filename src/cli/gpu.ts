@@ -1,4 +1,5 @@
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { parseListenAddress } from '../coordinator/metrics.js';
 import { resolve } from 'node:path';
 import { ensureWorkerToken } from '../coordinator/credentials.js';
 import { runCoordinator, type RunResult } from '../coordinator/run.js';
@@ -86,14 +87,24 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--max-image-bytes <n>', 'abort downloads larger than this', intFlag(1024), DEFAULT_WORKER_SETTINGS.maxImageBytes)
     .option('--no-respect-opt-out', 'ignore X-Robots-Tag noai / noimageai (not recommended)')
     .option('--no-dashboard', 'JSON log lines instead of the terminal dashboard')
-    .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT')
+    .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT', metricsFlag)
     .option('--model <dir>', 'CLIP model directory (Hugging Face ONNX layout); without it every pair is kept')
     .option('--threshold <x>', 'keep pairs whose CLIP cosine similarity is at least this', numberFlag(-1, 1), 0.28)
     .option('--batch-size <n>', 'filter batch size', intFlag(1), 256)
     .option('--max-wait-ms <ms>', 'run a partial filter batch after this wait', intFlag(0), 50)
     .option('--languages <list>', 'keep captions detected as one of these languages (e.g. en,de)')
     .option('--scorer <name=model.onnx[:max]>', 'extra column from an ONNX head on the image embedding (e.g. a watermark detector); rows scoring above MAX are dropped; repeatable', (v: string, all: string[] = []) => [...all, v])
-    .option('--execution-provider <ep>', 'auto | cpu | cuda', 'auto');
+    .addOption(new Option('--execution-provider <ep>', 'where CLIP runs').choices(['auto', 'cpu', 'cuda']).default('auto'));
+}
+
+/** --metrics is checked while parsing, before anything starts (state lock, model, workers). */
+function metricsFlag(value: string): string {
+  try {
+    parseListenAddress(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message.replace(/^--metrics expects /, 'expected ') : String(err));
+  }
+  return value;
 }
 
 export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
@@ -264,7 +275,7 @@ Examples:
   cah gpu --local-workers 2 --until-done --out ./dataset
   cah gpu --model ~/.cache/cah/models/Xenova--clip-vit-base-patch32 --threshold 0.3 --metrics 127.0.0.1:9464
   cah gpu --model ./clip --languages en,de --scorer watermark=./watermark.onnx:0.8
-  cah gpu --no-dashboard > coordinator.log     # JSON log lines every few seconds`,
+  cah gpu --no-dashboard 2> coordinator.log    # JSON log lines (on stderr) every few seconds`,
     )
     .action(async (flags: GpuFlags) => {
       const stateDir = resolveStateDir(program.opts()['state']);

@@ -2,7 +2,6 @@
 import './early-env.js';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
-import { registerWorkerCommand } from './worker.js';
 
 const program = new Command('cah')
   .description('Crawling@Home rebuilt: turn Common Crawl into CLIP-filtered image–caption datasets')
@@ -22,30 +21,38 @@ Examples:
   );
 program.exitOverride();
 
-registerWorkerCommand(program);
-// A swarm worker host ships only the worker's dependencies (no SQLite, ONNX Runtime, ink, ssh2):
-// `cah worker` must not load the other commands' modules.
-if (!isWorkerInvocation(process.argv.slice(2))) {
-  (await import('./demo.js')).registerDemoCommand(program);
-  (await import('./gpu.js')).registerGpuCommand(program);
-  (await import('./shards.js')).registerShardCommands(program);
-  (await import('./extract.js')).registerExtractCommand(program);
-  (await import('./status.js')).registerStatusCommand(program);
-  (await import('./model.js')).registerModelCommands(program);
-  (await import('./clip.js')).registerClipCommands(program);
-  (await import('./swarm.js')).registerSwarmCommands(program);
-  (await import('./state-check.js')).registerStateCommands(program);
-  (await import('./token.js')).registerTokenCommands(program);
-}
+/**
+ * Each command's module, loaded only when that command runs: a swarm worker host ships only the
+ * worker's dependencies (no SQLite, ONNX Runtime, ink, ssh2), and `cah status` does not pay for
+ * loading ONNX Runtime, sharp and ink. Help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, (p: Command) => Promise<void>> = {
+  worker: async (p) => (await import('./worker.js')).registerWorkerCommand(p),
+  demo: async (p) => (await import('./demo.js')).registerDemoCommand(p),
+  gpu: async (p) => (await import('./gpu.js')).registerGpuCommand(p),
+  shards: async (p) => (await import('./shards.js')).registerShardCommands(p),
+  extract: async (p) => (await import('./extract.js')).registerExtractCommand(p),
+  status: async (p) => (await import('./status.js')).registerStatusCommand(p),
+  model: async (p) => (await import('./model.js')).registerModelCommands(p),
+  clip: async (p) => (await import('./clip.js')).registerClipCommands(p),
+  swarm: async (p) => (await import('./swarm.js')).registerSwarmCommands(p),
+  state: async (p) => (await import('./state-check.js')).registerStateCommands(p),
+  token: async (p) => (await import('./token.js')).registerTokenCommands(p),
+};
+
+const invoked = commandName(process.argv.slice(2));
+const only = invoked !== null ? COMMANDS[invoked] : undefined;
+if (only) await only(program);
+else for (const register of Object.values(COMMANDS)) await register(program);
 
 /** The first argument that is not a global option (or its value) names the command. */
-function isWorkerInvocation(args: string[]): boolean {
+function commandName(args: string[]): string | null {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--state') i++;
-    else if (!arg.startsWith('-')) return arg === 'worker';
+    else if (!arg.startsWith('-')) return arg;
   }
-  return false;
+  return null;
 }
 
 const FILE_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOSPC', 'ENAMETOOLONG', 'ELOOP']);

@@ -4,8 +4,9 @@ import { buildRandomClip, CLIP_ARCHS } from '../filter/clip-arch.js';
 import { buildDemoModel } from '../filter/demo-model.js';
 import { assertHubId, clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../filter/hub.js';
 import type { Precision } from '../filter/model-dir.js';
-import { CliError } from './errors.js';
+import { CliError, EXIT_REMOTE } from './errors.js';
 import { intFlag } from './state.js';
+import { formatDuration } from '../dashboard/format.js';
 
 const MB = 1024 * 1024;
 const mb = (n: number): string => `${(n / MB).toFixed(1)} MB`;
@@ -32,9 +33,24 @@ function progressPrinter(io: CommandIo): (p: PullProgress) => void {
   let startedAt = Date.now();
   let startBytes = 0;
   let lastQuarter = -1;
+  // The whole pull: its total, the bytes of files finished, and what this run fetched (for the ETA).
+  const pull = { total: null as number | null, finished: 0, startedAt: Date.now(), fetched: 0, fileFetched: 0 };
+  const overall = (received: number): string => {
+    if (pull.total === null || pull.total === 0) return '';
+    const secs = (Date.now() - pull.startedAt) / 1000;
+    const rate = secs > 0 ? (pull.fetched + pull.fileFetched) / secs : 0;
+    const left = pull.total - pull.finished - received;
+    const eta = rate > 0 ? formatDuration((left / rate) * 1000) : '—';
+    return ` · all ${mb(pull.finished + received)} of ${mb(pull.total)}, ETA ${eta}`;
+  };
   return (p) => {
     const total = p.total !== null ? ` of ${mb(p.total)}` : '';
     switch (p.phase) {
+      case 'plan':
+        pull.total = p.total;
+        pull.startedAt = Date.now();
+        stream.write(`${p.file}${p.total !== null ? `, ${mb(p.total)} in all` : ''}\n`);
+        return;
       case 'start':
       case 'resume':
         startedAt = Date.now();
@@ -43,14 +59,15 @@ function progressPrinter(io: CommandIo): (p: PullProgress) => void {
         stream.write(p.phase === 'resume' ? `${p.file}: resuming at ${mb(p.received)}${total}\n` : `${p.file}: downloading${total}\n`);
         return;
       case 'progress': {
+        pull.fileFetched = p.received - startBytes;
         const secs = (Date.now() - startedAt) / 1000;
         const rate = secs > 0 ? ` ${mb((p.received - startBytes) / secs)}/s` : '';
         const pct = p.total ? (p.received / p.total) * 100 : null;
         if (stream.isTTY) {
-          stream.write(`\r  ${mb(p.received)}${total}${pct !== null ? ` (${pct.toFixed(0)}%)` : ''}${rate}   `);
+          stream.write(`\r  ${mb(p.received)}${total}${pct !== null ? ` (${pct.toFixed(0)}%)` : ''}${rate}${overall(p.received)}   `);
         } else if (pct !== null && Math.floor(pct / 25) > lastQuarter) {
           lastQuarter = Math.floor(pct / 25);
-          stream.write(`  ${mb(p.received)}${total} (${pct.toFixed(0)}%)${rate}\n`);
+          stream.write(`  ${mb(p.received)}${total} (${pct.toFixed(0)}%)${rate}${overall(p.received)}\n`);
         }
         return;
       }
@@ -61,9 +78,13 @@ function progressPrinter(io: CommandIo): (p: PullProgress) => void {
         if (stream.isTTY) stream.write('\n');
         return;
       case 'done':
+        pull.finished += p.total ?? p.received;
+        pull.fetched += pull.fileFetched;
+        pull.fileFetched = 0;
         stream.write(`${p.file}: complete and verified\n`);
         return;
       case 'skip':
+        pull.finished += p.total ?? p.received;
         stream.write(`${p.file}: already present and verified\n`);
         return;
     }
@@ -114,9 +135,9 @@ Examples:
           onProgress: progressPrinter(io),
         });
       } catch (err) {
-        if (err instanceof HubError) throw new CliError(err.message, 1);
+        if (err instanceof HubError) throw new CliError(err.message, EXIT_REMOTE);
         const cause = err instanceof Error ? err.message : String(err);
-        throw new CliError(`cannot reach the hub (${cause}): check the network or set HF_ENDPOINT to a mirror`, 1);
+        throw new CliError(`cannot reach the hub (${cause}): check the network or set HF_ENDPOINT to a mirror`, EXIT_REMOTE);
       }
       io.out(`${dir}\n`);
     });

@@ -8,9 +8,9 @@ import { startMetricsServer } from '../coordinator/metrics.js';
 import type { SnapshotSource } from '../dashboard/source.js';
 import { startDashboard } from '../dashboard/render.js';
 import { closingLine, startStatusLog } from '../dashboard/log-lines.js';
+import { LIVE_STATUS_FILE } from './status.js';
 import { costOfRun, recordedSwarmPrice, type SwarmPrice } from '../swarm/cost.js';
 
-export const LIVE_STATUS_FILE = 'live-status.json';
 const LIVE_STATUS_INTERVAL_MS = 2000;
 
 /** How often the recorded swarm's price is read again (servers come and go with `swarm up`/`down`). */
@@ -118,8 +118,10 @@ export async function presentRun(
     // The last frame shows the run as it ended; then one line says how it ended and what it made.
     const final = source.fresh();
     void closing(final).then(() => {
-      const logs = where.logFile ? ` · log ${where.logFile}` : '';
-      process.stderr.write(`${opts.title}: ${closingLine(final)}${logs}\n`);
+      const line = `${opts.title}: ${closingLine(final)}`;
+      // On a terminal, under the last frame; otherwise the log stays JSON lines.
+      if (opts.interactive) process.stderr.write(`${line}${where.logFile ? ` · log ${where.logFile}` : ''}\n`);
+      else opts.logger.info({ run_id: final.runId, ended: final.ended?.reason ?? null }, line);
     });
     for (const stop of stops.reverse()) void stop();
   });

@@ -3,6 +3,9 @@ import { Store } from '../store/store.js';
 import { expandShardSources } from '../warc/sources.js';
 import { sourceGuard } from '../worker/ssrf.js';
 import { intFlag, resolveStateDir } from './state.js';
+import { CliError } from './errors.js';
+
+const SHARD_STATES = ['queued', 'leased', 'done', 'failed'];
 
 export function registerShardCommands(program: Command): void {
   const shards = program.command('shards').description('the queue of WAT/WARC shards (tasks) to process');
@@ -41,11 +44,27 @@ Examples:
   shards
     .command('ls')
     .description('list shards with their state and counts')
+    // Positional: `--state` is every command's state directory.
+    .argument('[states...]', 'only shards in these states: queued, leased, done, failed')
+    .option('--limit <n>', 'at most N shards (the first by id)', intFlag(1))
     .option('--json', 'one JSON array', false)
-    .action((flags: { json: boolean }) => {
+    .addHelpText(
+      'after',
+      `
+Examples:
+  cah shards ls
+  cah shards ls failed --limit 20
+  cah shards ls queued leased --json`,
+    )
+    .action((states: string[], flags: { json: boolean; limit?: number }) => {
+      const unknown = states.filter((s) => !SHARD_STATES.includes(s));
+      if (unknown.length > 0) throw new CliError(`unknown shard state "${unknown[0]}": expected ${SHARD_STATES.join(', ')}`);
       const store = Store.openInStateDir(resolveStateDir(program.opts()['state']));
       try {
-        const rows = store.shards.list();
+        const rows = store.shards
+          .list()
+          .filter((r) => states.length === 0 || states.includes(r.state))
+          .slice(0, flags.limit ?? Infinity);
         if (flags.json) {
           process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
           return;
@@ -66,7 +85,8 @@ Examples:
           cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
         process.stdout.write([fmt(header), ...lines.map(fmt)].join('\n') + '\n');
         const c = store.shards.counts();
-        process.stdout.write(`${rows.length} shards: ${c.queued} queued, ${c.leased} leased, ${c.done} done, ${c.failed} failed\n`);
+        const shown = states.length > 0 || flags.limit !== undefined ? `${rows.length} shown of ` : '';
+        process.stdout.write(`${shown}${c.queued + c.leased + c.done + c.failed} shards: ${c.queued} queued, ${c.leased} leased, ${c.done} done, ${c.failed} failed\n`);
       } finally {
         store.close();
       }

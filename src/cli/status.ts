@@ -7,10 +7,11 @@ import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import { closingLine, formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
 import { BATCH_SECONDS_BOUNDS, SIMILARITY_BOUNDS, emptyHistogram } from '../filter/histogram.js';
 import { STATE_FILE, Store } from '../store/store.js';
-import { formatSwarmCost, swarmCost } from '../swarm/cost.js';
 import { CliError } from './errors.js';
-import { LIVE_STATUS_FILE } from './present.js';
 import { resolveStateDir } from './state.js';
+
+/** What a running coordinator writes every few seconds for `cah status` in another terminal. */
+export const LIVE_STATUS_FILE = 'live-status.json';
 
 const NO_RUN = 'none';
 
@@ -84,13 +85,15 @@ Examples:
     .action(async (flags: { json: boolean; db?: string }) => {
       const dbPath = flags.db ? resolve(flags.db) : join(resolveStateDir(program.opts()['state']), STATE_FILE);
       const { snapshot, coordinatorUp } = await statusSnapshot(dbPath);
-      const cost = swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.totals.kept });
+      // The swarm modules (ssh2) load only where a swarm is recorded: status stays quick to start.
+      const swarm = existsSync(join(dirname(dbPath), 'swarm')) ? await import('../swarm/cost.js') : null;
+      const cost = swarm?.swarmCost(dirname(dbPath), { startedAtMs: snapshot.startedAtMs, nowMs: snapshot.nowMs, kept: snapshot.totals.kept }) ?? null;
       if (flags.json) {
         const summary = { coordinatorUp, ...snapshotSummary(snapshot), shards: snapshot.shards, totals: snapshot.totals, cost, snapshot };
         process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
       } else {
         process.stdout.write(formatStatusText(snapshot, process.stdout.columns ?? 100) + '\n');
-        if (cost) process.stdout.write(formatSwarmCost(cost) + '\n');
+        if (cost && swarm) process.stdout.write(swarm.formatSwarmCost(cost) + '\n');
         if (snapshot.ended) process.stdout.write(closingLine(snapshot) + '\n');
         else if (!coordinatorUp && snapshot.runId === NO_RUN) process.stdout.write('(no run yet: figures from the state file)\n');
         else if (!coordinatorUp) {

@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { PixelDType } from './image-preprocess.js';
 import { floatValues, openSession, tensorMeta, type ExecutionProviderChoice, type ProviderName } from './sessions.js';
+import type { SessionLike } from './remote-session.js';
 import type { EncodedBatch } from './tokenizer.js';
 
 /** Picks `preferred` when the model has it, else its only/first name: real exports differ slightly. */
@@ -19,7 +20,7 @@ function staticDim(shape: ReadonlyArray<number | string>, axis: number): number 
 /** The image tower: `pixel_values` `[n, 3, H, W]` → `image_embeds` `[n, dim]`. */
 export class VisionEncoder {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: SessionLike,
     readonly provider: ProviderName,
     readonly inputName: string,
     readonly outputName: string,
@@ -53,7 +54,7 @@ export class VisionEncoder {
 /** The text tower: `input_ids` (+ `attention_mask`) `[n, L]` → `text_embeds` `[n, dim]`. */
 export class TextEncoder {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: SessionLike,
     readonly provider: ProviderName,
     private readonly idsName: string,
     private readonly maskName: string | null,

@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { float32ToFloat16 } from './float16.js';
 import { floatValues, openSession, tensorMeta, type ExecutionProviderChoice } from './sessions.js';
+import type { SessionLike } from './remote-session.js';
 
 /** A user-supplied classifier head on the image embedding (e.g. LAION's watermark or safety detector). */
 export interface ExtraScorerSpec {
@@ -17,7 +18,7 @@ export interface ExtraScorerSpec {
 export class ExtraScorer {
   private constructor(
     readonly spec: ExtraScorerSpec,
-    private readonly session: ort.InferenceSession,
+    private readonly session: SessionLike,
     private readonly inputName: string,
     private readonly inputType: 'float32' | 'float16',
     private readonly outputName: string,

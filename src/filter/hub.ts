@@ -33,7 +33,8 @@ export interface PullProgress {
   file: string;
   received: number;
   total: number | null;
-  phase: 'start' | 'progress' | 'resume' | 'verify' | 'done' | 'skip' | 'retry';
+  /** 'plan' comes first: `total` is then every file's bytes together (null when a size is unknown). */
+  phase: 'plan' | 'start' | 'progress' | 'resume' | 'verify' | 'done' | 'skip' | 'retry';
   message?: string;
 }
 
@@ -83,9 +84,15 @@ export async function pullModel(opts: PullOptions): Promise<string[]> {
   const authFor = (url: string): Record<string, string> => (new URL(url).origin === new URL(endpoint).origin ? auth : {});
   const written: string[] = [];
   const wanted = [...opts.files.map((f) => ({ file: f, optional: false })), ...(opts.optionalFiles ?? []).map((f) => ({ file: f, optional: true }))];
+  // Every file's size first, so progress can show the whole pull's total and ETA.
+  const found: { file: string; meta: FileMeta }[] = [];
   for (const { file, optional } of wanted) {
     const meta = await fileMeta(base + file.split('/').map(encodeURIComponent).join('/'), authFor, optional, opts.repo, revision, file);
-    if (!meta) continue;
+    if (meta) found.push({ file, meta });
+  }
+  const total = found.every((f) => f.meta.size !== null) ? found.reduce((n, f) => n + (f.meta.size ?? 0), 0) : null;
+  opts.onProgress?.({ file: `${found.length} files`, received: 0, total, phase: 'plan' });
+  for (const { file, meta } of found) {
     await fetchFile(meta, join(opts.dir, file), file, authFor, opts);
     written.push(file);
   }

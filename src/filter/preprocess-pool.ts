@@ -53,7 +53,6 @@ export class PreprocessPool {
   private readonly busy = new Map<Worker, PendingChunk>();
   private readonly queue: PendingChunk[] = [];
   private readonly freeShared: SharedArrayBuffer[] = [];
-  private readonly freePlain: ArrayBuffer[] = [];
   private readonly elementsPerImage: number;
   private readonly bytesPerElement: number;
   private nextJobId = 0;
@@ -82,11 +81,9 @@ export class PreprocessPool {
     // On failure the buffer is not reused: other chunks of this batch may still be writing into it.
     const results = await Promise.all(chunks);
     const elements = images.length * this.elementsPerImage;
-    // onnxruntime-node refuses tensors over shared memory: one copy into a plain, reused buffer.
-    const plain = this.takePlain(elements * this.bytesPerElement);
-    const data = this.opts.dtype === 'float32' ? new Float32Array(plain, 0, elements) : new Uint16Array(plain, 0, elements);
-    data.set(this.opts.dtype === 'float32' ? new Float32Array(target, 0, elements) : new Uint16Array(target, 0, elements));
-    this.freeShared.push(target);
+    // Still in shared memory: the session thread reads it without a copy on this (the event loop's)
+    // thread, and makes the plain copy onnxruntime-node needs itself.
+    const data = this.opts.dtype === 'float32' ? new Float32Array(target, 0, elements) : new Uint16Array(target, 0, elements);
     let released = false;
     return {
       data,
@@ -95,7 +92,7 @@ export class PreprocessPool {
       release: () => {
         if (released) return;
         released = true;
-        if (!this.closed) this.freePlain.push(plain);
+        if (!this.closed) this.freeShared.push(target);
       },
     };
   }
@@ -106,17 +103,12 @@ export class PreprocessPool {
     const workers = [...this.idle, ...this.busy.keys()];
     this.idle.length = 0;
     this.freeShared.length = 0;
-    this.freePlain.length = 0;
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
   /** Batches of one size reuse their memory instead of allocating (and zeroing) it each time. */
   private takeShared(bytes: number): SharedArrayBuffer {
     return reuse(this.freeShared, bytes) ?? new SharedArrayBuffer(bytes);
-  }
-
-  private takePlain(bytes: number): ArrayBuffer {
-    return reuse(this.freePlain, bytes) ?? new ArrayBuffer(bytes);
   }
 
   private enqueue(pending: PendingChunk): void {

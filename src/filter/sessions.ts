@@ -3,12 +3,13 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fromFloat16Bits } from './float16.js';
+import { RemoteSession, type SessionLike } from './remote-session.js';
 
 export type ExecutionProviderChoice = 'auto' | 'cpu' | 'cuda';
 export type ProviderName = 'CUDA' | 'CPU';
 
 export interface OpenedSession {
-  session: ort.InferenceSession;
+  session: SessionLike;
   provider: ProviderName;
 }
 
@@ -48,7 +49,7 @@ export async function openSession(
   const common: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: QUIET };
   if (resolveProviderChoice(choice) === 'cuda') {
     try {
-      const session = await ort.InferenceSession.create(path, { ...common, executionProviders: ['cuda', 'cpu'] });
+      const session = await RemoteSession.create(path, { ...common, executionProviders: ['cuda', 'cpu'] });
       return { session, provider: 'CUDA' };
     } catch (err) {
       const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
@@ -58,7 +59,7 @@ export async function openSession(
       );
     }
   }
-  const session = await ort.InferenceSession.create(path, { ...common, executionProviders: ['cpu'] });
+  const session = await RemoteSession.create(path, { ...common, executionProviders: ['cpu'] });
   return { session, provider: 'CPU' };
 }
 

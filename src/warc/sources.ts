@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CliError } from '../cli/errors.js';
+import { CliError, EXIT_REMOTE, EXIT_USAGE } from '../cli/errors.js';
 import { openSource, type UrlGuard } from './source.js';
 
 const COMMONCRAWL_BASE = 'https://data.commoncrawl.org';
@@ -38,7 +38,7 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
   try {
     input = await openSource(listing, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.guard ? { guard: opts.guard } : {}) });
   } catch (err) {
-    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
+    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
   }
   const sources: string[] = [];
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -50,7 +50,7 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
       if (sources.length >= limit) break;
     }
   } catch (err) {
-    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`);
+    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
   } finally {
     lines.close();
     input.destroy();
