@@ -110,6 +110,8 @@ test('every --help example and the README\'s examples run as written (or say why
     CAH_CACHE: join(home, '.cache', 'cah'),
     HF_ENDPOINT: hub.endpoint,
     CAH_COMMONCRAWL_BASE: ccBase,
+    // The stand-ins (Common Crawl, the fixture web) listen on loopback, which cah refuses by default.
+    CAH_ALLOW_LOOPBACK: '1',
   };
   // Files the examples name.
   for (const name of ['CC-MAIN-20240522-00000.warc.wat.gz', 'some.warc.wat.gz', 'page.warc.gz']) copyFileSync(web.shardPaths[0]!, join(cwd, name));

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { DEFAULT_EXTRACT_OPTIONS } from '../warc/extract.js';
 import { runExtract } from '../warc/extract-command.js';
 import { sourceGuard } from '../worker/ssrf.js';
@@ -10,7 +10,7 @@ export function registerExtractCommand(program: Command): void {
     .description('print the image–caption candidates of one WAT/WARC file without downloading any image')
     .argument('<file>', 'local path or http(s) URL of a .wat, .wat.gz, .warc or .warc.gz')
     .option('--json', 'one JSON object per line: url, caption, page_url, license', false)
-    .option('--allow-loopback', 'fetch a URL on 127.0.0.0/8 or ::1', false)
+    .addOption(new Option('--allow-loopback', 'fetch a URL on 127.0.0.0/8 or ::1').env('CAH_ALLOW_LOOPBACK').default(false))
     .option('--allow-private', 'fetch a URL on a private address (a private mirror)', false)
     .option('--min-caption-length <n>', 'drop captions shorter than this', intFlag(0), DEFAULT_EXTRACT_OPTIONS.minCaptionLength)
     .option('--max-caption-length <n>', 'truncate captions longer than this', intFlag(1), DEFAULT_EXTRACT_OPTIONS.maxCaptionLength)

@@ -63,7 +63,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--local-workers <n>', 'start N worker actors on this machine', intFlag(0), 0)
     .option('--max-restarts <n>', 'restarts of a dying local worker (Ray max_restarts)', intFlag(0), 5)
     .option('--until-done', 'exit 0 once no shard is queued or leased (batch mode)', false)
-    .option('--allow-loopback', 'let workers fetch 127.0.0.0/8 and ::1 (tests and the demo only)', false)
+    .addOption(new Option('--allow-loopback', 'let workers fetch 127.0.0.0/8 and ::1 (tests and the demo only)').env('CAH_ALLOW_LOOPBACK').default(false))
     .option('--allow-private-sources', 'let workers read shard sources on private addresses (a private mirror)', false)
     .option('--url-retries <n>', 'retries of a transient download failure (timeout, reset, 429, 5xx)', intFlag(0), DEFAULT_WORKER_SETTINGS.urlRetries)
     .option('--lease-ms <ms>', 'shard lease length, renewed by heartbeats', intFlag(1000), DEFAULT_COORDINATOR_SETTINGS.leaseMs)

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Store } from '../store/store.js';
 import { expandShardSources } from '../warc/sources.js';
 import { sourceGuard } from '../worker/ssrf.js';
@@ -14,7 +14,7 @@ export function registerShardCommands(program: Command): void {
     .description('queue WAT/WARC files, URLs, *.paths.gz listings or a Common Crawl crawl id')
     .argument('<source...>', 'file.wat[.gz] | file.warc[.gz] | http(s) URL | wat.paths.gz | CC-MAIN-YYYY-WW')
     .option('--limit <n>', 'take at most N shards from each listing or crawl', intFlag(1))
-    .option('--allow-loopback', 'fetch listings from 127.0.0.0/8 and ::1 (tests only)', false)
+    .addOption(new Option('--allow-loopback', 'fetch listings from 127.0.0.0/8 and ::1 (tests only)').env('CAH_ALLOW_LOOPBACK').default(false))
     .option('--allow-private', 'fetch listings from private addresses (a private mirror)', false)
     .addHelpText(
       'after',
