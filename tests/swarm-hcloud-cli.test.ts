@@ -4,6 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { HetznerStandin } from './support/hetzner-standin.js';
 
@@ -83,6 +84,11 @@ test('the official hcloud CLI works against the stand-in: types, locations, imag
   assert.match(described, /^Status:\s+running$/m);
   assert.match(described, /Server Type:\s+cx23/);
   assert.match(await cli('server', 'delete', 'web-1'), /Server web-1 deleted/);
+  // This CLI does not wait for the delete action: the server is `deleting` until it has run.
+  for (let i = 0; i < 100 && standin.project(token).servers.size > 0; i++) {
+    assert.equal([...standin.project(token).servers.values()][0]!.status, 'deleting');
+    await sleep(100);
+  }
   assert.equal(standin.project(token).servers.size, 0);
   assert.match(await cli('ssh-key', 'delete', 'me'), /SSH Key me deleted/);
   assert.equal(standin.project(token).sshKeys.size, 0);

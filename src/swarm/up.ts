@@ -118,10 +118,13 @@ export async function swarmUp(opts: UpOptions): Promise<UpReport> {
   const record = (created: Extract<Created, { ok: true }>): void =>
     upsertServer(opts.stateDir, base, toRecord(created.server, created.project, opts.location, ctx.ipv4Hourly));
   const starting: Promise<void>[] = [];
+  let lastFailure = '';
   for (const name of missing) {
     const created = await provisioner.create(name);
     if (!created.ok) {
-      log({ server: name, error: created.detail }, 'server not created');
+      // Once per reason: fifteen servers refused for one limit are one line, not fifteen.
+      if (created.detail !== lastFailure) log({ server: name, error: created.detail }, 'server not created');
+      lastFailure = created.detail;
       outcomes.set(name, { name, status: 'failed', detail: created.detail });
       continue;
     }
