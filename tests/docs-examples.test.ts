@@ -27,7 +27,7 @@ const HELP_COMMANDS = [
  * --help runs as written (against loopback stand-ins for Common Crawl and the Hugging Face hub).
  */
 const NOT_RUN: [RegExp, string][] = [
-  [/^npm (install|test)/, 'installs packages / runs this suite itself'],
+  [/^npm (install|test)|^ONNXRUNTIME_NODE_INSTALL=/, 'installs packages (the CUDA provider from nuget) / runs this suite itself'],
   [/https:\/\/data\.commoncrawl\.org/, 'a literal data.commoncrawl.org URL needs the internet; the crawl-id example runs against the Common Crawl stand-in through the same listing code'],
   [/^npm start|^cah demo/, 'the demo: tests/demo.test.ts runs it (fewer shards, same code)'],
   [/cah swarm |HCLOUD_TOKEN=/, 'Hetzner Cloud (token) and SSH: tests/swarm-*.test.ts run these against the Hetzner stand-in and sshd'],
