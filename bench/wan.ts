@@ -18,7 +18,7 @@ const RTTS = [0, 10, 30, 80];
 /** ~40 MB per single-sender run: long enough that connection set-up is noise. */
 const PAIRS = Number(process.env['BENCH_WAN_PAIRS'] ?? 2000);
 const SENDERS = 20;
-const PAIRS_PER_SENDER = Number(process.env['BENCH_WAN_PAIRS_PER_SENDER'] ?? 300);
+const PAIRS_PER_SENDER = Number(process.env['BENCH_WAN_PAIRS_PER_SENDER'] ?? 150);
 
 /** Peak RSS of this process (the coordinator's) while `fn` runs. */
 async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakMb: number }> {
