@@ -159,9 +159,12 @@ async function grpcIngest(pairs: number): Promise<{ mbPerSec: number; pairsPerSe
 /** The worker actor's side: register, lease, stream under credits in batched messages, complete. */
 async function grpcSender(address: string, pairs: number): Promise<number> {
   const client = new CoordinatorClient(address, TOKEN);
+  let heartbeats: NodeJS.Timeout | undefined;
   try {
     const { actorId } = await client.register({ version: 'bench', host: 'bench', pid: process.pid, capabilities: { maxInFlight: 0, cpus: 1, memoryBytes: 0 }, actorId: '' });
     const { shard } = await client.leaseShard({ actorId });
+    // Heartbeats, as a worker sends them: a long run on a loaded machine must not be declared dead.
+    heartbeats = setInterval(() => void client.heartbeat({ actorId, shards: [], inFlight: 0 }).catch(() => undefined), 2000);
     const { shardId, fencingToken } = shard!;
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(PAIR_BYTES - 3, 9)]); // JPEG magic: the coordinator checks it
     const stream = client.streamSamples();
@@ -206,6 +209,7 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
     await client.completeShard({ ...header, samplesSent: pairs, extraction: null, sourceErrors: [] });
     return Number(process.hrtime.bigint() - start) / 1e9;
   } finally {
+    clearInterval(heartbeats);
     client.close();
   }
 }

@@ -238,3 +238,19 @@ test('a broken response record is counted and reported with its URI, and the rec
   assert.match(errors[0]!, /malformed response record at offset 0 \(http:\/\/bad\.example\/\)/);
   assert.deepEqual(candidates.map((c) => c.url), ['http://good.example/b.jpg']);
 });
+
+test('a fragment, even an empty one, is dropped from image URLs; whitespace runs in alt texts become one space', async () => {
+  const links = [
+    '{"path":"IMG@/src","url":"/a.jpg#","alt":"an image with an empty fragment"}',
+    '{"path":"IMG@/src","url":"/b.jpg#top","alt":"an image\\twith  odd\\u00a0spacing"}',
+  ].join(',');
+  const json = `{"Envelope":{"WARC-Header-Metadata":{"WARC-Target-URI":"http://example.com/p"},"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Links":[${links}]}}}}}`;
+  const { candidates } = await extract(warcRecord('metadata', 'http://example.com/p', Buffer.from(json)));
+  assert.deepEqual(
+    candidates.map((c) => [c.url, c.caption]),
+    [
+      ['http://example.com/a.jpg', 'an image with an empty fragment'],
+      ['http://example.com/b.jpg', 'an image with odd spacing'],
+    ],
+  );
+});

@@ -82,7 +82,7 @@ function resolveImageUrl(src: string, base: URL | null, counts: ExtractionCounts
     return null;
   }
   // The fragment never reaches the server: the same image with or without one is one image.
-  if (url.hash) url.hash = '';
+  url.hash = '';
   return url.href;
 }
 
