@@ -8,7 +8,7 @@ import { exactnessLine, runChaos } from './support/chaos.js';
 test('chaos: worker kills, a coordinator killed mid-publish, short and long connection cuts, a worker stopped past its lease — the dataset is exact', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'cah-chaos-'));
   try {
-    const report = await runChaos({ root, seed: 8, shards: 12, pagesPerShard: 10, workers: 3, plan: { kind: 'suite' }, deadlineMs: 150_000 });
+    const report = await runChaos({ root, seed: 8, shards: 12, pagesPerShard: 10, workers: 3, plan: { kind: 'suite' }, deadlineMs: 240_000 });
     t.diagnostic(`${report.keys} keys in ${report.seconds.toFixed(0)} s, faults ${JSON.stringify(report.faults)}: ${exactnessLine(report)}`);
     assert.ok(report.keys > 300, `a real workload (${report.keys} keys)`);
     assert.equal(exactnessLine(report), 'lost=0 duplicated=0 unreadable=0 hung=0', report.details.join('\n'));
