@@ -280,7 +280,8 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
       const grace = Math.max(1000, 2 * settings.worker.heartbeatIntervalMs);
       for (const lease of store.shards.leasesOf(req.actorId)) {
         if (held.some((h) => h.shardId === lease.shardId) || (lease.leasedAt ?? 0) > now - grace) continue;
-        void this.giveBack(lease.shardId, lease.fencingToken, `actor ${req.actorId} no longer works on it`, false);
+        // A state-file failure here is already recorded (fatal); the heartbeat itself still answers.
+        this.giveBack(lease.shardId, lease.fencingToken, `actor ${req.actorId} no longer works on it`, false).catch(() => undefined);
       }
       this.snapshots.recordProgress(req.actorId, req.shards);
       const revokedShardIds = req.shards.filter((s) => !held.includes(s)).map((s) => s.shardId);

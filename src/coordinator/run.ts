@@ -97,7 +97,8 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
           workerToken: opts.workerToken,
           maxRestarts: opts.maxRestarts,
           logger: opts.logger,
-          onDeath: (actorId, cause, restarting) => void coordinator.actorDied(actorId, cause, restarting),
+          onDeath: (actorId, cause, restarting) =>
+            void coordinator.actorDied(actorId, cause, restarting).catch((err: unknown) => opts.logger.error({ actor: actorId, err: String(err) }, 'actor death not recorded')),
           ...(opts.workerArgs ? { extraArgs: opts.workerArgs } : {}),
           ...(opts.workerLogDir ? { logDir: opts.workerLogDir } : {}),
         })
