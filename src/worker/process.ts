@@ -107,6 +107,12 @@ export async function* processCandidates(
       }, Math.max(0, earliest - Date.now()));
     }
   };
+  // An abort must not wait for a retry timer.
+  const onAbort = (): void => {
+    wake?.();
+    wake = null;
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
   await fill();
   try {
     while (running > 0 || finished.length > 0 || (retries.length > 0 && !opts.signal?.aborted)) {
@@ -120,6 +126,7 @@ export async function* processCandidates(
     }
   } finally {
     if (retryTimer) clearTimeout(retryTimer);
+    opts.signal?.removeEventListener('abort', onAbort);
   }
 }
 
