@@ -126,7 +126,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   const check = (): void => {
     if (coordinator.fatalError) fail(coordinator.fatalError.message);
     else if (opts.untilDone && coordinator.isDone()) finish('done');
-    else if (workers?.exhausted() && !opts.store.actors.list().some((a) => a.state === 'ALIVE')) {
+    else if (workers?.exhausted() && !coordinator.isDone() && !opts.store.actors.list().some((a) => a.state === 'ALIVE')) {
       // Ray fails the caller with the death cause; a run with no worker left would idle forever.
       fail(`every local worker is DEAD (out of restarts, --max-restarts ${opts.maxRestarts}) and no other worker is alive, with shards left: ${workers.exhausted()}`);
     } else if (drainDeadline !== null && (coordinator.leasedCount() === 0 || Date.now() > drainDeadline)) finish('drained');
