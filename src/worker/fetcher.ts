@@ -70,8 +70,9 @@ export class ImageFetcher {
     this.agent = new Agent({
       connections: Math.max(1, opts.perHostConcurrency),
       connectTimeout: opts.connectTimeoutMs,
-      headersTimeout: opts.totalTimeoutMs,
-      bodyTimeout: opts.totalTimeoutMs,
+      // A backstop only: the download's own timer (the same limit, started earlier) ends it first.
+      headersTimeout: opts.totalTimeoutMs + 1000,
+      bodyTimeout: opts.totalTimeoutMs + 1000,
       connect: { lookup: guardedLookup(opts, this.dnsCache.resolve) },
     });
   }
@@ -167,7 +168,8 @@ export class ImageFetcher {
         };
       }
     } catch (err) {
-      if (timedOut) return { ...this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started), transient: true };
+      // undici's own header/body timers carry the same limit and can fire first on a busy loop.
+      if (timedOut || isUndiciTimeout(err)) return { ...this.fail(`timeout after ${this.opts.totalTimeoutMs} ms`, started), transient: true };
       const error = describe(err);
       return TRANSIENT_ERRORS.has(error) ? { ...this.fail(error, started), transient: true } : this.fail(error, started);
     } finally {
@@ -207,6 +209,12 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
   body.on('error', () => undefined);
   body.destroy();
+}
+
+function isUndiciTimeout(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  const code = e.cause?.code ?? e.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
 function describe(err: unknown): string {
