@@ -114,6 +114,13 @@ test('an aborted shard leaves no embedding file behind', async () => {
     await writer.abort();
     assert.deepEqual(readdirSync(join(out, '.partial')), []);
     assert.equal(existsSync(join(out, 'img_emb')), false);
+    // Aborted before the files' asynchronous opens finish: the opens must not recreate them after removal.
+    for (let i = 0; i < 30; i++) {
+      const early = await ShardWriter.open({ outDir: out, shardNumber: 2, attemptTag: `early${i}`, embeddingDim: 4 });
+      await early.abort();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(readdirSync(join(out, '.partial')), []);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
-import { abandonStream, drainedOrClosed, fsyncFile } from './files.js';
+import { abandonFile, drainedOrClosed, fsyncFile } from './files.js';
 
 /** The clip-retrieval layout: one file per output shard in each of these folders. */
 export function embeddingFileNames(shardName: string): { image: string; text: string; metadata: string } {
@@ -103,8 +103,7 @@ export class EmbeddingWriter {
   }
 
   async abort(): Promise<void> {
-    abandonStream(this.image);
-    abandonStream(this.text);
+    await Promise.all([abandonFile(this.image), abandonFile(this.text)]);
     const temp = [this.rawPath('img'), this.rawPath('text'), ...this.staged];
     this.staged = [];
     await Promise.all(temp.map((path) => rm(path, { force: true })));

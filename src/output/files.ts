@@ -1,4 +1,5 @@
 import { open, writeFile } from 'node:fs/promises';
+import type { WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 
 /** Flushes a file to disk before it is renamed into place: a crash never leaves a torn output file. */
@@ -36,16 +37,38 @@ export function abandonStream(stream: { on(event: 'error', listener: () => void)
   stream.destroy();
 }
 
-/** Waits until a stream can take more, or is gone (an abandoned attempt must not leave writers waiting). */
+/**
+ * Abandons a file stream and resolves once its file descriptor is closed: a file stream opens its
+ * file asynchronously, so removing the file before then races the open and leaves the file behind.
+ */
+export async function abandonFile(stream: WriteStream): Promise<void> {
+  // Not events.once: it rejects on the 'error' that destroying a stream with writes in flight raises.
+  const closed = stream.closed ? null : new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  abandonStream(stream);
+  await closed;
+}
+
+const waiting = new WeakMap<Writable, Promise<void>>();
+
+/**
+ * Waits until a stream can take more, or is gone (an abandoned attempt must not leave writers waiting).
+ * Concurrent waiters share one listener pair, so many queued writes add no listeners per write.
+ */
 export function drainedOrClosed(stream: Writable): Promise<void> {
   if (stream.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
+  let wait = waiting.get(stream);
+  if (!wait) {
+    wait = new Promise((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        waiting.delete(stream);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+    });
+    waiting.set(stream, wait);
+  }
+  return wait;
 }

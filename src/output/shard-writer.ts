@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/filter.js';
 import tar from 'tar-stream';
-import { abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
+import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
 import type { SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 import { ShardStats } from './stats.js';
@@ -257,7 +257,7 @@ export class ShardWriter {
 
   private async removeTemp(): Promise<void> {
     abandonStream(this.pack);
-    abandonStream(this.file);
+    await abandonFile(this.file);
     await this.embeddings?.abort();
     const temp = [this.tmpTar, this.tmpParquet, ...this.staged.map(([from]) => from)];
     this.staged = [];
