@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lastErrorLine, workerEnvironment } from '../src/coordinator/local-workers.js';
 import { Store } from '../src/store/store.js';
+import { writeWatFile } from '../src/warc/wat-writer.js';
 import { runCli, startCli } from './support/cli.js';
 
 function oneLine(res: { stderr: string }, pattern: RegExp): void {
@@ -149,6 +150,36 @@ test('a damaged state file: cah status, cah gpu and cah state check say so in on
       oneLine(res, /^cah: state file .*cah\.sqlite is damaged \(.*\): restore it from a backup/);
     }
     assert.ok(!existsSync(join(dir, 'out')), 'the coordinator did not start');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an external --exit-when-drained worker: exits 0 when the run ends (the coordinator lingers to say "drained"), gives up with exit 1 on a gone coordinator', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-external-'));
+  const state = join(dir, 'state');
+  try {
+    // A page without images: the shard is done without a download.
+    const shard = join(dir, 'no-images.wat');
+    await writeWatFile(shard, [{ url: 'https://example.com/', images: [] }], { gzip: false });
+    addShards(state, [shard]);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const gpu = startCli(['--state', state, 'gpu', '--until-done', '--no-dashboard', '--local-workers', '0', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')]);
+    const tokenFile = join(state, 'worker-token');
+    for (let i = 0; i < 600 && !existsSync(tokenFile); i++) await sleep(50);
+    const env = { CAH_WORKER_TOKEN: readFileSync(tokenFile, 'utf8').trim() };
+    const worker = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--exit-when-drained', '--give-up-after', '600'], { env, timeoutMs: 120_000 });
+    const ended = await gpu.done;
+    assert.equal(ended.code, 0, ended.stderr.slice(-2000));
+    assert.equal(worker.code, 0, `the worker learned "drained" instead of dialing a gone coordinator:\n${worker.stderr.slice(-2000)}`);
+
+    // The coordinator is gone now: a late worker gives up after --give-up-after, with one error line.
+    const late = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--exit-when-drained', '--give-up-after', '1'], { env, timeoutMs: 60_000 });
+    assert.equal(late.code, 1, late.stderr);
+    assert.match(late.stderr, /unreachable for \d+ s: giving up \(--exit-when-drained\)/);
+    const bad = await runCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--give-up-after', '0'], { env });
+    assert.equal(bad.code, 2);
+    oneLine(bad, /^cah: --give-up-after must be a positive number of seconds/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -194,3 +194,45 @@ test('the state file: a damaged one is a one-line error at open; one deleted whi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a SQLite failure while running stops the coordinator and is never charged to the shard', async () => {
+  const c = await startTestCoordinator({ settings: { maxRetries: 1, retryBackoffMs: 0 }, superviseIntervalMs: 3_600_000 });
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
+  let reopened: Store | null = null;
+  try {
+    c.store.shards.add(['/data/a.wat.gz']);
+    const { actorId } = await client.register(registerRequest());
+    const lease = (await client.leaseShard({ actorId })).shard!;
+    let fatal: Error | null = null;
+    c.coordinator.once('fatal', (err: Error) => (fatal = err));
+    await streamAll(client, { actorId, shardId: lease.shardId, fencingToken: lease.fencingToken }, [wireSample('s1')]);
+    // Damaged pages surface as SQLITE_CORRUPT from whichever statement reads them: here, marking the shard done.
+    const complete = c.store.shards.complete.bind(c.store.shards);
+    c.store.shards.complete = () => {
+      throw Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+    };
+    const err = await client
+      .completeShard({ actorId, shardId: lease.shardId, fencingToken: lease.fencingToken, samplesSent: 1, extraction: null, sourceErrors: [] })
+      .then(() => null, (e: unknown) => e);
+    c.store.shards.complete = complete;
+    assert.ok(isStatus(err, grpc.status.UNAVAILABLE), `the worker is told to come back, not that its shard failed: ${String(err)}`);
+    await waitFor('the coordinator stops on its state file', () => fatal !== null);
+    assert.match(fatal!.message, /state file .*cah\.sqlite failed: database disk image is malformed: stopping/);
+    const row = c.store.shards.get(lease.shardId)!;
+    assert.equal(row.failures, 0, 'not counted against the shard\'s retries (maxRetries 1 would have failed it)');
+    assert.notEqual(row.state, 'failed');
+    assert.ok(!c.logs.some((l) => /shard failed/.test(l.msg)), 'no "shard failed" line');
+  } finally {
+    client.close();
+    await c.close(false);
+  }
+  try {
+    // After a restart the shard is whole again: queued for another attempt, or done by recovery of its published files.
+    reopened = Store.open(join(c.dir, 'cah.sqlite'));
+    reopened.shards.requeueAllLeased();
+    assert.ok(['queued', 'done'].includes(reopened.shards.get(1)!.state), reopened.shards.get(1)!.state);
+  } finally {
+    reopened?.close();
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+});

@@ -13,6 +13,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--coordinator-ca <file>', "dial with TLS, trusting only this certificate (the coordinator's, for --direct swarms; env CAH_COORDINATOR_CA)")
     .option('--actor-id <id>', 'actor id to register under (set by the coordinator for local and swarm actors)')
     .option('--exit-when-drained', 'exit 0 once no shard is queued or leased', false)
+    .option('--give-up-after <seconds>', 'with --exit-when-drained: exit 1 once the coordinator has been unreachable this long (its run is over or gone)', '120')
     .addHelpText(
       'after',
       `
@@ -21,12 +22,14 @@ Examples:
   cah worker --coordinator gpu-box:7443 --token 3f9c… --exit-when-drained
   cah worker --coordinator gpu.example.org:7443 --coordinator-ca coordinator.crt   # TLS, pinned`,
     )
-    .action(async (flags: { coordinator: string; coordinatorCa?: string; token?: string; actorId?: string; exitWhenDrained: boolean }) => {
+    .action(async (flags: { coordinator: string; coordinatorCa?: string; token?: string; actorId?: string; exitWhenDrained: boolean; giveUpAfter: string }) => {
       const token = flags.token ?? process.env['CAH_WORKER_TOKEN'];
       if (!token) throw new CliError('no worker token: pass --token or set CAH_WORKER_TOKEN (the coordinator keeps it in <state>/worker-token)');
       if (!/^[^:]+:\d+$/.test(flags.coordinator) && !/^\[[^\]]+\]:\d+$/.test(flags.coordinator)) {
         throw new CliError(`--coordinator must be HOST:PORT, got "${flags.coordinator}"`);
       }
+      const giveUpAfter = Number(flags.giveUpAfter);
+      if (!Number.isFinite(giveUpAfter) || giveUpAfter <= 0) throw new CliError(`--give-up-after must be a positive number of seconds, got "${flags.giveUpAfter}"`);
       const caFile = flags.coordinatorCa ?? process.env['CAH_COORDINATOR_CA'];
       let coordinatorCa: Buffer | undefined;
       if (caFile) {
@@ -47,6 +50,7 @@ Examples:
         coordinator: flags.coordinator,
         token,
         exitWhenDrained: flags.exitWhenDrained,
+        giveUpAfterMs: giveUpAfter * 1000,
         ...(coordinatorCa ? { coordinatorCa } : {}),
         logger,
         signal: stop.signal,

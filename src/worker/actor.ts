@@ -28,6 +28,8 @@ export interface WorkerOptions {
   actorId?: string;
   /** Exit 0 once the coordinator says no shard is queued or leased (batch mode, local workers). */
   exitWhenDrained: boolean;
+  /** With exitWhenDrained: how long the coordinator may stay unreachable before the worker gives up (default 2 min). */
+  giveUpAfterMs?: number;
   logger: Logger;
   signal?: AbortSignal;
 }
@@ -67,7 +69,7 @@ export class WorkerActor {
     this.client = new CoordinatorClient(opts.coordinator, opts.token, opts.coordinatorCa);
   }
 
-  /** Runs until drained (exit 0), stopped by the signal (0), refused (UNAUTHENTICATED: 3), or, with --exit-when-drained, its coordinator unreachable for 2 min (1). */
+  /** Runs until drained (exit 0), stopped by the signal (0), refused (UNAUTHENTICATED: 3), or, with --exit-when-drained, its coordinator unreachable for --give-up-after (default 2 min: 1). */
   async run(): Promise<number> {
     const { logger, signal } = this.opts;
     signal?.addEventListener('abort', () => this.current?.abort.abort(new Error('worker stopping')), { once: true });
@@ -130,7 +132,7 @@ export class WorkerActor {
         const taken = isStatus(err, grpc.status.ALREADY_EXISTS);
         if (!taken && !isStatus(err, grpc.status.UNAVAILABLE) && !isStatus(err, grpc.status.DEADLINE_EXCEEDED)) throw err;
         if (signal?.aborted) throw err;
-        if (this.opts.exitWhenDrained && !taken && Date.now() - since > GIVE_UP_AFTER_MS) {
+        if (this.opts.exitWhenDrained && !taken && Date.now() - since > (this.opts.giveUpAfterMs ?? GIVE_UP_AFTER_MS)) {
           // A batch worker whose coordinator finished (or is gone for good) must not dial it forever.
           throw new CoordinatorGone(`coordinator ${this.opts.coordinator} unreachable for ${Math.round((Date.now() - since) / 1000)} s: giving up (--exit-when-drained)`);
         }
