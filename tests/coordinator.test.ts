@@ -14,6 +14,7 @@ import { FilterStage } from '../src/filter/stage.js';
 import { Store } from '../src/store/store.js';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
 import type { WireSample } from '../src/wire/contract.js';
+import { TEST_TOKEN, registerRequest, startTestCoordinator } from './support/coordinator.js';
 
 const TOKEN = 'a'.repeat(64);
 
@@ -193,6 +194,32 @@ test('credits: a slow filter slows the stream instead of queueing without bound;
     assert.ok(outFiles.includes(`${res.outputShard}.tar`));
     assert.ok(existsSync(join(c.dir, 'out', `${res.outputShard}.parquet`)));
   } finally {
+    client.close();
+    await c.close();
+  }
+});
+
+test('credits: the swarm shares one budget; a stream opened among many gets its share (at least 8), not a full window', async () => {
+  const c = await startTestCoordinator({ settings: { creditWindow: 32, creditBudget: 96 } });
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
+  const streams: ReturnType<CoordinatorClient['streamSamples']>[] = [];
+  try {
+    c.store.shards.add(Array.from({ length: 14 }, (_, i) => `/data/budget-${i}.wat.gz`));
+    const firstGrants: number[] = [];
+    for (let i = 0; i < 14; i++) {
+      const { actorId } = await client.register(registerRequest());
+      const lease = (await client.leaseShard({ actorId })).shard!;
+      const stream = client.streamSamples();
+      stream.on('error', () => undefined);
+      streams.push(stream);
+      const grant = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
+      stream.write({ actorId, shardId: lease.shardId, fencingToken: lease.fencingToken, samples: [] });
+      firstGrants.push(await grant);
+    }
+    // 96 over 1, 2, 3 open streams is at least the window (32); then 96/4 = 24, 96/5 = 19, … down to the floor of 8.
+    assert.deepEqual(firstGrants, [32, 32, 32, 24, 19, 16, 13, 12, 10, 9, 8, 8, 8, 8]);
+  } finally {
+    for (const stream of streams) stream.cancel();
     client.close();
     await c.close();
   }

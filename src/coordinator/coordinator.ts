@@ -30,7 +30,7 @@ import type {
 import { MAX_MESSAGE_BYTES } from '../wire/contract.js';
 import { RpcError, bindServer, createGrpcServer, sessionOf, type CallContext, type CoordinatorHandlers, type TlsIdentity } from './service.js';
 import { ShardAttempt } from './shard-attempt.js';
-import { StaleLeaseError, serveSampleStream } from './sample-stream.js';
+import { CreditBudget, StaleLeaseError, serveSampleStream } from './sample-stream.js';
 import type { CoordinatorSettings } from './settings.js';
 import { SnapshotBuilder } from './snapshot-builder.js';
 import type { CoordinatorSnapshot } from './snapshot.js';
@@ -92,9 +92,11 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   private stateIno: number | null = null;
   private fatal: Error | null = null;
   readonly snapshots: SnapshotBuilder;
+  private readonly creditBudget: CreditBudget;
 
   constructor(private readonly opts: CoordinatorOptions) {
     super();
+    this.creditBudget = new CreditBudget(opts.settings.creditBudget, opts.settings.creditWindow);
     this.snapshots = new SnapshotBuilder(opts.store, opts.filter, opts.outDir, this.runId);
     this.snapshots.trackAttempts(() => this.attempts.values());
   }
@@ -300,7 +302,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void {
     const session = sessionOf(stream.metadata);
     serveSampleStream(stream, {
-      window: this.opts.settings.creditWindow,
+      budget: this.creditBudget,
       filter: this.opts.filter,
       resolveAttempt: async (first) => {
         this.guard(() => this.requireActor(first.actorId, session));

@@ -4,63 +4,96 @@ import { oneLine } from '../text/sanitize.js';
 import type { CreditGrant, SampleMessage } from '../wire/contract.js';
 import type { ShardAttempt } from './shard-attempt.js';
 
-/** How often owed credits are re-offered while the filter queue is full. */
+/** How often credits are re-offered while the filter queue is full. */
 const CREDIT_RETRY_MS = 25;
 /** Credits are sent back in small batches rather than one message per sample. */
 const CREDIT_BATCH = 8;
+/** The smallest share a stream gets, however many streams there are: every worker keeps moving. */
+const MIN_SHARE = 8;
 
 /**
- * One worker's sample stream for one shard attempt, with credit-based backpressure: the worker
- * starts with `window` credits and may send one sample per credit; a credit comes back when the
- * sample has been filtered and written, and only while the filter queue has room. A slow filter
- * therefore slows the swarm instead of filling the coordinator's memory. The coordinator counts the
- * credits itself: a worker sending more samples than it was granted is refused (RESOURCE_EXHAUSTED).
+ * The swarm's credit budget: the most samples in flight (granted, on the wire, or being filtered)
+ * across every stream. Each open stream's share is the budget divided among the open streams, at
+ * most the per-stream window. Without it 100 workers would hold 100 windows, and the backlog on the
+ * coordinator's event loop, and with it every lease and heartbeat's latency, would grow with the
+ * swarm instead of staying that of a budget's worth of samples.
+ */
+export class CreditBudget {
+  private open = 0;
+
+  constructor(
+    private readonly budget: number,
+    private readonly window: number,
+  ) {}
+
+  join(): void {
+    this.open++;
+  }
+
+  leave(): void {
+    this.open--;
+  }
+
+  share(): number {
+    return Math.min(this.window, Math.max(MIN_SHARE, Math.floor(this.budget / Math.max(1, this.open))));
+  }
+}
+
+/**
+ * One worker's sample stream for one shard attempt, with credit-based backpressure: the worker may
+ * send one sample per credit; it gets its share of the swarm's budget when the attempt starts, and
+ * credits come back as samples are filtered and written, while its samples in flight are under its
+ * share and the filter queue has room. A slow filter therefore slows the swarm instead of filling
+ * the coordinator's memory. The coordinator counts the credits itself: a worker sending more
+ * samples than it was granted is refused (RESOURCE_EXHAUSTED).
  */
 export function serveSampleStream(
   stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>,
   opts: {
-    window: number;
+    budget: CreditBudget;
     filter: FilterStage;
     resolveAttempt: (first: SampleMessage) => Promise<ShardAttempt>;
     onError: (err: Error) => void;
   },
 ): void {
   let attempt: Promise<ShardAttempt> | null = null;
-  let owed = 0;
+  /** Samples received and not yet filtered and written. */
   let outstanding = 0;
-  /** Samples the worker may still send: the window, plus every credit granted, minus what arrived. */
-  let allowance = opts.window;
+  /** Credits granted that the worker has not used yet. */
+  let held = 0;
+  let started = false;
   let ended = false;
   let retryTimer: NodeJS.Timeout | null = null;
+  opts.budget.join();
 
-  const grant = (): void => {
-    if (ended || owed === 0) return;
-    if (opts.filter.queueDepth >= opts.filter.capacity) {
-      retryTimer ??= setTimeout(() => {
-        retryTimer = null;
-        grant();
-      }, CREDIT_RETRY_MS);
-      return;
-    }
-    if (owed >= CREDIT_BATCH || outstanding === 0) {
-      stream.write({ credits: owed });
-      allowance += owed;
-      owed = 0;
-    } else {
-      retryTimer ??= setTimeout(() => {
-        retryTimer = null;
-        if (owed > 0 && !ended) {
-          stream.write({ credits: owed });
-          allowance += owed;
-          owed = 0;
-        }
-      }, CREDIT_RETRY_MS);
-    }
+  const send = (credits: number): void => {
+    stream.write({ credits });
+    held += credits;
+  };
+  const later = (): void => {
+    retryTimer ??= setTimeout(() => {
+      retryTimer = null;
+      grant(true);
+    }, CREDIT_RETRY_MS);
+  };
+  const grant = (flush = false): void => {
+    if (ended || !started) return;
+    const room = opts.budget.share() - held - outstanding;
+    if (room <= 0) return;
+    if (opts.filter.queueDepth >= opts.filter.capacity) return later();
+    if (flush || room >= CREDIT_BATCH || outstanding === 0) send(room);
+    else later();
+  };
+  const finish = (): void => {
+    if (ended) return;
+    ended = true;
+    opts.budget.leave();
+    if (retryTimer) clearTimeout(retryTimer);
   };
 
   const fail = (err: Error): void => {
     if (ended) return;
-    ended = true;
+    finish();
     opts.onError(err);
     const code = err instanceof StaleLeaseError ? grpc.status.FAILED_PRECONDITION : err instanceof CreditOverrunError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INTERNAL;
     stream.emit('error', { code, details: err.message });
@@ -68,15 +101,18 @@ export function serveSampleStream(
 
   stream.on('data', (message: SampleMessage) => {
     if (ended) return;
-    allowance -= message.samples.length;
-    if (allowance < 0) {
-      fail(new CreditOverrunError(`worker ${oneLine(message.actorId).slice(0, 64)} sent ${-allowance} sample(s) beyond its credits`));
+    held -= message.samples.length;
+    if (held < 0) {
+      fail(new CreditOverrunError(`worker ${oneLine(message.actorId).slice(0, 64)} sent ${-held} sample(s) beyond its credits`));
       return;
     }
     if (!attempt) {
       attempt = opts.resolveAttempt(message);
       attempt.then(
-        () => stream.write({ credits: opts.window }),
+        () => {
+          started = true;
+          grant(true);
+        },
         (err: Error) => fail(err),
       );
     }
@@ -87,7 +123,6 @@ export function serveSampleStream(
         .then(
           () => {
             outstanding--;
-            owed++;
             grant();
           },
           () => undefined,
@@ -95,20 +130,13 @@ export function serveSampleStream(
     }
   });
   stream.on('end', () => {
-    if (retryTimer) clearTimeout(retryTimer);
     if (!ended) {
-      ended = true;
+      finish();
       stream.end();
     }
   });
-  stream.on('error', () => {
-    ended = true;
-    if (retryTimer) clearTimeout(retryTimer);
-  });
-  stream.on('cancelled', () => {
-    ended = true;
-    if (retryTimer) clearTimeout(retryTimer);
-  });
+  stream.on('error', finish);
+  stream.on('cancelled', finish);
 }
 
 export class StaleLeaseError extends Error {}

@@ -8,8 +8,10 @@ export interface CoordinatorSettings {
   heartbeatTimeoutMs: number;
   /** A shard failing this many times is marked failed with its last error. */
   maxRetries: number;
-  /** Credits a sample stream starts with; one comes back per sample the filter has finished. */
+  /** The most credits one sample stream holds; one comes back per sample the filter has finished. */
   creditWindow: number;
+  /** The most samples in flight across the whole swarm: each stream's share is this over the open streams (src/coordinator/sample-stream.ts). */
+  creditBudget: number;
   /** How long CompleteShard waits for the last samples of a shard to be filtered and written. */
   completeTimeoutMs: number;
   /** A lease older than this comes back even while heartbeats renew it (a worker that never finishes). */
@@ -46,6 +48,7 @@ export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {
   heartbeatTimeoutMs: 30_000,
   maxRetries: 3,
   creditWindow: 128,
+  creditBudget: 2048,
   completeTimeoutMs: 120_000,
   maxLeaseAgeMs: 6 * 3600_000,
   retryBackoffMs: 2000,

@@ -45,6 +45,10 @@ export class CoordinatorClient {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 250,
       'grpc.max_reconnect_backoff_ms': 5000,
+      // One connection per client: grpc-js otherwise shares a connection among all clients of a
+      // process, so many actors in one process (tests, benches) would share one connection's stream
+      // limit (MAX_CONCURRENT_STREAMS) and queue their calls behind each other's streams.
+      'grpc.use_local_subchannel_pool': 1,
     });
     this.metadata.set(TOKEN_METADATA_KEY, token);
     this.metadata.set(SESSION_METADATA_KEY, randomBytes(24).toString('base64url'));
