@@ -129,8 +129,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadFigures> {
     logger: pino({ level: 'silent' }),
   });
   const lag = monitorEventLoopDelay({ resolution: 10 });
-  let peakRss = process.memoryUsage().rss;
-  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+  let peakRss = process.memoryUsage.rss();
+  const rssTimer = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 50);
   try {
     const port = await coordinator.start('127.0.0.1:0');
     store.shards.add(Array.from({ length: opts.shards }, (_, i) => `/load/shard-${i}.wat.gz`));

@@ -181,3 +181,26 @@ test('dead actors are pruned: 10,000 registrations do not leave 10,000 rows', ()
   store.close();
   rmSync(dir, { recursive: true });
 });
+
+test('hot writes skip the fsync, the durable ones keep it: synchronous is FULL outside them, also when nested in a transaction', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-sync-'));
+  const store = Store.open(join(dir, 'cah.sqlite'));
+  try {
+    const level = (): number => store.db.pragma('synchronous', { simple: true }) as number;
+    assert.equal(level(), 2, 'FULL');
+    store.shards.add(['/data/a.wat.gz']);
+    store.actors.register('w1', { kind: 'remote', host: 'h', pid: 1, version: 'v' });
+    const lease = store.shards.lease('w1', 60_000)!;
+    store.actors.setCurrentShard('w1', lease.shardId);
+    store.shards.renew('w1', [lease], 60_000);
+    assert.deepEqual(store.dedup.claim(lease.shardId, ['k1', 'k2']), ['k1', 'k2']);
+    assert.equal(level(), 2, 'back to FULL after the relaxed writes');
+    // Inside a transaction SQLite refuses to change the level: the relaxed writes run under the outer one.
+    store.db.transaction(() => store.actors.heartbeat('w1', { currentShardId: lease.shardId, candidates: 1, downloaded: 1 }))();
+    assert.equal(level(), 2);
+    assert.ok(store.shards.complete(lease.shardId, lease.fencingToken, { candidates: 2, duplicates: 0, downloaded: 2, failed: 0, kept: 2, filteredOut: 0, bytesIn: 1, outputBytes: 1, outputShard: '00001' }));
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

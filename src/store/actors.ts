@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { withoutSync, type Db } from './db.js';
 import type { ActorState } from '../coordinator/snapshot.js';
 
 export type ActorKind = 'local' | 'remote' | 'swarm';
@@ -50,7 +50,7 @@ export class ActorTable {
     info: { kind: ActorKind; host: string; pid: number; version: string; session?: string },
     now: number = Date.now(),
   ): void {
-    this.db
+    withoutSync(this.db, () => this.db
       .prepare(
         `INSERT INTO actors (id, kind, host, pid, version, state, registered_at, last_heartbeat, session)
          VALUES (@id, @kind, @host, @pid, @version, 'ALIVE', @now, @now, @session)
@@ -58,7 +58,7 @@ export class ActorTable {
            last_heartbeat = @now, death_cause = NULL, current_shard_id = NULL, session = @session,
            restarts = restarts + (CASE WHEN actors.state IN ('DEAD', 'RESTARTING') THEN 1 ELSE 0 END)`,
       )
-      .run({ id, ...info, session: info.session ?? null, now });
+      .run({ id, ...info, session: info.session ?? null, now }));
   }
 
   /** The session digest an actor registered with (null: none, or not known). */
@@ -68,7 +68,7 @@ export class ActorTable {
 
   /** Clears the actor's current shard if it is this one (a lease of it came back). */
   clearCurrentShard(id: string, shardId: number): void {
-    this.db.prepare(`UPDATE actors SET current_shard_id = NULL WHERE id = ? AND current_shard_id = ?`).run(id, shardId);
+    withoutSync(this.db, () => this.db.prepare(`UPDATE actors SET current_shard_id = NULL WHERE id = ? AND current_shard_id = ?`).run(id, shardId));
   }
 
   /** Forgets DEAD actors beyond the `keep` most recently seen: registrations must not grow the table without bound. */
@@ -90,17 +90,19 @@ export class ActorTable {
     progress: { currentShardId: number | null; candidates: number; downloaded: number },
     now: number = Date.now(),
   ): boolean {
-    const info = this.db
-      .prepare(
-        `UPDATE actors SET last_heartbeat = ?, current_shard_id = ?, candidates = ?, downloaded = ?
-         WHERE id = ? AND state = 'ALIVE'`,
-      )
-      .run(now, progress.currentShardId, progress.candidates, progress.downloaded, id);
+    const info = withoutSync(this.db, () =>
+      this.db
+        .prepare(
+          `UPDATE actors SET last_heartbeat = ?, current_shard_id = ?, candidates = ?, downloaded = ?
+           WHERE id = ? AND state = 'ALIVE'`,
+        )
+        .run(now, progress.currentShardId, progress.candidates, progress.downloaded, id),
+    );
     return info.changes === 1;
   }
 
   setCurrentShard(id: string, shardId: number | null): void {
-    this.db.prepare(`UPDATE actors SET current_shard_id = ? WHERE id = ?`).run(shardId, id);
+    withoutSync(this.db, () => this.db.prepare(`UPDATE actors SET current_shard_id = ? WHERE id = ?`).run(shardId, id));
   }
 
   markRestarting(id: string, cause: string): void {

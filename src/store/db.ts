@@ -135,6 +135,24 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
   }
 }
 
+/**
+ * Runs writes whose loss in a power cut costs nothing (leases, renewals, dedup claims, actor
+ * bookkeeping: a restart requeues every leased shard and redoes it from scratch) without waiting
+ * for an fsync, which on the event loop costs every other call milliseconds. The WAL is written in
+ * order, so the next durable commit (a shard marked done) syncs these too: a power cut loses at
+ * most a suffix of relaxed writes, never one a durable commit depends on.
+ */
+export function withoutSync<T>(db: Db, fn: () => T): T {
+  // SQLite refuses to change the level inside a transaction: there the outer one decides.
+  if (db.inTransaction) return fn();
+  db.pragma('synchronous = NORMAL');
+  try {
+    return fn();
+  } finally {
+    db.pragma('synchronous = FULL');
+  }
+}
+
 const RESTORE_HINT = 'restore it from a backup (`cah state backup`), or move it away to start afresh';
 
 function migrate(db: Db): void {

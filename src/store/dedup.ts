@@ -1,4 +1,4 @@
-import type { Db } from './db.js';
+import { withoutSync, type Db } from './db.js';
 
 /**
  * The run-wide set of candidate keys. A key belongs to the first shard that claimed it; a retry of
@@ -12,7 +12,7 @@ export class DedupTable {
   claim(shardId: number, keys: readonly string[]): string[] {
     const insert = this.db.prepare(`INSERT OR IGNORE INTO dedup_keys (key, shard_id) VALUES (?, ?)`);
     const owner = this.db.prepare(`SELECT shard_id AS shardId FROM dedup_keys WHERE key = ?`).pluck();
-    return this.db.transaction(() => {
+    return withoutSync(this.db, this.db.transaction(() => {
       const owned: string[] = [];
       const seen = new Set<string>();
       for (const key of keys) {
@@ -21,7 +21,7 @@ export class DedupTable {
         if (insert.run(key, shardId).changes === 1 || owner.get(key) === shardId) owned.push(key);
       }
       return owned;
-    })();
+    }));
   }
 
   /** A shard that failed for good gives its keys back, so other shards holding them are not deduped away. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Db } from './db.js';
+import { withoutSync, type Db } from './db.js';
 
 /**
  * Every change of a shard's state happens in this file:
@@ -154,7 +154,7 @@ export class ShardTable {
 
   /** Gives the oldest queued shard to `owner` with a fresh fencing token, or null when none is queued. */
   lease(owner: string, leaseMs: number, now: number = Date.now()): Lease | null {
-    return this.db.transaction((): Lease | null => {
+    return withoutSync(this.db, this.db.transaction((): Lease | null => {
       const next = this.db
         .prepare(`SELECT id, source, attempts, fencing_token AS previous FROM shards WHERE state = 'queued' AND not_before <= ? ORDER BY id LIMIT 1`)
         .get(now) as { id: number; source: string; attempts: number; previous: number } | undefined;
@@ -169,7 +169,7 @@ export class ShardTable {
         )
         .run(owner, expires, token, now, now, next.id);
       return { shardId: next.id, source: next.source, fencingToken: token, leaseExpiresAt: expires, attempt: next.attempts + 1 };
-    })();
+    }));
   }
 
   /** True while the lease identified by the token is the shard's current one (and, when given, `owner`'s). */
@@ -189,9 +189,12 @@ export class ShardTable {
       `UPDATE shards SET lease_expires_at = ?, updated_at = ?
        WHERE id = ? AND state = 'leased' AND lease_owner = ? AND fencing_token = ? RETURNING id`,
     );
-    return this.db.transaction(() =>
-      reported.flatMap((r) => (update.all(now + leaseMs, now, r.shardId, owner, r.fencingToken) as { id: number }[]).map((row) => row.id)),
-    )();
+    return withoutSync(
+      this.db,
+      this.db.transaction(() =>
+        reported.flatMap((r) => (update.all(now + leaseMs, now, r.shardId, owner, r.fencingToken) as { id: number }[]).map((row) => row.id)),
+      ),
+    );
   }
 
   /** The leases `owner` holds. */
