@@ -75,7 +75,7 @@ test('every call with a missing or wrong worker token gets UNAUTHENTICATED', asy
     const right = new CoordinatorClient(c.address, TOKEN);
     const res = await right.register(registerReq);
     assert.ok(res.actorId.length > 0);
-    assert.equal(res.settings.maxInFlight, DEFAULT_COORDINATOR_SETTINGS.worker.maxInFlight);
+    assert.equal(res.settings?.maxInFlight, DEFAULT_COORDINATOR_SETTINGS.worker.maxInFlight);
     right.close();
   } finally {
     await c.close();
@@ -98,7 +98,7 @@ test('a stale fencing token is refused with FAILED_PRECONDITION and cannot compl
       client.completeShard({ actorId, shardId, fencingToken, samplesSent: 0, extraction: null, sourceErrors: [] }),
       (err) => isStatus(err, grpc.status.FAILED_PRECONDITION),
     );
-    const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 }], inFlight: 0 });
+    const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 }], inFlight: 0 });
     assert.deepEqual(hb.revokedShardIds, [shardId]);
     assert.equal(c.store.shards.get(shardId)!.state, 'queued');
   } finally {
@@ -150,6 +150,7 @@ test('credits: a slow filter slows the stream instead of queueing without bound;
       jpeg: i % 7 === 3 ? Buffer.alloc(0) : jpeg,
       downloadMs: 1,
       resizeMs: 1,
+      downloadAttempts: 1,
     }));
     const stream = client.streamSamples();
     let credits = 0;

@@ -7,7 +7,7 @@ import { DEFAULT_WORKER_SETTINGS } from '../src/coordinator/settings.js';
 import { TEST_TOKEN, registerRequest, startTestCoordinator, streamAll, testKey, waitFor, wireSample } from './support/coordinator.js';
 
 const FAST_HEARTBEATS = { worker: { ...DEFAULT_WORKER_SETTINGS, heartbeatIntervalMs: 200 } };
-const noProgress = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
+const noProgress = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 };
 
 test('a CompleteShard whose samples never arrive returns the lease by the one path: out of retries, keys released, actor cleared, logged', async () => {
   const c = await startTestCoordinator({ settings: { maxRetries: 1, completeTimeoutMs: 300 } });

@@ -121,6 +121,7 @@ export class WorkerActor {
           capabilities: { maxInFlight: 0, cpus: cpus().length, memoryBytes: totalmem() },
           actorId: this.opts.actorId ?? this.actorId,
         });
+        if (!res.settings) throw new Error('the coordinator answered Register without settings');
         this.actorId = res.actorId;
         this.configure(res.settings);
         logger.info({ actor: this.actorId, coordinator: this.opts.coordinator }, 'registered: ALIVE');

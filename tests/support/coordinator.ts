@@ -107,6 +107,7 @@ export function wireSample(name: string, over: Partial<WireSample> = {}): WireSa
     jpeg: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(`jpeg bytes of ${name}`)]),
     downloadMs: 1,
     resizeMs: 1,
+    downloadAttempts: 1,
     ...over,
   };
 }
