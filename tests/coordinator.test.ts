@@ -45,7 +45,7 @@ async function startCoordinator(filter: PairFilter, opts: { capacity?: number; c
   };
 }
 
-const registerReq = { version: 't', host: 'test', pid: 1, capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 1 }, actorId: '' };
+const registerReq = { version: 't', host: 'test', pid: 1, actorId: '' };
 
 test('every call with a missing or wrong worker token gets UNAUTHENTICATED', async () => {
   const c = await startCoordinator(new PassThroughFilter());
@@ -55,7 +55,7 @@ test('every call with a missing or wrong worker token gets UNAUTHENTICATED', asy
     for (const client of [wrong, empty]) {
       await assert.rejects(client.register(registerReq), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
       await assert.rejects(client.leaseShard({ actorId: 'x' }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
-      await assert.rejects(client.heartbeat({ actorId: 'x', shards: [], inFlight: 0 }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
+      await assert.rejects(client.heartbeat({ actorId: 'x', shards: [] }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
       await assert.rejects(client.claimKeys({ actorId: 'x', shardId: 1, fencingToken: 1, keys: ['k'] }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
       await assert.rejects(
         client.completeShard({ actorId: 'x', shardId: 1, fencingToken: 1, samplesSent: 0, extraction: null, sourceErrors: [] }),
@@ -98,7 +98,7 @@ test('a stale fencing token is refused with FAILED_PRECONDITION and cannot compl
       client.completeShard({ actorId, shardId, fencingToken, samplesSent: 0, extraction: null, sourceErrors: [] }),
       (err) => isStatus(err, grpc.status.FAILED_PRECONDITION),
     );
-    const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 }], inFlight: 0 });
+    const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 }] });
     assert.deepEqual(hb.revokedShardIds, [shardId]);
     assert.equal(c.store.shards.get(shardId)!.state, 'queued');
   } finally {

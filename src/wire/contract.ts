@@ -15,7 +15,6 @@ import type { ProtoGrpcType } from './generated/cah.js';
 type Messages = ProtoGrpcType['cah']['v1'];
 type Decoded<Name extends keyof Messages> = Messages[Name] extends MessageTypeDefinition<object, infer Output> ? Output : never;
 
-export type Capabilities = Decoded<'Capabilities'>;
 export type RegisterRequest = Decoded<'RegisterRequest'>;
 export type WorkerSettings = Decoded<'WorkerSettings'>;
 export type RegisterResponse = Decoded<'RegisterResponse'>;

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { setMaxListeners } from 'node:events';
-import { cpus, hostname, totalmem } from 'node:os';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
@@ -118,7 +118,6 @@ export class WorkerActor {
           version: WORKER_VERSION,
           host: hostname(),
           pid: process.pid,
-          capabilities: { maxInFlight: 0, cpus: cpus().length, memoryBytes: totalmem() },
           actorId: this.opts.actorId ?? this.actorId,
         });
         if (!res.settings) throw new Error('the coordinator answered Register without settings');
@@ -357,7 +356,6 @@ export class WorkerActor {
     try {
       const res = await this.client.heartbeat({
         actorId: this.actorId,
-        inFlight: this.fetcher?.inFlight ?? 0,
         shards: current ? [shardProgress(current.shard, current.progress)] : [],
       });
       if (res.drain && !this.draining) {

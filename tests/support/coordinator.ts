@@ -19,7 +19,6 @@ export const registerRequest = (actorId = ''): Parameters<CoordinatorClient['reg
   version: 't',
   host: 'test',
   pid: 1,
-  capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 1 },
   actorId,
 });
 

@@ -1,7 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
-import type { Capabilities as _cah_v1_Capabilities, Capabilities__Output as _cah_v1_Capabilities__Output } from './cah/v1/Capabilities.js';
 import type { ClaimKeysRequest as _cah_v1_ClaimKeysRequest, ClaimKeysRequest__Output as _cah_v1_ClaimKeysRequest__Output } from './cah/v1/ClaimKeysRequest.js';
 import type { ClaimKeysResponse as _cah_v1_ClaimKeysResponse, ClaimKeysResponse__Output as _cah_v1_ClaimKeysResponse__Output } from './cah/v1/ClaimKeysResponse.js';
 import type { CompleteShardRequest as _cah_v1_CompleteShardRequest, CompleteShardRequest__Output as _cah_v1_CompleteShardRequest__Output } from './cah/v1/CompleteShardRequest.js';
@@ -30,7 +29,6 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   cah: {
     v1: {
-      Capabilities: MessageTypeDefinition<_cah_v1_Capabilities, _cah_v1_Capabilities__Output>
       ClaimKeysRequest: MessageTypeDefinition<_cah_v1_ClaimKeysRequest, _cah_v1_ClaimKeysRequest__Output>
       ClaimKeysResponse: MessageTypeDefinition<_cah_v1_ClaimKeysResponse, _cah_v1_ClaimKeysResponse__Output>
       CompleteShardRequest: MessageTypeDefinition<_cah_v1_CompleteShardRequest, _cah_v1_CompleteShardRequest__Output>

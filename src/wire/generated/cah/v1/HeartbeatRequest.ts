@@ -5,11 +5,9 @@ import type { ShardProgress as _cah_v1_ShardProgress, ShardProgress__Output as _
 export interface HeartbeatRequest {
   'actorId'?: (string);
   'shards'?: (_cah_v1_ShardProgress)[];
-  'inFlight'?: (number);
 }
 
 export interface HeartbeatRequest__Output {
   'actorId': (string);
   'shards': (_cah_v1_ShardProgress__Output)[];
-  'inFlight': (number);
 }

@@ -6,7 +6,6 @@ export interface Shard {
   'shardId'?: (number | string | Long);
   'source'?: (string);
   'fencingToken'?: (number | string | Long);
-  'leaseExpiresAtMs'?: (number | string | Long);
   'attempt'?: (number);
 }
 
@@ -14,6 +13,5 @@ export interface Shard__Output {
   'shardId': (number);
   'source': (string);
   'fencingToken': (number);
-  'leaseExpiresAtMs': (number);
   'attempt': (number);
 }
