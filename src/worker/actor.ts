@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
 import { extractCandidates, newExtractionCounts, noRecordsMessage, type ExtractionCounts } from '../warc/extract.js';
 import { openSource, type SourceProgress } from '../warc/source.js';
-import type { SampleRecord } from '../output/sample.js';
-import type { RegisterResponse, ShardProgress, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
+import { sampleToWire, type SampleRecord } from '../output/sample.js';
+import type { RegisterResponse, ShardProgress, WireShard, WorkerSettings } from '../wire/contract.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -326,7 +326,7 @@ export class WorkerActor {
         } else {
           progress.failed++;
         }
-        await batcher.push(toWire(sample));
+        await batcher.push(sampleToWire(sample));
         sent++;
       }
       await batcher.end();
@@ -401,26 +401,5 @@ function shardProgress(shard: WireShard, p: ShardProgressCounters): ShardProgres
     bytesIn: p.bytesIn,
     sourceBytesRead: p.source.bytesRead,
     sourceBytesTotal: p.source.bytesTotal ?? 0,
-  };
-}
-
-function toWire(sample: SampleRecord): WireSample {
-  return {
-    key: sample.key,
-    url: sample.url,
-    caption: sample.caption,
-    pageUrl: sample.pageUrl,
-    license: sample.license ?? '',
-    status: sample.status,
-    errorMessage: sample.errorMessage ?? '',
-    width: sample.width ?? 0,
-    height: sample.height ?? 0,
-    originalWidth: sample.originalWidth ?? 0,
-    originalHeight: sample.originalHeight ?? 0,
-    sha256: sample.sha256 ?? '',
-    jpeg: sample.jpeg ?? Buffer.alloc(0),
-    downloadMs: Math.round(sample.downloadMs ?? 0),
-    resizeMs: Math.round(sample.resizeMs ?? 0),
-    downloadAttempts: sample.downloadAttempts ?? 0,
   };
 }
