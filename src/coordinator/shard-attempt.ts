@@ -2,17 +2,12 @@ import type { ExtraColumn } from '../filter/filter.js';
 import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import { sampleFromWire, type SampleRecord } from '../output/sample.js';
+import type { ShardSampleCounts } from '../store/shards.js';
 import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
 import { imageRefusal, sampleRefusal, storedUrl } from './sample-check.js';
 
-export interface AttemptCounts {
-  received: number;
-  downloaded: number;
-  failed: number;
-  kept: number;
-  filteredOut: number;
-  bytesIn: number;
-}
+/** What the coordinator counts of a running attempt's samples: the store's counters it knows, and what arrived. */
+export type AttemptCounts = Pick<ShardSampleCounts, 'downloaded' | 'failed' | 'kept' | 'filteredOut' | 'bytesIn'> & { received: number };
 
 /**
  * One lease of one shard on the coordinator side: samples arrive from the worker's stream, pass

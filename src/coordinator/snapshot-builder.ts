@@ -5,7 +5,7 @@ import { bottleneckVerdict } from '../dashboard/verdict.js';
 import type { Store } from '../store/store.js';
 import type { ShardProgress } from '../wire/contract.js';
 import type { ShardAttempt } from './shard-attempt.js';
-import type { ActorShardProgress, ActorSnapshot, CoordinatorSnapshot, SampleCounts, ThroughputPoint } from './snapshot.js';
+import type { ActorShardProgress, ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from './snapshot.js';
 
 const MAX_POINTS = 120;
 /** Throughput rates are averaged over this window: heartbeats come every ~2 s, ticks every second. */
@@ -20,7 +20,7 @@ const RUNNING_SHARD_CAP = 0.99;
 /** What the snapshot reads of the filter stage (`cah status` passes an idle view of it). */
 export type FilterStageView = Pick<FilterStage, 'filterName' | 'provider' | 'queueDepth' | 'capacity' | 'stats'>;
 
-type Totals = SampleCounts & { bytesIn: number };
+type Totals = CoordinatorSnapshot['totals'];
 
 interface ActorRate {
   lastAt: number;

@@ -32,14 +32,8 @@ export interface WorkerOptions {
   signal?: AbortSignal;
 }
 
-interface ShardProgressCounters {
-  candidates: number;
-  duplicates: number;
-  downloaded: number;
-  failed: number;
-  bytesIn: number;
-  source: SourceProgress;
-}
+/** The counters the worker reports in its heartbeats, and how far it has read the source. */
+type ShardProgressCounters = Pick<ShardProgress, 'candidates' | 'duplicates' | 'downloaded' | 'failed' | 'bytesIn'> & { source: SourceProgress };
 
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
 class ReRegister extends Error {}
