@@ -1,7 +1,9 @@
 import type { WireSample } from '../wire/contract.js';
 
-/** img2dataset's per-sample statuses, plus filtered_out for pairs the CLIP filter rejected. */
-export type SampleStatus = 'success' | 'failed_to_download' | 'failed_to_resize' | 'filtered_out';
+/** img2dataset's per-sample statuses: what a worker may send. */
+export const WORKER_STATUSES = ['success', 'failed_to_download', 'failed_to_resize'] as const;
+/** A sample's status in the dataset: the worker's, or filtered_out for pairs the filter rejected. */
+export type SampleStatus = (typeof WORKER_STATUSES)[number] | 'filtered_out';
 
 /**
  * How a field holds its value. In the record `text` and `status` are always set and the others
