@@ -73,7 +73,7 @@ export type WireSampleShape = { [F in WireField as F['field']]: Kinds[F['kind']]
 /** The fields a new record must be given; every other one starts null. */
 type RequiredField = Extract<Field, { kind: 'text' | 'status' }>['field'];
 
-const PARQUET_TYPE = { text: 'STRING', status: 'STRING', optionalText: 'STRING', count: 'INT32', score: 'DOUBLE' } as const;
+const PARQUET_TYPE: { [K in Exclude<Kind, 'bytes'>]: Kinds[K]['parquet'] } = { text: 'STRING', status: 'STRING', optionalText: 'STRING', count: 'INT32', score: 'DOUBLE' };
 
 /** The dataset's metadata columns, in order: parquet name and type. */
 export const METADATA_COLUMNS: readonly { name: Column['column']; type: Kinds[Column['kind']]['parquet'] }[] = SAMPLE_FIELDS.flatMap((f) =>
