@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ProtoGrpcType } from './generated/cah.js';
+import type { CoordinatorHandlers } from './generated/cah/v1/Coordinator.js';
 
 /**
  * The messages of proto/cah.proto as @grpc/proto-loader decodes them with LOADER_OPTIONS (longs
@@ -12,8 +13,8 @@ import type { ProtoGrpcType } from './generated/cah.js';
  * generated from the .proto (`npm run gen:wire`, checked by tests/wire-types.test.ts), so they
  * cannot drift from it; senders build the same complete shapes.
  */
-type Messages = ProtoGrpcType['cah']['v1'];
-type Decoded<Name extends keyof Messages> = Messages[Name] extends MessageTypeDefinition<object, infer Output> ? Output : never;
+type V1 = ProtoGrpcType['cah']['v1'];
+type Decoded<Name extends keyof V1> = V1[Name] extends MessageTypeDefinition<object, infer Output> ? Output : never;
 
 export type RegisterRequest = Decoded<'RegisterRequest'>;
 export type WorkerSettings = Decoded<'WorkerSettings'>;
@@ -34,6 +35,9 @@ export type CompleteShardRequest = Decoded<'CompleteShardRequest'>;
 export type CompleteShardResponse = Decoded<'CompleteShardResponse'>;
 export type FailShardRequest = Decoded<'FailShardRequest'>;
 export type FailShardResponse = Decoded<'FailShardResponse'>;
+
+/** The server side of the service: one handler per rpc, typed by the proto. */
+export type CoordinatorServiceImplementation = CoordinatorHandlers;
 
 /** How the runtime loads the proto; the generated types are made with the same options. */
 export const LOADER_OPTIONS = {
@@ -64,20 +68,18 @@ function findProto(): string {
   }
 }
 
-let cached: grpc.GrpcObject | undefined;
+let cached: ProtoGrpcType | undefined;
 
-function loadPackage(): grpc.GrpcObject {
+function loadPackage(): ProtoGrpcType {
   if (!cached) {
     const definition = protoLoader.loadSync(findProto(), LOADER_OPTIONS);
-    cached = grpc.loadPackageDefinition(definition);
+    // The generated ProtoGrpcType describes exactly this package (same proto, same options).
+    cached = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
   }
   return cached;
 }
 
-export type CoordinatorClientConstructor = grpc.ServiceClientConstructor;
-
-/** The `cah.v1.Coordinator` service: its definition for the server and its client constructor. */
-export function coordinatorService(): CoordinatorClientConstructor {
-  const v1 = (loadPackage()['cah'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
-  return v1['Coordinator'] as grpc.ServiceClientConstructor;
+/** The `cah.v1.Coordinator` service: its client constructor, typed by the proto, and its definition for the server. */
+export function coordinatorService(): V1['Coordinator'] {
+  return loadPackage().cah.v1.Coordinator;
 }
