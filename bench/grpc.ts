@@ -161,12 +161,12 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
   const client = new CoordinatorClient(address, TOKEN);
   let heartbeats: NodeJS.Timeout | undefined;
   try {
-    const { actorId } = await client.register({ version: 'bench', host: 'bench', pid: process.pid, capabilities: { maxInFlight: 0, cpus: 1, memoryBytes: 0 }, actorId: '' });
+    const { actorId } = await client.register({ version: 'bench', host: 'bench', pid: process.pid, actorId: '' });
     const { shard } = await client.leaseShard({ actorId });
     const { shardId, fencingToken } = shard!;
     // Heartbeats report the lease, as a worker's do: a lease no heartbeat reports is given back.
-    const progress = { shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
-    heartbeats = setInterval(() => void client.heartbeat({ actorId, shards: [progress], inFlight: 0 }).catch(() => undefined), 1000);
+    const progress = { shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 };
+    heartbeats = setInterval(() => void client.heartbeat({ actorId, shards: [progress] }).catch(() => undefined), 1000);
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(PAIR_BYTES - 3, 9)]); // JPEG magic: the coordinator checks it
     const stream = client.streamSamples();
     const wallet = new CreditWallet();
@@ -201,6 +201,7 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
         jpeg,
         downloadMs: 10,
         resizeMs: 5,
+        downloadAttempts: 1,
       };
       await batcher.push(sample);
     }

@@ -51,7 +51,7 @@ export async function simulatedWorker(address: string, index: number, opts: Load
   const client = new CoordinatorClient(address, LOAD_TOKEN);
   let kept = 0;
   try {
-    const { actorId } = await client.register({ version: 'load', host: `sim-${index}`, pid: index, capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 0 }, actorId: '' });
+    const { actorId } = await client.register({ version: 'load', host: `sim-${index}`, pid: index, actorId: '' });
     for (;;) {
       const started = performance.now();
       const lease = await client.leaseShard({ actorId });

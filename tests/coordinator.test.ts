@@ -46,7 +46,7 @@ async function startCoordinator(filter: PairFilter, opts: { capacity?: number; c
   };
 }
 
-const registerReq = { version: 't', host: 'test', pid: 1, capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 1 }, actorId: '' };
+const registerReq = { version: 't', host: 'test', pid: 1, actorId: '' };
 
 test('every call with a missing or wrong worker token gets UNAUTHENTICATED', async () => {
   const c = await startCoordinator(new PassThroughFilter());
@@ -56,7 +56,7 @@ test('every call with a missing or wrong worker token gets UNAUTHENTICATED', asy
     for (const client of [wrong, empty]) {
       await assert.rejects(client.register(registerReq), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
       await assert.rejects(client.leaseShard({ actorId: 'x' }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
-      await assert.rejects(client.heartbeat({ actorId: 'x', shards: [], inFlight: 0 }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
+      await assert.rejects(client.heartbeat({ actorId: 'x', shards: [] }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
       await assert.rejects(client.claimKeys({ actorId: 'x', shardId: 1, fencingToken: 1, keys: ['k'] }), (err) => isStatus(err, grpc.status.UNAUTHENTICATED));
       await assert.rejects(
         client.completeShard({ actorId: 'x', shardId: 1, fencingToken: 1, samplesSent: 0, extraction: null, sourceErrors: [] }),
@@ -76,7 +76,7 @@ test('every call with a missing or wrong worker token gets UNAUTHENTICATED', asy
     const right = new CoordinatorClient(c.address, TOKEN);
     const res = await right.register(registerReq);
     assert.ok(res.actorId.length > 0);
-    assert.equal(res.settings.maxInFlight, DEFAULT_COORDINATOR_SETTINGS.worker.maxInFlight);
+    assert.equal(res.settings?.maxInFlight, DEFAULT_COORDINATOR_SETTINGS.worker.maxInFlight);
     right.close();
   } finally {
     await c.close();
@@ -99,7 +99,7 @@ test('a stale fencing token is refused with FAILED_PRECONDITION and cannot compl
       client.completeShard({ actorId, shardId, fencingToken, samplesSent: 0, extraction: null, sourceErrors: [] }),
       (err) => isStatus(err, grpc.status.FAILED_PRECONDITION),
     );
-    const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 }], inFlight: 0 });
+    const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 }] });
     assert.deepEqual(hb.revokedShardIds, [shardId]);
     assert.equal(c.store.shards.get(shardId)!.state, 'queued');
   } finally {
@@ -151,6 +151,7 @@ test('credits: a slow filter slows the stream instead of queueing without bound;
       jpeg: i % 7 === 3 ? Buffer.alloc(0) : jpeg,
       downloadMs: 1,
       resizeMs: 1,
+      downloadAttempts: 1,
     }));
     const stream = client.streamSamples();
     let credits = 0;

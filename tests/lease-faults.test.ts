@@ -7,7 +7,7 @@ import { DEFAULT_WORKER_SETTINGS } from '../src/coordinator/settings.js';
 import { TEST_TOKEN, registerRequest, startTestCoordinator, streamAll, testKey, waitFor, wireSample } from './support/coordinator.js';
 
 const FAST_HEARTBEATS = { worker: { ...DEFAULT_WORKER_SETTINGS, heartbeatIntervalMs: 200 } };
-const noProgress = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0 };
+const noProgress = { candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 };
 
 test('a CompleteShard whose samples never arrive returns the lease by the one path: out of retries, keys released, actor cleared, logged', async () => {
   const c = await startTestCoordinator({ settings: { maxRetries: 1, completeTimeoutMs: 300 } });
@@ -43,7 +43,7 @@ test('a lease the worker no longer reports comes back uncounted; so do its lease
     const b = (await client.leaseShard({ actorId })).shard!;
     await sleep(1200);
     // The worker dropped shard a (its stream died with a connection) and works on b only.
-    const hb = await client.heartbeat({ actorId, inFlight: 0, shards: [{ shardId: b.shardId, fencingToken: b.fencingToken, ...noProgress }] });
+    const hb = await client.heartbeat({ actorId, shards: [{ shardId: b.shardId, fencingToken: b.fencingToken, ...noProgress }] });
     assert.deepEqual(hb.revokedShardIds, []);
     await waitFor('shard a returned', () => c.store.shards.get(a.shardId)!.state === 'queued');
     assert.equal(c.store.shards.get(a.shardId)!.failures, 0, 'not the shard\'s fault');
@@ -70,7 +70,7 @@ test('leases are bound to actors and actors to their process: another client wit
     const header = { actorId, shardId, fencingToken };
     await assert.rejects(attacker.failShard({ ...header, error: 'x' }), (err) => isStatus(err, grpc.status.PERMISSION_DENIED));
     await assert.rejects(attacker.claimKeys({ ...header, keys: ['k'] }), (err) => isStatus(err, grpc.status.PERMISSION_DENIED));
-    await assert.rejects(attacker.heartbeat({ actorId, inFlight: 0, shards: [] }), (err) => isStatus(err, grpc.status.PERMISSION_DENIED));
+    await assert.rejects(attacker.heartbeat({ actorId, shards: [] }), (err) => isStatus(err, grpc.status.PERMISSION_DENIED));
     const own = await attacker.register(registerRequest('cah-attacker'));
     for (const call of [
       () => attacker.failShard({ actorId: own.actorId, shardId, fencingToken, error: 'x' }),
@@ -100,7 +100,7 @@ test('a worker that heartbeats but never finishes loses its lease at the maximum
     const { shardId, fencingToken } = (await client.leaseShard({ actorId })).shard!;
     let revoked = false;
     for (let i = 0; i < 60 && !revoked; i++) {
-      const hb = await client.heartbeat({ actorId, inFlight: 0, shards: [{ shardId, fencingToken, ...noProgress }] });
+      const hb = await client.heartbeat({ actorId, shards: [{ shardId, fencingToken, ...noProgress }] });
       revoked = hb.revokedShardIds.includes(shardId);
       await sleep(100);
     }

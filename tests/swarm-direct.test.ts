@@ -58,7 +58,7 @@ test('the coordinator serves TLS with its certificate: a worker pinning it gets 
   const tlsPort = await freePort();
   await coordinator.start('127.0.0.1:0', { address: `127.0.0.1:${tlsPort}`, certPem: Buffer.from(cert.certPem), keyPem: readFileSync(keyPath) });
   const register = (client: CoordinatorClient) =>
-    client.register({ version: 't', host: 'h', pid: 1, capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 0 }, actorId: 'direct-1' });
+    client.register({ version: 't', host: 'h', pid: 1, actorId: 'direct-1' });
   const pinned = new CoordinatorClient(`127.0.0.1:${tlsPort}`, token, Buffer.from(cert.certPem));
   const plain = new CoordinatorClient(`127.0.0.1:${tlsPort}`, token);
   const wrongCa = new CoordinatorClient(`127.0.0.1:${tlsPort}`, token, Buffer.from(other.certPem));

@@ -255,7 +255,6 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
           shardId: lease.shardId,
           source: lease.source,
           fencingToken: lease.fencingToken,
-          leaseExpiresAtMs: lease.leaseExpiresAt,
           attempt: lease.attempt,
         },
         retryAfterMs: 0,

@@ -1,9 +1,10 @@
 import { sniffImageFormat } from '../filter/image-format.js';
+import { WORKER_STATUSES } from '../output/sample.js';
 import { oneLine } from '../text/sanitize.js';
 import { SAMPLE_KEY_FORMAT } from '../warc/candidate.js';
 import type { WireSample } from '../wire/contract.js';
 
-const SAMPLE_STATUSES: ReadonlySet<string> = new Set(['success', 'failed_to_download', 'failed_to_resize']);
+const SAMPLE_STATUSES: ReadonlySet<string> = new Set(WORKER_STATUSES);
 
 /** A worker's message shown in an error: on one line, bounded. */
 function shown(text: string): string {

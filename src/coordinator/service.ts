@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { tokensEqual } from './credentials.js';
-import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
+import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService, type CoordinatorServiceImplementation } from '../wire/contract.js';
 import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
 import type {
   ClaimKeysRequest,
@@ -134,15 +134,16 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
     'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
     interceptors: [guard(token)],
   });
-  server.addService(coordinatorService().service, {
-    register: unary<RegisterRequest, RegisterResponse>((req, call) => handlers.register(req, contextOf(call))),
-    leaseShard: unary<LeaseShardRequest, LeaseShardResponse>((req, call) => handlers.leaseShard(req, contextOf(call))),
-    heartbeat: unary<HeartbeatRequest, HeartbeatResponse>((req, call) => handlers.heartbeat(req, contextOf(call))),
-    claimKeys: unary<ClaimKeysRequest, ClaimKeysResponse>((req, call) => handlers.claimKeys(req, contextOf(call))),
-    completeShard: unary<CompleteShardRequest, CompleteShardResponse>((req, call) => handlers.completeShard(req, contextOf(call))),
-    failShard: unary<FailShardRequest, FailShardResponse>((req, call) => handlers.failShard(req, contextOf(call))),
-    streamSamples: (stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>) => handlers.streamSamples(stream),
-  });
+  const implementation: CoordinatorServiceImplementation = {
+    Register: unary((req, call) => handlers.register(req, contextOf(call))),
+    LeaseShard: unary((req, call) => handlers.leaseShard(req, contextOf(call))),
+    Heartbeat: unary((req, call) => handlers.heartbeat(req, contextOf(call))),
+    ClaimKeys: unary((req, call) => handlers.claimKeys(req, contextOf(call))),
+    CompleteShard: unary((req, call) => handlers.completeShard(req, contextOf(call))),
+    FailShard: unary((req, call) => handlers.failShard(req, contextOf(call))),
+    StreamSamples: (stream) => handlers.streamSamples(stream),
+  };
+  server.addService(coordinatorService().service, implementation);
   return server;
 }
 

@@ -1,18 +1,13 @@
 import type { ExtraColumn } from '../filter/filter.js';
 import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
-import type { SampleRecord, SampleStatus } from '../output/sample.js';
+import { sampleFromWire, type SampleRecord } from '../output/sample.js';
+import type { ShardSampleCounts } from '../store/shards.js';
 import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
 import { imageRefusal, sampleRefusal, storedUrl } from './sample-check.js';
 
-export interface AttemptCounts {
-  received: number;
-  downloaded: number;
-  failed: number;
-  kept: number;
-  filteredOut: number;
-  bytesIn: number;
-}
+/** What the coordinator counts of a running attempt's samples: the store's counters it knows, and what arrived. */
+export type AttemptCounts = Pick<ShardSampleCounts, 'downloaded' | 'failed' | 'kept' | 'filteredOut' | 'bytesIn'> & { received: number };
 
 /**
  * One lease of one shard on the coordinator side: samples arrive from the worker's stream, pass
@@ -168,14 +163,6 @@ export class ShardAttempt {
   }
 }
 
-function nonEmpty(value: string): string | null {
-  return value === '' ? null : value;
-}
-
-function positive(value: number): number | null {
-  return value > 0 ? value : null;
-}
-
 /** The parquet's size columns are INT32: a larger value would abort the whole shard's commit. */
 const MAX_DIMENSION = 2 ** 31 - 1;
 
@@ -191,25 +178,9 @@ export function toSampleRecord(wire: WireSample): SampleRecord {
       errorMessage: `the worker sent an impossible image size (${sizes.join('×')})`,
     };
   }
+  const sample = { ...sampleFromWire(wire), url: storedUrl(wire.url), pageUrl: storedUrl(wire.pageUrl) };
   const badImage = imageRefusal(wire);
-  const status = (badImage ? 'failed_to_resize' : wire.status) as SampleStatus;
-  return {
-    key: wire.key,
-    url: storedUrl(wire.url),
-    caption: wire.caption,
-    pageUrl: storedUrl(wire.pageUrl),
-    license: nonEmpty(wire.license),
-    status,
-    errorMessage: badImage ?? nonEmpty(wire.errorMessage),
-    width: positive(wire.width),
-    height: positive(wire.height),
-    originalWidth: positive(wire.originalWidth),
-    originalHeight: positive(wire.originalHeight),
-    sha256: nonEmpty(wire.sha256),
-    similarity: null,
-    jpeg: status === 'success' ? wire.jpeg : null,
-    downloadMs: positive(wire.downloadMs),
-    resizeMs: positive(wire.resizeMs),
-    downloadAttempts: positive(wire.downloadAttempts ?? 0),
-  };
+  if (badImage) return { ...sample, status: 'failed_to_resize', errorMessage: badImage, jpeg: null };
+  // Only a success brings its image into the dataset.
+  return sample.status === 'success' ? sample : { ...sample, jpeg: null };
 }

@@ -5,7 +5,7 @@ import { bottleneckVerdict } from '../dashboard/verdict.js';
 import type { Store } from '../store/store.js';
 import type { ShardProgress } from '../wire/contract.js';
 import type { ShardAttempt } from './shard-attempt.js';
-import type { ActorShardProgress, ActorSnapshot, CoordinatorSnapshot, SampleCounts, ThroughputPoint } from './snapshot.js';
+import type { ActorShardProgress, ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from './snapshot.js';
 
 const MAX_POINTS = 120;
 /** Throughput rates are averaged over this window: heartbeats come every ~2 s, ticks every second. */
@@ -20,7 +20,7 @@ const RUNNING_SHARD_CAP = 0.99;
 /** What the snapshot reads of the filter stage (`cah status` passes an idle view of it). */
 export type FilterStageView = Pick<FilterStage, 'filterName' | 'provider' | 'queueDepth' | 'capacity' | 'stats'>;
 
-type Totals = SampleCounts & { bytesIn: number };
+type Totals = CoordinatorSnapshot['totals'];
 
 interface ActorRate {
   lastAt: number;
@@ -51,9 +51,9 @@ function emptyTotals(): Totals {
  * source's size is unknown.
  */
 function sourceFraction(p: ShardProgress): number | null {
-  const total = p.sourceBytesTotal ?? 0;
+  const total = p.sourceBytesTotal;
   if (total <= 0) return null;
-  const read = Math.min(1, Math.max(0, (p.sourceBytesRead ?? 0) / total));
+  const read = Math.min(1, Math.max(0, p.sourceBytesRead / total));
   const samplesDone = p.candidates > 0 ? Math.min(1, (p.downloaded + p.failed) / p.candidates) : 0;
   return Math.min(RUNNING_SHARD_CAP, read * samplesDone);
 }
@@ -242,8 +242,8 @@ export class SnapshotBuilder {
         shardId: s.shardId,
         fraction: sourceFraction(s),
         samples: {
-          extracted: s.candidates + (s.duplicates ?? 0),
-          duplicates: s.duplicates ?? 0,
+          extracted: s.candidates + s.duplicates,
+          duplicates: s.duplicates,
           downloaded: s.downloaded,
           failed: s.failed,
           filteredOut: filtered?.filteredOut ?? 0,
@@ -281,8 +281,8 @@ export class SnapshotBuilder {
     totals.bytesIn = t.bytesIn;
     for (const shards of this.progress.values()) {
       for (const s of shards) {
-        totals.extracted += s.candidates + (s.duplicates ?? 0);
-        totals.duplicates += s.duplicates ?? 0;
+        totals.extracted += s.candidates + s.duplicates;
+        totals.duplicates += s.duplicates;
       }
     }
     for (const attempt of this.liveAttempts()) {

@@ -1,4 +1,5 @@
 import type { HistogramData } from '../filter/histogram.js';
+import type { ShardSampleCounts } from '../store/shards.js';
 
 /**
  * Everything the dashboard, the periodic JSON log line, `cah status` and /metrics show: one plain
@@ -12,19 +13,10 @@ export type ActorView = ActorState | 'EXITED';
  * Samples by outcome. One definition of "kept" everywhere: a downloaded pair the filter passed
  * (in finished or running shards); `written` counts the kept pairs of finished (committed) shards.
  */
-export interface SampleCounts {
-  /** Candidates extracted from the sources, duplicates included. */
+export type SampleCounts = Pick<ShardSampleCounts, 'duplicates' | 'downloaded' | 'failed' | 'filteredOut' | 'kept'> & {
+  /** Candidates extracted from the sources, duplicates included (the store counts the new ones). */
   extracted: number;
-  /** Candidates dropped because another shard of the run already has their key. */
-  duplicates: number;
-  /** Images downloaded and resized. */
-  downloaded: number;
-  /** Downloads or resizes that failed. */
-  failed: number;
-  /** Downloaded pairs the filter rejected (CLIP similarity under the threshold, language, scorers). */
-  filteredOut: number;
-  kept: number;
-}
+};
 
 /** The shard an actor works on, from its heartbeats (extraction, downloads) and the filter (outcome). */
 export interface ActorShardProgress {
@@ -105,7 +97,7 @@ export interface CoordinatorSnapshot {
   progress: number;
   /** Estimated milliseconds until all shards are done, null when unknown. */
   etaMs: number | null;
-  totals: SampleCounts & { bytesIn: number };
+  totals: SampleCounts & Pick<ShardSampleCounts, 'bytesIn'>;
   /** Most recent last, at most ~120 points. */
   throughput: ThroughputPoint[];
   filter: FilterSnapshot;

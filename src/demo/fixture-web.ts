@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import type { SampleStatus } from '../output/sample.js';
 import { candidateKey } from '../warc/candidate.js';
 import { seededRandom } from '../warc/synthetic.js';
 import { writeWatFile, type WatPage } from '../warc/wat-writer.js';
@@ -23,7 +24,6 @@ export interface FixtureWebOptions {
   maxImageBytes?: number;
 }
 
-export type ExpectedStatus = 'success' | 'failed_to_download' | 'failed_to_resize' | 'filtered_out';
 
 export type Fault = 'slow' | 'png' | 'webp' | 'redirect' | '404' | 'timeout' | 'oversized' | 'corrupt' | 'not_image' | 'redirect_loop' | 'opt_out';
 
@@ -35,7 +35,7 @@ export interface GroundTruthEntry {
   license: string | null;
   fault: Fault | null;
   /** Final status with the pass-through filter. */
-  status: ExpectedStatus;
+  status: SampleStatus;
   /** A substring of the expected error message, when it is stable. */
   errorContains: string | null;
   /** Whether the caption names the image's colour. */
@@ -53,7 +53,7 @@ export interface FixtureWeb {
 }
 
 /** The faults and how often they occur among images; the rest are plain JPEGs. */
-const FAULTS: readonly [Fault, number, ExpectedStatus, string | null][] = [
+const FAULTS: readonly [Fault, number, SampleStatus, string | null][] = [
   ['slow', 0.05, 'success', null],
   ['png', 0.05, 'success', null],
   ['webp', 0.05, 'success', null],

@@ -6,7 +6,7 @@ import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } fr
 import type { ExtraColumn } from '../filter/filter.js';
 import tar from 'tar-stream';
 import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
-import type { SampleRecord } from './sample.js';
+import { METADATA_COLUMNS, metadataRow, type MetadataRow, type SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 import { ShardStats } from './stats.js';
 
@@ -61,21 +61,9 @@ const PARQUET_BUFFER_BYTES = 16 * 1024 * 1024;
 const CRASH_AT_PUBLISH = Number(process.env['CAH_FAULT_CRASH_PUBLISH'] ?? 0);
 let publishes = 0;
 
+/** A metadata row and the filter's extra columns of the same sample. */
 interface Row {
-  key: string;
-  url: string;
-  caption: string;
-  page_url: string;
-  license: string | null;
-  status: string;
-  error_message: string | null;
-  width: number | null;
-  height: number | null;
-  original_width: number | null;
-  original_height: number | null;
-  sha256: string | null;
-  similarity: number | null;
-  download_attempts: number | null;
+  meta: MetadataRow;
   extra: Record<string, string | number | null>;
 }
 
@@ -140,33 +128,16 @@ export class ShardWriter {
     if (this.keys.has(sample.key)) return false;
     if (sample.key.includes('.') || sample.key.includes('/')) throw new Error(`invalid sample key "${sample.key}"`);
     this.keys.add(sample.key);
-    const row: Row = {
-      key: sample.key,
-      url: sample.url,
-      caption: sample.caption,
-      page_url: sample.pageUrl,
-      license: sample.license,
-      status: sample.status,
-      error_message: sample.errorMessage,
-      width: sample.width,
-      height: sample.height,
-      original_width: sample.originalWidth,
-      original_height: sample.originalHeight,
-      sha256: sample.sha256,
-      similarity: sample.similarity,
-      download_attempts: sample.downloadAttempts ?? null,
-      extra: extras.extra ?? {},
-    };
+    const row: Row = { meta: metadataRow(sample), extra: extras.extra ?? {} };
     this.stats.add(sample);
     this.pending.push(row);
-    this.pendingBytes += row.key.length + row.url.length + row.caption.length + row.page_url.length + (row.license?.length ?? 0) + (row.error_message?.length ?? 0);
+    for (const value of Object.values(row.meta)) if (typeof value === 'string') this.pendingBytes += value.length;
     // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
     if (this.pending.length >= PARQUET_ROW_GROUP || this.pendingBytes >= PARQUET_BUFFER_BYTES) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
-      const { extra, ...meta } = row;
       this.entry(`${sample.key}.jpg`, sample.jpeg);
       this.entry(`${sample.key}.txt`, Buffer.from(sample.caption, 'utf8'));
-      this.entry(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...meta, ...extra })));
+      this.entry(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...row.meta, ...row.extra })));
       if (this.file.writableNeedDrain) await drainedOrClosed(this.file);
       if (this.error) throw this.error;
       if (this.closed) throw new Error(`shard ${this.shardName} was aborted`);
@@ -281,22 +252,8 @@ export class ShardWriter {
 
 /** The parquet columns of img2dataset's layout, then the filter's extra columns. */
 function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): ColumnSource[] {
-  const col = <K extends keyof Row>(name: K): Row[K][] => rows.map((r) => r[name]);
   return [
-    { name: 'key', data: col('key'), type: 'STRING' },
-    { name: 'url', data: col('url'), type: 'STRING' },
-    { name: 'caption', data: col('caption'), type: 'STRING' },
-    { name: 'page_url', data: col('page_url'), type: 'STRING' },
-    { name: 'license', data: col('license'), type: 'STRING' },
-    { name: 'status', data: col('status'), type: 'STRING' },
-    { name: 'error_message', data: col('error_message'), type: 'STRING' },
-    { name: 'width', data: col('width'), type: 'INT32' },
-    { name: 'height', data: col('height'), type: 'INT32' },
-    { name: 'original_width', data: col('original_width'), type: 'INT32' },
-    { name: 'original_height', data: col('original_height'), type: 'INT32' },
-    { name: 'sha256', data: col('sha256'), type: 'STRING' },
-    { name: 'similarity', data: col('similarity'), type: 'DOUBLE' },
-    { name: 'download_attempts', data: col('download_attempts'), type: 'INT32' },
+    ...METADATA_COLUMNS.map(({ name, type }) => ({ name, type, data: rows.map((r) => r.meta[name]) })),
     ...extraColumns.map(({ name, type }) => ({
       name,
       type,
@@ -308,8 +265,6 @@ function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): Colu
     })),
   ];
 }
-
-
 
 /** The output files of one shard, as published (the commit marker last). */
 export function shardFileNames(shardName: string): string[] {

@@ -10,7 +10,42 @@ import { withoutSync, type Db } from './db.js';
  */
 export type ShardState = 'queued' | 'leased' | 'done' | 'failed';
 
-export interface ShardRow {
+/**
+ * What a shard's samples came to, recorded when it is done and summed over done shards; the
+ * counters of a running shard (the worker's, the coordinator's attempt) pick from these.
+ */
+export interface ShardSampleCounts {
+  /** Candidates new to the run (the shard's own: duplicates not included). */
+  candidates: number;
+  /** Candidates dropped because another shard of the run already has their key. */
+  duplicates: number;
+  /** Images downloaded and resized. */
+  downloaded: number;
+  /** Downloads or resizes that failed (and samples refused as malformed). */
+  failed: number;
+  kept: number;
+  /** Downloaded pairs the filter rejected (CLIP similarity under the threshold, language, scorers). */
+  filteredOut: number;
+  /** Image bytes received from the worker. */
+  bytesIn: number;
+  /** Size of the shard's tar. */
+  outputBytes: number;
+}
+
+/** The SQL column of each counter. */
+const COUNT_COLUMNS: Record<keyof ShardSampleCounts, string> = {
+  candidates: 'candidates',
+  duplicates: 'duplicates',
+  downloaded: 'downloaded',
+  failed: 'failed',
+  kept: 'kept',
+  filteredOut: 'filtered_out',
+  bytesIn: 'bytes_in',
+  outputBytes: 'output_bytes',
+};
+const COUNTS = Object.entries(COUNT_COLUMNS) as [keyof ShardSampleCounts, string][];
+
+export interface ShardRow extends ShardSampleCounts {
   id: number;
   source: string;
   state: ShardState;
@@ -24,14 +59,6 @@ export interface ShardRow {
   updatedAt: number;
   doneAt: number | null;
   outputShard: string | null;
-  candidates: number;
-  duplicates: number;
-  downloaded: number;
-  failed: number;
-  kept: number;
-  filteredOut: number;
-  bytesIn: number;
-  outputBytes: number;
 }
 
 export interface Lease {
@@ -42,27 +69,8 @@ export interface Lease {
   attempt: number;
 }
 
-export interface ShardResultCounts {
-  candidates: number;
-  duplicates: number;
-  downloaded: number;
-  failed: number;
-  kept: number;
-  filteredOut: number;
-  bytesIn: number;
-  outputBytes: number;
+export interface ShardResultCounts extends ShardSampleCounts {
   outputShard: string;
-}
-
-export interface DoneTotals {
-  candidates: number;
-  duplicates: number;
-  downloaded: number;
-  kept: number;
-  failed: number;
-  filteredOut: number;
-  bytesIn: number;
-  outputBytes: number;
 }
 
 export interface ReturnedLease {
@@ -97,8 +105,7 @@ export function randomFencingToken(): number {
 
 const COLUMNS = `id, source, state, attempts, failures, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt,
   fencing_token AS fencingToken, error, added_at AS addedAt, updated_at AS updatedAt, done_at AS doneAt,
-  output_shard AS outputShard, candidates, duplicates, downloaded, failed, kept, filtered_out AS filteredOut,
-  bytes_in AS bytesIn, output_bytes AS outputBytes`;
+  output_shard AS outputShard, ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')}`;
 
 export class ShardTable {
   constructor(private readonly db: Db) {}
@@ -140,16 +147,9 @@ export class ShardTable {
   }
 
   /** Sums over done shards, for the dashboard and `cah status`. */
-  doneTotals(): DoneTotals {
-    return this.db
-      .prepare(
-        `SELECT COALESCE(SUM(candidates),0) AS candidates, COALESCE(SUM(duplicates),0) AS duplicates,
-           COALESCE(SUM(downloaded),0) AS downloaded, COALESCE(SUM(kept),0) AS kept, COALESCE(SUM(failed),0) AS failed,
-           COALESCE(SUM(filtered_out),0) AS filteredOut, COALESCE(SUM(bytes_in),0) AS bytesIn,
-           COALESCE(SUM(output_bytes),0) AS outputBytes
-         FROM shards WHERE state = 'done'`,
-      )
-      .get() as DoneTotals;
+  doneTotals(): ShardSampleCounts {
+    const sums = COUNTS.map(([name, column]) => `COALESCE(SUM(${column}),0) AS ${name}`).join(', ');
+    return this.db.prepare(`SELECT ${sums} FROM shards WHERE state = 'done'`).get() as ShardSampleCounts;
   }
 
   /** Gives the oldest queued shard to `owner` with a fresh fencing token, or null when none is queued. */
@@ -230,25 +230,10 @@ export class ShardTable {
     const info = this.db
       .prepare(
         `UPDATE shards SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, error = NULL, done_at = ?,
-           updated_at = ?, output_shard = ?, candidates = ?, duplicates = ?, downloaded = ?, failed = ?, kept = ?,
-           filtered_out = ?, bytes_in = ?, output_bytes = ?
+           updated_at = ?, output_shard = ?, ${COUNTS.map(([, column]) => `${column} = ?`).join(', ')}
          WHERE id = ? AND state = 'leased' AND fencing_token = ?`,
       )
-      .run(
-        now,
-        now,
-        result.outputShard,
-        result.candidates,
-        result.duplicates,
-        result.downloaded,
-        result.failed,
-        result.kept,
-        result.filteredOut,
-        result.bytesIn,
-        result.outputBytes,
-        shardId,
-        fencingToken,
-      );
+      .run(now, now, result.outputShard, ...COUNTS.map(([name]) => result[name]), shardId, fencingToken);
     return info.changes === 1;
   }
 

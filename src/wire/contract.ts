@@ -1,155 +1,53 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ProtoGrpcType } from './generated/cah.js';
+import type { CoordinatorHandlers } from './generated/cah/v1/Coordinator.js';
 
 /**
- * TypeScript shapes of proto/cah.proto as @grpc/proto-loader decodes them (longs as numbers,
- * defaults filled in, bytes as Buffer). The .proto file is the contract; these mirror it.
+ * The messages of proto/cah.proto as @grpc/proto-loader decodes them with LOADER_OPTIONS (longs
+ * as numbers, defaults filled in, absent sub-messages as null, bytes as Buffer). The types are
+ * generated from the .proto (`npm run gen:wire`, checked by tests/wire-types.test.ts), so they
+ * cannot drift from it; senders build the same complete shapes.
  */
-export interface Capabilities {
-  maxInFlight: number;
-  cpus: number;
-  memoryBytes: number;
-}
-export interface RegisterRequest {
-  version: string;
-  host: string;
-  pid: number;
-  capabilities: Capabilities;
-  actorId: string;
-}
-export interface WorkerSettings {
-  minCaptionLength: number;
-  maxCaptionLength: number;
-  imageSize: number;
-  resizeMode: string;
-  minImageSize: number;
-  allowLoopback: boolean;
-  maxInFlight: number;
-  maxImageBytes: number;
-  heartbeatIntervalMs: number;
-  respectOptOut: boolean;
-  perHostConcurrency: number;
-  perHostRps: number;
-  jpegQuality: number;
-  maxPixels: number;
-  downloadTimeoutMs: number;
-  connectTimeoutMs: number;
-  maxRedirects: number;
-  allowPrivateSources: boolean;
-  urlRetries: number;
-}
-export interface RegisterResponse {
-  actorId: string;
-  settings: WorkerSettings;
-}
-export interface LeaseShardRequest {
-  actorId: string;
-}
-export interface WireShard {
-  shardId: number;
-  source: string;
-  fencingToken: number;
-  leaseExpiresAtMs: number;
-  attempt: number;
-}
-export interface LeaseShardResponse {
-  hasShard: boolean;
-  shard: WireShard | null;
-  retryAfterMs: number;
-  drained: boolean;
-}
-export interface ShardProgress {
-  shardId: number;
-  fencingToken: number;
-  candidates: number;
-  downloaded: number;
-  failed: number;
-  bytesIn: number;
-  // Optional for senders (older workers leave them out); decoded messages carry 0 then.
-  duplicates?: number;
-  sourceBytesRead?: number;
-  sourceBytesTotal?: number;
-}
-export interface HeartbeatRequest {
-  actorId: string;
-  shards: ShardProgress[];
-  inFlight: number;
-}
-export interface HeartbeatResponse {
-  revokedShardIds: number[];
-  drain: boolean;
-}
-export interface ClaimKeysRequest {
-  actorId: string;
-  shardId: number;
-  fencingToken: number;
-  keys: string[];
-}
-export interface ClaimKeysResponse {
-  newKeys: string[];
-}
-export interface WireSample {
-  key: string;
-  url: string;
-  caption: string;
-  pageUrl: string;
-  license: string;
-  status: string;
-  errorMessage: string;
-  width: number;
-  height: number;
-  originalWidth: number;
-  originalHeight: number;
-  sha256: string;
-  jpeg: Buffer;
-  downloadMs: number;
-  resizeMs: number;
-  /** Absent from older workers; proto3 reads it as 0 then. */
-  downloadAttempts?: number;
-}
-export interface SampleMessage {
-  actorId: string;
-  shardId: number;
-  fencingToken: number;
-  samples: WireSample[];
-}
-export interface CreditGrant {
-  credits: number;
-}
-export interface ExtractionCountsMessage {
-  records: number;
-  pages: number;
-  candidates: number;
-  duplicates: number;
-  captionTooShort: number;
-  malformedRecords: number;
-  captionTruncated: number;
-  nonHttpUrls: number;
-}
-export interface CompleteShardRequest {
-  actorId: string;
-  shardId: number;
-  fencingToken: number;
-  samplesSent: number;
-  extraction: ExtractionCountsMessage | null;
-  sourceErrors: string[];
-}
-export interface CompleteShardResponse {
-  kept: number;
-  outputShard: string;
-}
-export interface FailShardRequest {
-  actorId: string;
-  shardId: number;
-  fencingToken: number;
-  error: string;
-}
-export interface FailShardResponse {
-  willRetry: boolean;
-}
+type V1 = ProtoGrpcType['cah']['v1'];
+type Decoded<Name extends keyof V1> = V1[Name] extends MessageTypeDefinition<object, infer Output> ? Output : never;
+
+export type RegisterRequest = Decoded<'RegisterRequest'>;
+export type WorkerSettings = Decoded<'WorkerSettings'>;
+export type RegisterResponse = Decoded<'RegisterResponse'>;
+export type LeaseShardRequest = Decoded<'LeaseShardRequest'>;
+export type WireShard = Decoded<'Shard'>;
+export type LeaseShardResponse = Decoded<'LeaseShardResponse'>;
+export type ShardProgress = Decoded<'ShardProgress'>;
+export type HeartbeatRequest = Decoded<'HeartbeatRequest'>;
+export type HeartbeatResponse = Decoded<'HeartbeatResponse'>;
+export type ClaimKeysRequest = Decoded<'ClaimKeysRequest'>;
+export type ClaimKeysResponse = Decoded<'ClaimKeysResponse'>;
+export type WireSample = Decoded<'Sample'>;
+export type SampleMessage = Decoded<'SampleMessage'>;
+export type CreditGrant = Decoded<'CreditGrant'>;
+export type ExtractionCountsMessage = Decoded<'ExtractionCounts'>;
+export type CompleteShardRequest = Decoded<'CompleteShardRequest'>;
+export type CompleteShardResponse = Decoded<'CompleteShardResponse'>;
+export type FailShardRequest = Decoded<'FailShardRequest'>;
+export type FailShardResponse = Decoded<'FailShardResponse'>;
+
+/** The server side of the service: one handler per rpc, typed by the proto. */
+export type CoordinatorServiceImplementation = CoordinatorHandlers;
+
+/** How the runtime loads the proto; the generated types are made with the same options. */
+export const LOADER_OPTIONS = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  oneofs: true,
+} as const satisfies protoLoader.Options;
 
 /** The metadata key every call carries the worker token in. */
 export const TOKEN_METADATA_KEY = 'x-cah-token';
@@ -170,27 +68,18 @@ function findProto(): string {
   }
 }
 
-let cached: grpc.GrpcObject | undefined;
+let cached: ProtoGrpcType | undefined;
 
-function loadPackage(): grpc.GrpcObject {
+function loadPackage(): ProtoGrpcType {
   if (!cached) {
-    const definition = protoLoader.loadSync(findProto(), {
-      keepCase: false,
-      longs: Number,
-      enums: String,
-      defaults: true,
-      arrays: true,
-      oneofs: true,
-    });
-    cached = grpc.loadPackageDefinition(definition);
+    const definition = protoLoader.loadSync(findProto(), LOADER_OPTIONS);
+    // The generated ProtoGrpcType describes exactly this package (same proto, same options).
+    cached = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
   }
   return cached;
 }
 
-export type CoordinatorClientConstructor = grpc.ServiceClientConstructor;
-
-/** The `cah.v1.Coordinator` service: its definition for the server and its client constructor. */
-export function coordinatorService(): CoordinatorClientConstructor {
-  const v1 = (loadPackage()['cah'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
-  return v1['Coordinator'] as grpc.ServiceClientConstructor;
+/** The `cah.v1.Coordinator` service: its client constructor, typed by the proto, and its definition for the server. */
+export function coordinatorService(): V1['Coordinator'] {
+  return loadPackage().cah.v1.Coordinator;
 }

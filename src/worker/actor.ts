@@ -1,13 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { setMaxListeners } from 'node:events';
-import { cpus, hostname, totalmem } from 'node:os';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
 import { extractCandidates, newExtractionCounts, noRecordsMessage, type ExtractionCounts } from '../warc/extract.js';
 import { openSource, type SourceProgress } from '../warc/source.js';
-import type { SampleRecord } from '../output/sample.js';
-import type { RegisterResponse, ShardProgress, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
+import { sampleToWire, type SampleRecord } from '../output/sample.js';
+import type { RegisterResponse, ShardProgress, WireShard, WorkerSettings } from '../wire/contract.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -34,14 +34,8 @@ export interface WorkerOptions {
   signal?: AbortSignal;
 }
 
-interface ShardProgressCounters {
-  candidates: number;
-  duplicates: number;
-  downloaded: number;
-  failed: number;
-  bytesIn: number;
-  source: SourceProgress;
-}
+/** The counters the worker reports in its heartbeats, and how far it has read the source. */
+type ShardProgressCounters = Pick<ShardProgress, 'candidates' | 'duplicates' | 'downloaded' | 'failed' | 'bytesIn'> & { source: SourceProgress };
 
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
 class ReRegister extends Error {}
@@ -120,9 +114,9 @@ export class WorkerActor {
           version: WORKER_VERSION,
           host: hostname(),
           pid: process.pid,
-          capabilities: { maxInFlight: 0, cpus: cpus().length, memoryBytes: totalmem() },
           actorId: this.opts.actorId ?? this.actorId,
         });
+        if (!res.settings) throw new Error('the coordinator answered Register without settings');
         this.actorId = res.actorId;
         this.configure(res.settings);
         logger.info({ actor: this.actorId, coordinator: this.opts.coordinator }, 'registered: ALIVE');
@@ -328,7 +322,7 @@ export class WorkerActor {
         } else {
           progress.failed++;
         }
-        await batcher.push(toWire(sample));
+        await batcher.push(sampleToWire(sample));
         sent++;
       }
       await batcher.end();
@@ -358,7 +352,6 @@ export class WorkerActor {
     try {
       const res = await this.client.heartbeat({
         actorId: this.actorId,
-        inFlight: this.fetcher?.inFlight ?? 0,
         shards: current ? [shardProgress(current.shard, current.progress)] : [],
       });
       if (res.drain && !this.draining) {
@@ -404,26 +397,5 @@ function shardProgress(shard: WireShard, p: ShardProgressCounters): ShardProgres
     bytesIn: p.bytesIn,
     sourceBytesRead: p.source.bytesRead,
     sourceBytesTotal: p.source.bytesTotal ?? 0,
-  };
-}
-
-function toWire(sample: SampleRecord): WireSample {
-  return {
-    key: sample.key,
-    url: sample.url,
-    caption: sample.caption,
-    pageUrl: sample.pageUrl,
-    license: sample.license ?? '',
-    status: sample.status,
-    errorMessage: sample.errorMessage ?? '',
-    width: sample.width ?? 0,
-    height: sample.height ?? 0,
-    originalWidth: sample.originalWidth ?? 0,
-    originalHeight: sample.originalHeight ?? 0,
-    sha256: sample.sha256 ?? '',
-    jpeg: sample.jpeg ?? Buffer.alloc(0),
-    downloadMs: Math.round(sample.downloadMs ?? 0),
-    resizeMs: Math.round(sample.resizeMs ?? 0),
-    downloadAttempts: sample.downloadAttempts ?? 0,
   };
 }

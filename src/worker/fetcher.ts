@@ -77,10 +77,6 @@ export class ImageFetcher {
     });
   }
 
-  get inFlight(): number {
-    return this.active;
-  }
-
   stats(): { bytesIn: number; inFlight: number; dnsEntries: number; hosts: number } {
     return { bytesIn: this.bytes, inFlight: this.active, dnsEntries: this.dnsCache.size, hosts: this.limiter.size };
   }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import type { SampleRecord } from '../output/sample.js';
+import { newSample, type SampleRecord } from '../output/sample.js';
 import type { Candidate } from '../warc/candidate.js';
 import type { ImageFetcher } from './fetcher.js';
 import { interleaveByHost } from './politeness.js';
@@ -152,25 +152,8 @@ async function handle(
   signal?: AbortSignal,
 ): Promise<SampleRecord | { retryInMs: number }> {
   const attempts = previousAttempts + 1;
-  const base: SampleRecord = {
-    key: c.key,
-    url: c.url,
-    caption: c.caption,
-    pageUrl: c.pageUrl,
-    license: c.license,
-    status: 'failed_to_download',
-    errorMessage: null,
-    width: null,
-    height: null,
-    originalWidth: null,
-    originalHeight: null,
-    sha256: null,
-    similarity: null,
-    jpeg: null,
-    downloadMs: null,
-    resizeMs: null,
-    downloadAttempts: attempts,
-  };
+  const { key, url, caption, pageUrl, license } = c;
+  const base = newSample({ key, url, caption, pageUrl, license, status: 'failed_to_download', downloadAttempts: attempts });
   const fetched = await fetcher.fetch(c.url, signal);
   base.downloadMs = fetched.ms;
   if (!fetched.ok) {

@@ -31,7 +31,7 @@ export function isStatus(err: unknown, code: grpc.status): boolean {
  * on a dead connection fail within seconds instead of waiting forever.
  */
 export class CoordinatorClient {
-  private readonly client: grpc.Client;
+  private readonly client: InstanceType<ReturnType<typeof coordinatorService>>;
   private readonly metadata = new grpc.Metadata();
 
   /** `ca`: the coordinator's certificate, pinned as the only trusted root (TLS); none: plain text. */
@@ -55,43 +55,38 @@ export class CoordinatorClient {
   }
 
   register(req: RegisterRequest): Promise<RegisterResponse> {
-    return this.unary('register', req, 10_000);
+    return this.unary((md, opts, done) => this.client.register(req, md, opts, done), 10_000);
   }
   leaseShard(req: LeaseShardRequest): Promise<LeaseShardResponse> {
-    return this.unary('leaseShard', req, 10_000);
+    return this.unary((md, opts, done) => this.client.leaseShard(req, md, opts, done), 10_000);
   }
   heartbeat(req: HeartbeatRequest): Promise<HeartbeatResponse> {
-    return this.unary('heartbeat', req, 10_000);
+    return this.unary((md, opts, done) => this.client.heartbeat(req, md, opts, done), 10_000);
   }
   claimKeys(req: ClaimKeysRequest): Promise<ClaimKeysResponse> {
-    return this.unary('claimKeys', req, 30_000);
+    return this.unary((md, opts, done) => this.client.claimKeys(req, md, opts, done), 30_000);
   }
   completeShard(req: CompleteShardRequest): Promise<CompleteShardResponse> {
-    return this.unary('completeShard', req, 300_000);
+    return this.unary((md, opts, done) => this.client.completeShard(req, md, opts, done), 300_000);
   }
   failShard(req: FailShardRequest): Promise<FailShardResponse> {
-    return this.unary('failShard', req, 30_000);
+    return this.unary((md, opts, done) => this.client.failShard(req, md, opts, done), 30_000);
   }
 
   streamSamples(): grpc.ClientDuplexStream<SampleMessage, CreditGrant> {
-    const method = (this.client as unknown as Record<string, (md: grpc.Metadata) => grpc.ClientDuplexStream<SampleMessage, CreditGrant>>)['streamSamples']!;
-    return method.call(this.client, this.metadata);
+    return this.client.streamSamples(this.metadata);
   }
 
   close(): void {
     this.client.close();
   }
 
-  private unary<Req, Res>(name: string, req: Req, timeoutMs: number): Promise<Res> {
-    const method = (this.client as unknown as Record<string, Function>)[name]!;
+  private unary<Res>(
+    call: (metadata: grpc.Metadata, options: grpc.CallOptions, done: grpc.requestCallback<Res>) => grpc.ClientUnaryCall,
+    timeoutMs: number,
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(
-        this.client,
-        req,
-        this.metadata,
-        { deadline: Date.now() + timeoutMs },
-        (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)),
-      );
+      call(this.metadata, { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res!)));
     });
   }
 }

@@ -19,7 +19,6 @@ export const registerRequest = (actorId = ''): Parameters<CoordinatorClient['reg
   version: 't',
   host: 'test',
   pid: 1,
-  capabilities: { maxInFlight: 1, cpus: 1, memoryBytes: 1 },
   actorId,
 });
 
@@ -107,6 +106,7 @@ export function wireSample(name: string, over: Partial<WireSample> = {}): WireSa
     jpeg: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(`jpeg bytes of ${name}`)]),
     downloadMs: 1,
     resizeMs: 1,
+    downloadAttempts: 1,
     ...over,
   };
 }

@@ -2,16 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import tar from 'tar-stream';
+import type { MetadataRow } from '../../src/output/sample.js';
 
-export interface ParquetRow {
-  key: string;
-  url: string;
-  caption: string;
-  status: string;
-  error_message: string | null;
-  similarity: number | null;
-  [column: string]: unknown;
-}
+/** A row as the writer's table describes it, plus the filter's extra columns. */
+export type ParquetRow = MetadataRow & { [column: string]: unknown };
 
 /** Every row of every NNNNN.parquet in the dataset, read with hyparquet (not our writer). */
 export async function readAllParquet(outDir: string): Promise<ParquetRow[]> {

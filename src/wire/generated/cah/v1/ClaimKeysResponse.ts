@@ -1,0 +1,10 @@
+// Original file: proto/cah.proto
+
+
+export interface ClaimKeysResponse {
+  'newKeys'?: (string)[];
+}
+
+export interface ClaimKeysResponse__Output {
+  'newKeys': (string)[];
+}

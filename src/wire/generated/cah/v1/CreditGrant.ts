@@ -1,0 +1,10 @@
+// Original file: proto/cah.proto
+
+
+export interface CreditGrant {
+  'credits'?: (number);
+}
+
+export interface CreditGrant__Output {
+  'credits': (number);
+}

@@ -1,0 +1,59 @@
+// Original file: proto/cah.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface WorkerSettings {
+  'minCaptionLength'?: (number);
+  'maxCaptionLength'?: (number);
+  'imageSize'?: (number);
+  'resizeMode'?: (string);
+  'minImageSize'?: (number);
+  'allowLoopback'?: (boolean);
+  'maxInFlight'?: (number);
+  'maxImageBytes'?: (number | string | Long);
+  'heartbeatIntervalMs'?: (number);
+  'respectOptOut'?: (boolean);
+  'perHostConcurrency'?: (number);
+  'perHostRps'?: (number | string);
+  'jpegQuality'?: (number);
+  'maxPixels'?: (number | string | Long);
+  'downloadTimeoutMs'?: (number);
+  'connectTimeoutMs'?: (number);
+  'maxRedirects'?: (number);
+  /**
+   * Shard sources on private addresses (RFC 1918, unique-local) are fetched: a private mirror.
+   */
+  'allowPrivateSources'?: (boolean);
+  /**
+   * Transient download failures (timeout, reset, 429, 5xx) are tried again up to this many times.
+   */
+  'urlRetries'?: (number);
+}
+
+export interface WorkerSettings__Output {
+  'minCaptionLength': (number);
+  'maxCaptionLength': (number);
+  'imageSize': (number);
+  'resizeMode': (string);
+  'minImageSize': (number);
+  'allowLoopback': (boolean);
+  'maxInFlight': (number);
+  'maxImageBytes': (number);
+  'heartbeatIntervalMs': (number);
+  'respectOptOut': (boolean);
+  'perHostConcurrency': (number);
+  'perHostRps': (number);
+  'jpegQuality': (number);
+  'maxPixels': (number);
+  'downloadTimeoutMs': (number);
+  'connectTimeoutMs': (number);
+  'maxRedirects': (number);
+  /**
+   * Shard sources on private addresses (RFC 1918, unique-local) are fetched: a private mirror.
+   */
+  'allowPrivateSources': (boolean);
+  /**
+   * Transient download failures (timeout, reset, 429, 5xx) are tried again up to this many times.
+   */
+  'urlRetries': (number);
+}
