@@ -190,6 +190,7 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
         url: `http://bench.example/${i}.jpg`,
         caption: `a benchmark caption number ${i}`,
         pageUrl: 'http://bench.example/',
+        exif: '',
         license: '',
         status: 'success',
         errorMessage: '',

@@ -87,6 +87,7 @@ async function streamShard(client: CoordinatorClient, actorId: string, shard: { 
       url: `http://load.example/${n}.jpg`,
       caption: `a load test caption ${n}`,
       pageUrl: 'http://load.example/',
+      exif: '',
       license: '',
       status: 'success',
       errorMessage: '',

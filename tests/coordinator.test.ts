@@ -138,6 +138,7 @@ test('credits: a slow filter slows the stream instead of queueing without bound;
     const samples: WireSample[] = Array.from({ length: total }, (_, i) => ({
       key: i.toString(16).padStart(16, '0'),
       url: `http://example.test/${i}.jpg`,
+      exif: '',
       caption: i % 5 === 0 ? `reject ${i}` : `a red square ${i}`,
       pageUrl: 'http://example.test/',
       license: '',

@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import sharp from 'sharp';
-import { exifJson, MAX_EXIF_CHARS } from '../src/worker/exif.js';
+import { MAX_EXIF_CHARS } from '../src/output/sample.js';
+import { storedExif } from '../src/coordinator/sample-check.js';
+import { exifJson } from '../src/worker/exif.js';
+import { DEFAULT_RESIZE_OPTIONS, resizeImage } from '../src/worker/resize.js';
 
 async function exifOf(tags: Record<string, Record<string, string>>): Promise<Buffer> {
   const jpeg = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#08f' } }).withExif(tags).jpeg().toBuffer();
@@ -40,4 +43,22 @@ test('exif: hostile values are put on one line and cut; the whole stays under th
     }),
     { numRuns: 2000, seed: 7 },
   );
+});
+
+test('exif: the worker reads it only when the run asks; the coordinator keeps a worker\'s value only as a bounded JSON object of text', async () => {
+  const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#0a0' } }).withExif({ IFD0: { Make: 'Nikon', Model: 'D90' } }).jpeg().toBuffer();
+  const asked = await resizeImage(jpeg, { ...DEFAULT_RESIZE_OPTIONS, extractExif: true });
+  assert.ok(asked.ok);
+  assert.equal((JSON.parse(asked.exif!) as Record<string, string>)['Image Model'], 'D90');
+  const notAsked = await resizeImage(jpeg, DEFAULT_RESIZE_OPTIONS);
+  assert.ok(notAsked.ok);
+  assert.equal(notAsked.exif, null);
+
+  assert.equal(storedExif(asked.exif!), asked.exif);
+  assert.equal(storedExif(''), null);
+  assert.equal(storedExif('not json'), null);
+  assert.equal(storedExif('[1,2]'), null);
+  assert.equal(storedExif('{"Image Make": 5}'), null, 'values are text');
+  assert.equal(storedExif(JSON.stringify({ 'Image Make': 'x'.repeat(MAX_EXIF_CHARS) })), null, 'over the bound');
+  assert.equal(storedExif(JSON.stringify({ 'Image\u001b[2J Make': 'a\r\nb' })), '{"Image Make":"a b"}');
 });

@@ -15,7 +15,7 @@ const hasNumpy = spawnSync('python3', ['-c', 'import numpy']).status === 0;
 function sample(key: string, status: SampleRecord['status'], similarity: number | null): SampleRecord {
   return {
     key, url: `http://example.com/${key}.jpg`, caption: `caption ${key}`, pageUrl: 'http://example.com/', license: null, status,
-    errorMessage: status === 'success' ? null : 'nope', width: 8, height: 8, originalWidth: 8, originalHeight: 8, sha256: null,
+    errorMessage: status === 'success' ? null : 'nope', width: 8, height: 8, originalWidth: 8, originalHeight: 8, exif: null, sha256: null,
     similarity, jpeg: status === 'success' ? Buffer.from([0xff, 0xd8, 0xff, 0xd9]) : null, downloadMs: 1, resizeMs: 1, downloadAttempts: 1,
   };
 }

@@ -35,7 +35,7 @@ test("the metadata columns are img2dataset's, in its order, with the types reade
     METADATA_COLUMNS.map(({ name, type }) => `${name}:${type}`),
     [
       'key:STRING', 'url:STRING', 'caption:STRING', 'page_url:STRING', 'license:STRING', 'status:STRING', 'error_message:STRING',
-      'width:INT32', 'height:INT32', 'original_width:INT32', 'original_height:INT32', 'sha256:STRING', 'similarity:DOUBLE',
+      'width:INT32', 'height:INT32', 'original_width:INT32', 'original_height:INT32', 'exif:STRING', 'sha256:STRING', 'similarity:DOUBLE',
       'download_attempts:INT32',
     ],
   );
@@ -66,7 +66,7 @@ test("a written shard's parquet schema and tar .json keys are the table's column
 test('wire: nulls travel as proto3 defaults and read back as nulls; the coordinator-only similarity does not travel', () => {
   const full: SampleRecord = {
     key: '00000000000000b2', url: 'http://e.test/b.jpg', caption: 'b', pageUrl: 'http://e.test/', license: 'cc-by', status: 'success',
-    errorMessage: 'x', width: 8, height: 9, originalWidth: 80, originalHeight: 90, sha256: 'ab', similarity: 0.3,
+    errorMessage: 'x', width: 8, height: 9, originalWidth: 80, originalHeight: 90, exif: '{"Image Make":"x"}', sha256: 'ab', similarity: 0.3,
     downloadAttempts: 2, jpeg: Buffer.from([1, 2]), downloadMs: 12, resizeMs: 3,
   };
   assert.deepEqual(sampleFromWire(sampleToWire(full)), { ...full, similarity: null });
@@ -74,7 +74,7 @@ test('wire: nulls travel as proto3 defaults and read back as nulls; the coordina
   const wire = sampleToWire(empty);
   assert.deepEqual(wire, {
     key: full.key, url: full.url, caption: '', pageUrl: '', license: '', status: 'failed_to_download', errorMessage: '', width: 0, height: 0,
-    originalWidth: 0, originalHeight: 0, sha256: '', downloadAttempts: 0, jpeg: Buffer.alloc(0), downloadMs: 0, resizeMs: 0,
+    originalWidth: 0, originalHeight: 0, exif: '', sha256: '', downloadAttempts: 0, jpeg: Buffer.alloc(0), downloadMs: 0, resizeMs: 0,
   });
   assert.deepEqual(sampleFromWire(wire), empty);
   assert.equal(sampleToWire({ ...empty, downloadMs: 12.6 }).downloadMs, 13, 'uint32 fields are whole numbers');

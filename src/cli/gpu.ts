@@ -44,6 +44,7 @@ export interface GpuFlags extends FilterFlags {
   downloadTimeoutMs: number;
   maxImageBytes: number;
   respectOptOut: boolean;
+  extractExif?: boolean;
   dashboard: boolean;
   metrics?: string;
   swarm: boolean;
@@ -86,6 +87,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--download-timeout-ms <ms>', 'total time allowed for one image', intFlag(100), DEFAULT_WORKER_SETTINGS.downloadTimeoutMs)
     .option('--max-image-bytes <n>', 'abort downloads larger than this', intFlag(1024), DEFAULT_WORKER_SETTINGS.maxImageBytes)
     .option('--no-respect-opt-out', 'ignore X-Robots-Tag noai / noimageai (not recommended)')
+    .option('--extract-exif', "fill the exif column with each image's EXIF tags (JSON; camera, exposure, GPS when present)", false)
     .option('--no-dashboard', 'JSON log lines instead of the terminal dashboard')
     .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT', metricsFlag)
     .option('--model <dir>', 'CLIP model directory (Hugging Face ONNX layout); without it every pair is kept')
@@ -132,6 +134,7 @@ export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
       connectTimeoutMs: Math.min(DEFAULT_WORKER_SETTINGS.connectTimeoutMs, flags.downloadTimeoutMs),
       maxImageBytes: flags.maxImageBytes,
       respectOptOut: flags.respectOptOut,
+      extractExif: flags.extractExif ?? false,
       heartbeatIntervalMs: Math.max(200, Math.min(DEFAULT_WORKER_SETTINGS.heartbeatIntervalMs, Math.floor(flags.heartbeatTimeoutMs / 4))),
     },
   };

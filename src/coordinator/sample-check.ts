@@ -1,5 +1,5 @@
 import { sniffImageFormat } from '../filter/image-format.js';
-import { WORKER_STATUSES } from '../output/sample.js';
+import { MAX_EXIF_CHARS, WORKER_STATUSES } from '../output/sample.js';
 import { oneLine } from '../text/sanitize.js';
 import { SAMPLE_KEY_FORMAT } from '../warc/candidate.js';
 import type { WireSample } from '../wire/contract.js';
@@ -46,4 +46,22 @@ export function storedUrl(url: string): string {
   parsed.username = '';
   parsed.password = '';
   return parsed.href;
+}
+
+/**
+ * A worker's exif value as the dataset stores it: a JSON object of text values within the bound,
+ * on one line; anything else from a broken or hostile worker is dropped (null), not the sample.
+ */
+export function storedExif(exif: string): string | null {
+  if (exif === '' || exif.length > MAX_EXIF_CHARS) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(exif);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const entries = Object.entries(parsed as Record<string, unknown>);
+  if (!entries.every(([, value]) => typeof value === 'string')) return null;
+  return JSON.stringify(Object.fromEntries(entries.map(([key, value]) => [oneLine(key), oneLine(value as string)])));
 }

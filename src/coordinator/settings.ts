@@ -41,6 +41,7 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   maxRedirects: 5,
   allowPrivateSources: false,
   urlRetries: 2,
+  extractExif: false,
 };
 
 export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {

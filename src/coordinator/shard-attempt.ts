@@ -4,7 +4,7 @@ import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import { sampleFromWire, type SampleRecord } from '../output/sample.js';
 import type { ShardSampleCounts } from '../store/shards.js';
 import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
-import { imageRefusal, sampleRefusal, storedUrl } from './sample-check.js';
+import { imageRefusal, sampleRefusal, storedExif, storedUrl } from './sample-check.js';
 
 /** What the coordinator counts of a running attempt's samples: the store's counters it knows, and what arrived. */
 export type AttemptCounts = Pick<ShardSampleCounts, 'downloaded' | 'failed' | 'kept' | 'filteredOut' | 'bytesIn'> & { received: number };
@@ -178,7 +178,7 @@ export function toSampleRecord(wire: WireSample): SampleRecord {
       errorMessage: `the worker sent an impossible image size (${sizes.join('×')})`,
     };
   }
-  const sample = { ...sampleFromWire(wire), url: storedUrl(wire.url), pageUrl: storedUrl(wire.pageUrl) };
+  const sample = { ...sampleFromWire(wire), url: storedUrl(wire.url), pageUrl: storedUrl(wire.pageUrl), exif: storedExif(wire.exif) };
   const badImage = imageRefusal(wire);
   if (badImage) return { ...sample, status: 'failed_to_resize', errorMessage: badImage, jpeg: null };
   // Only a success brings its image into the dataset.

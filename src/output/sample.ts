@@ -1,5 +1,8 @@
 import type { WireSample } from '../wire/contract.js';
 
+/** The longest `exif` value: EXIF may carry tens of KB of maker notes and text; a dataset row wants the tags. */
+export const MAX_EXIF_CHARS = 8192;
+
 /** img2dataset's per-sample statuses: what a worker may send. */
 export const WORKER_STATUSES = ['success', 'failed_to_download', 'failed_to_resize'] as const;
 /** A sample's status in the dataset: the worker's, or filtered_out for pairs the filter rejected. */
@@ -47,6 +50,8 @@ export const SAMPLE_FIELDS = [
   { field: 'height', column: 'height', kind: 'count', wire: true },
   { field: 'originalWidth', column: 'original_width', kind: 'count', wire: true },
   { field: 'originalHeight', column: 'original_height', kind: 'count', wire: true },
+  // EXIF tags as a JSON object of text values ("Image Make": …), when the run asks (--extract-exif).
+  { field: 'exif', column: 'exif', kind: 'optionalText', wire: true },
   // sha256 hex of the image bytes as downloaded (img2dataset's compute_hash).
   { field: 'sha256', column: 'sha256', kind: 'optionalText', wire: true },
   // CLIP cosine similarity: the coordinator's filter sets it; null when none ran or no image.

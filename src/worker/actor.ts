@@ -382,6 +382,7 @@ export class WorkerActor {
       minSize: s.minImageSize,
       jpegQuality: s.jpegQuality,
       maxPixels: s.maxPixels,
+      extractExif: s.extractExif,
     };
   }
 }

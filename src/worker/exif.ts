@@ -1,8 +1,6 @@
 import readExif from 'exif-reader';
+import { MAX_EXIF_CHARS } from '../output/sample.js';
 import { oneLine } from '../text/sanitize.js';
-
-/** The longest `exif` value: EXIF may carry tens of KB of maker notes and text; a dataset row wants the tags. */
-export const MAX_EXIF_CHARS = 8192;
 /** EXIF blocks beyond this are not parsed at all (a JPEG APP1 segment holds at most 64 KB). */
 const MAX_EXIF_BYTES = 64 * 1024;
 /** Longest value of one tag, after which it is cut. */

@@ -173,6 +173,7 @@ async function handle(
       height: r.height,
       originalWidth: r.originalWidth,
       originalHeight: r.originalHeight,
+      exif: r.exif,
       jpeg: r.jpeg,
       // As img2dataset's compute_hash: the bytes as downloaded, not the re-encoded JPEG.
       sha256: createHash('sha256').update(fetched.bytes).digest('hex'),

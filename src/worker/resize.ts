@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { decodedFormat, DEFAULT_DECODE_TIMEOUT_SECONDS, formatRefusal } from '../filter/image-format.js';
+import { exifJson } from './exif.js';
 
 export type ResizeMode = 'border' | 'keep_ratio' | 'center_crop' | 'no';
 
@@ -13,12 +14,14 @@ export interface ResizeOptions {
   maxPixels: number;
   /** CPU-bomb guard: decode + resize + encode of one image stops after this many seconds. */
   timeoutSeconds?: number;
+  /** Read the image's EXIF tags for the exif column. */
+  extractExif?: boolean;
 }
 
 export const DEFAULT_RESIZE_OPTIONS: ResizeOptions = { size: 256, mode: 'border', minSize: 0, jpegQuality: 95, maxPixels: 89_478_484 };
 
 export type ResizeResult =
-  | { ok: true; jpeg: Buffer; width: number; height: number; originalWidth: number; originalHeight: number }
+  | { ok: true; jpeg: Buffer; width: number; height: number; originalWidth: number; originalHeight: number; exif: string | null }
   | { ok: false; error: string };
 
 // Many resizes run at once on a small worker: one libvips thread each gives the best throughput.
@@ -47,7 +50,8 @@ export async function resizeImage(bytes: Buffer, opts: ResizeOptions): Promise<R
     else if (opts.mode === 'center_crop') pipeline = pipeline.resize(s, s, { fit: 'cover', position: 'centre' });
     pipeline = pipeline.timeout({ seconds: timeoutSeconds });
     const { data, info } = await pipeline.jpeg({ quality: opts.jpegQuality }).toBuffer({ resolveWithObject: true });
-    return { ok: true, jpeg: data, width: info.width, height: info.height, originalWidth, originalHeight };
+    const exif = opts.extractExif ? exifJson(meta.exif) : null;
+    return { ok: true, jpeg: data, width: info.width, height: info.height, originalWidth, originalHeight, exif };
   } catch (err) {
     const message = (err as Error).message.split('\n')[0] ?? 'decode failed';
     if (/pixel limit/i.test(message)) return { ok: false, error: `image too large: more than ${opts.maxPixels} pixels` };

@@ -102,6 +102,7 @@ export function wireSample(name: string, over: Partial<WireSample> = {}): WireSa
     height: 8,
     originalWidth: 8,
     originalHeight: 8,
+    exif: '',
     sha256: '',
     jpeg: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(`jpeg bytes of ${name}`)]),
     downloadMs: 1,

@@ -21,6 +21,10 @@ export interface Sample {
    * Downloads tried for this sample (1 + retries of transient failures).
    */
   'downloadAttempts'?: (number);
+  /**
+   * The image's EXIF tags as a JSON object, when the run asked for them ('' otherwise).
+   */
+  'exif'?: (string);
 }
 
 export interface Sample__Output {
@@ -43,4 +47,8 @@ export interface Sample__Output {
    * Downloads tried for this sample (1 + retries of transient failures).
    */
   'downloadAttempts': (number);
+  /**
+   * The image's EXIF tags as a JSON object, when the run asked for them ('' otherwise).
+   */
+  'exif': (string);
 }

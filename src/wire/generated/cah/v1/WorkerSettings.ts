@@ -28,6 +28,10 @@ export interface WorkerSettings {
    * Transient download failures (timeout, reset, 429, 5xx) are tried again up to this many times.
    */
   'urlRetries'?: (number);
+  /**
+   * Fill the exif column from each image's EXIF (img2dataset's extract_exif).
+   */
+  'extractExif'?: (boolean);
 }
 
 export interface WorkerSettings__Output {
@@ -56,4 +60,8 @@ export interface WorkerSettings__Output {
    * Transient download failures (timeout, reset, 429, 5xx) are tried again up to this many times.
    */
   'urlRetries': (number);
+  /**
+   * Fill the exif column from each image's EXIF (img2dataset's extract_exif).
+   */
+  'extractExif': (boolean);
 }
