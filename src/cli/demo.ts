@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runDemo } from '../demo/run-demo.js';
+import { reportOutcome } from './errors.js';
 import { intFlag } from './state.js';
 
 export function registerDemoCommand(program: Command): void {
@@ -21,6 +22,6 @@ Examples:
   cah demo --workers 4 --shards 8 --no-dashboard`,
     )
     .action(async (flags: { dir: string; workers: number; shards: number; pagesPerShard: number; seed: number; clip: boolean; dashboard: boolean }) => {
-      process.exitCode = await runDemo(flags);
+      reportOutcome(await runDemo(flags));
     });
 }

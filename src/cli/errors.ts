@@ -1,23 +1,32 @@
+import { CahError } from '../errors.js';
+
 /**
- * A user mistake or an expected failure: printed as one line (`cah: message`) without a stack
- * trace, and the process exits with `exitCode`.
+ * What a command's failure was, for the exit code `cli/main.ts` picks: USAGE a user mistake (flags,
+ * files the user named), PARTIAL the work failed or partly failed, REMOTE a remote (the network,
+ * the hub, Common Crawl) could not be reached or answered an error.
  */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = 2,
-  ) {
-    super(message);
-    this.name = 'CliError';
+export type CliErrorCode = 'CAH_USAGE' | 'CAH_PARTIAL' | 'CAH_REMOTE';
+
+/** A user mistake or an expected failure: printed as one line (`cah: message`) without a stack trace. */
+export class CliError extends CahError {
+  constructor(message: string, code: CliErrorCode = 'CAH_USAGE') {
+    super(code, message);
   }
 }
 
 /**
- * Exit codes, one per class of failure: 0 success; 1 the work failed or partly failed (failed shards,
- * servers not created, a remote such as the network, the hub or Common Crawl unreachable); 2 usage
- * or configuration error (flags, files the user named); 3 worker refused by the coordinator.
+ * How a command that ran to its end came out, when not plainly well: `partial` (some of the work
+ * failed, and the command has said so). `cli/main.ts` turns it into the exit code after the
+ * command returns, so that the process still ends on its own (logs flushed, handles closed).
  */
-export const EXIT_PARTIAL = 1;
-/** A remote could not be reached or answered an error: the same class as a partial failure. */
-export const EXIT_REMOTE = 1;
-export const EXIT_USAGE = 2;
+export type Outcome = 'ok' | 'partial';
+
+let outcome: Outcome = 'ok';
+
+export function reportOutcome(value: Outcome): void {
+  outcome = value;
+}
+
+export function commandOutcome(): Outcome {
+  return outcome;
+}

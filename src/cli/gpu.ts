@@ -6,7 +6,7 @@ import { runCoordinator, type RunResult } from '../coordinator/run.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type CoordinatorSettings } from '../coordinator/settings.js';
 import { StateLockedError } from '../store/coordinator-lock.js';
 import { Store } from '../store/store.js';
-import { CliError, EXIT_PARTIAL } from './errors.js';
+import { CliError, reportOutcome, type Outcome } from './errors.js';
 import { createLogger, exposedListenWarning, intFlag, numberFlag, resolveStateDir } from './state.js';
 import { openFilter, type FilterFlags } from './filter-flags.js';
 import { coordinatorLogPath, presentRun, workerLogDir } from './present.js';
@@ -137,8 +137,8 @@ export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
   };
 }
 
-/** Runs the coordinator for `cah gpu` / `cah demo` and prints the outcome. Returns the exit code. */
-export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerArgs?: string[]; title?: string } = {}): Promise<{ code: number; result: RunResult }> {
+/** Runs the coordinator for `cah gpu` / `cah demo` and prints the outcome. */
+export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerArgs?: string[]; title?: string } = {}): Promise<{ outcome: Outcome; result: RunResult }> {
   const store = Store.openInStateDir(stateDir);
   let releaseLock: (() => void) | null = null;
   try {
@@ -199,10 +199,10 @@ export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerA
     await filter.filter.close();
     if (result.exitReason === 'failed') {
       process.stderr.write(`cah: ${result.error ?? 'the run failed'}\n`);
-      return { code: EXIT_PARTIAL, result };
+      return { outcome: 'partial', result };
     }
     const failed = result.snapshot.shards.failed;
-    return { code: failed > 0 ? EXIT_PARTIAL : 0, result };
+    return { outcome: failed > 0 ? 'partial' : 'ok', result };
   } finally {
     releaseLock?.();
     store.close();
@@ -279,7 +279,6 @@ Examples:
     )
     .action(async (flags: GpuFlags) => {
       const stateDir = resolveStateDir(program.opts()['state']);
-      const { code } = await runGpu(flags, stateDir);
-      process.exitCode = code;
+      reportOutcome((await runGpu(flags, stateDir)).outcome);
     });
 }

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { CahError } from '../errors.js';
 import { tokensEqual } from './credentials.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
 import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
@@ -20,12 +21,12 @@ import type {
 } from '../wire/contract.js';
 
 /** A refusal the service turns into a gRPC status (FAILED_PRECONDITION for a stale lease, …). */
-export class RpcError extends Error {
+export class RpcError extends CahError {
   constructor(
-    readonly code: grpc.status,
+    readonly status: grpc.status,
     message: string,
   ) {
-    super(message);
+    super('CAH_RPC_REFUSED', message);
   }
 }
 
@@ -106,7 +107,7 @@ function guard(token: string): grpc.ServerInterceptor {
 }
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof RpcError) return { code: err.code, details: err.message };
+  if (err instanceof RpcError) return { code: err.status, details: err.message };
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
@@ -167,12 +168,11 @@ export function bindServer(server: grpc.Server, address: string, tls?: TlsIdenti
 }
 
 /** The coordinator could not listen where it was told (address in use, not local, malformed). */
-export class ListenError extends Error {
+export class ListenError extends CahError {
   constructor(
     readonly address: string,
     reason: string,
   ) {
-    super(`cannot listen on ${address}: ${reason}`);
-    this.name = 'ListenError';
+    super('CAH_LISTEN', `cannot listen on ${address}: ${reason}`);
   }
 }

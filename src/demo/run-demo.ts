@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CliError } from '../cli/errors.js';
+import { CliError, type Outcome } from '../cli/errors.js';
 import { runGpu, type GpuFlags } from '../cli/gpu.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../coordinator/settings.js';
 import { Store } from '../store/store.js';
@@ -54,7 +54,7 @@ export function demoGpuFlags(opts: { out: string; workers: number; model?: strin
 export const DEMO_MARKER = '.cah-demo';
 
 /** `npm start`: everything on loopback, no internet; prints a summary and where the dataset is. */
-export async function runDemo(flags: DemoFlags): Promise<number> {
+export async function runDemo(flags: DemoFlags): Promise<Outcome> {
   const dir = resolve(flags.dir);
   const entries = await readdir(dir).catch(() => null);
   if (entries && entries.length > 0 && !entries.includes(DEMO_MARKER)) {
@@ -90,7 +90,7 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
     store.shards.add(web.shardPaths);
     store.close();
     const gpuFlags = demoGpuFlags({ out, workers: flags.workers, dashboard: flags.dashboard, ...(model ? { model } : {}) });
-    const { code, result } = await runGpu(gpuFlags, stateDir, { title: 'cah demo' });
+    const { outcome, result } = await runGpu(gpuFlags, stateDir, { title: 'cah demo' });
     const s = result.snapshot;
     const secs = (Date.now() - started) / 1000;
     const lines = [
@@ -110,7 +110,7 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
       '',
     ];
     process.stdout.write(lines.join('\n'));
-    return code;
+    return outcome;
   } finally {
     await web.close();
   }
