@@ -533,7 +533,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   private requireActor(actorId: string, session: string): void {
     const actor = this.opts.store.actors.get(actorId);
     if (!actor || actor.state !== 'ALIVE') {
-      throw new RpcError(grpc.status.FAILED_PRECONDITION, `actor ${actorId} is not ALIVE: register again`);
+      throw new RpcError(grpc.status.FAILED_PRECONDITION, `actor ${actorId} is not ALIVE: register again`, 'register-again');
     }
     if (this.opts.store.actors.sessionOf(actorId) !== digest(session)) {
       throw new RpcError(grpc.status.PERMISSION_DENIED, `actor ${actorId} is registered by another connection`);
@@ -545,6 +545,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
       throw new RpcError(
         grpc.status.FAILED_PRECONDITION,
         `stale lease: shard ${shardId} fencing token ${fencingToken} is not a current lease of ${actorId}`,
+        'stale-lease',
       );
     }
   }

@@ -3,6 +3,7 @@ import { CahError } from '../errors.js';
 import { tokensEqual } from './credentials.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
 import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
+import { reasonMetadata, type RefusalReason } from '../wire/reasons.js';
 import type {
   ClaimKeysRequest,
   ClaimKeysResponse,
@@ -20,11 +21,12 @@ import type {
   SampleMessage,
 } from '../wire/contract.js';
 
-/** A refusal the service turns into a gRPC status (FAILED_PRECONDITION for a stale lease, …). */
+/** A refusal the service turns into a gRPC status (FAILED_PRECONDITION for a stale lease, …) and, when declared, its reason. */
 export class RpcError extends CahError {
   constructor(
     readonly status: grpc.status,
     message: string,
+    readonly reason?: RefusalReason,
   ) {
     super('CAH_RPC_REFUSED', message);
   }
@@ -107,7 +109,7 @@ function guard(token: string): grpc.ServerInterceptor {
 }
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof RpcError) return { code: err.status, details: err.message };
+  if (err instanceof RpcError) return { code: err.status, details: err.message, ...(err.reason ? { metadata: reasonMetadata(err.reason) } : {}) };
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 

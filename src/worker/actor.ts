@@ -8,6 +8,8 @@ import { extractCandidates, newExtractionCounts, noRecordsMessage, type Extracti
 import { openSource, type SourceProgress } from '../warc/source.js';
 import type { SampleRecord } from '../output/sample.js';
 import type { RegisterResponse, ShardProgress, WireSample, WireShard, WorkerSettings } from '../wire/contract.js';
+import { refusalReason } from '../wire/reasons.js';
+import { CahError } from '../errors.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -42,10 +44,18 @@ interface ShardProgressCounters {
 }
 
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
-class ReRegister extends Error {}
+class ReRegister extends CahError {
+  constructor(message: string) {
+    super('CAH_REGISTER_AGAIN', message);
+  }
+}
 
 /** A batch worker's coordinator stayed unreachable: the run is over (or gone); exit 1. */
-class CoordinatorGone extends Error {}
+class CoordinatorGone extends CahError {
+  constructor(message: string) {
+    super('CAH_COORDINATOR_GONE', message);
+  }
+}
 
 const GIVE_UP_AFTER_MS = 120_000;
 
@@ -243,7 +253,7 @@ export class WorkerActor {
       }
       if (isStatus(err, grpc.status.FAILED_PRECONDITION) || abort.signal.aborted) {
         log.warn({ err: (err as Error).message }, 'shard abandoned: lease no longer ours');
-        if (isStatus(err, grpc.status.FAILED_PRECONDITION) && /actor .* is not ALIVE/.test((err as Error).message)) {
+        if (isStatus(err, grpc.status.FAILED_PRECONDITION) && refusalReason(err) === 'register-again') {
           throw new ReRegister((err as Error).message);
         }
         return;
@@ -367,7 +377,7 @@ export class WorkerActor {
         current.abort.abort(new Error(`lease of shard ${current.shard.shardId} revoked`));
       }
     } catch (err) {
-      if (isStatus(err, grpc.status.FAILED_PRECONDITION)) {
+      if (isStatus(err, grpc.status.FAILED_PRECONDITION) && refusalReason(err) === 'register-again') {
         // The coordinator no longer knows us (declared dead or restarted): drop the shard and re-register.
         current?.abort.abort(new ReRegister((err as Error).message));
       }
