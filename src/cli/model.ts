@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
-import { buildRandomClip, CLIP_ARCHS } from '../filter/clip-arch.js';
-import { buildDemoModel } from '../filter/demo-model.js';
-import { assertHubId, clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../filter/hub.js';
+import { buildRandomClip, CLIP_ARCHS } from '../model/clip-arch.js';
+import { buildDemoModel } from '../model/demo-model.js';
+import { assertHubId, clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../model/hub.js';
 import type { Precision } from '../filter/model-dir.js';
 import { CliError } from './errors.js';
 import { intFlag } from './state.js';

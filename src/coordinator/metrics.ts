@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CahError } from '../errors.js';
-import type { SnapshotSource } from '../dashboard/source.js';
+import type { SnapshotSource } from './snapshot-source.js';
 import type { HistogramData } from '../filter/histogram.js';
 import type { ActorView, CoordinatorSnapshot, FilterSnapshot } from './snapshot.js';
 

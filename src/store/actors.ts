@@ -1,5 +1,6 @@
 import type { Db } from './db.js';
-import type { ActorState } from '../coordinator/snapshot.js';
+
+export type ActorState = 'PENDING_CREATION' | 'ALIVE' | 'RESTARTING' | 'DEAD';
 
 export type ActorKind = 'local' | 'remote' | 'swarm';
 

@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
-import { MODEL_FILES, type Precision } from './model-dir.js';
+import { MODEL_FILES, type Precision } from '../filter/model-dir.js';
 import { CahError } from '../errors.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
