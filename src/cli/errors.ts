@@ -16,17 +16,19 @@ export class CliError extends CahError {
 
 /**
  * How a command that ran to its end came out, when not plainly well: `partial` (some of the work
- * failed, and the command has said so). `cli/main.ts` turns it into the exit code after the
- * command returns, so that the process still ends on its own (logs flushed, handles closed).
+ * failed, or a remote it needed went away, and the command has said so), `refused` (a worker whose
+ * token the coordinator refused). `cli/main.ts` turns it into the exit code after the command
+ * returns, so that the process still ends on its own (logs flushed, handles closed), unless the
+ * command asked to `exit` at once (a worker whose pooled sockets would keep it alive).
  */
-export type Outcome = 'ok' | 'partial';
+export type Outcome = 'ok' | 'partial' | 'refused';
 
-let outcome: Outcome = 'ok';
+let reported: { outcome: Outcome; exit: boolean } = { outcome: 'ok', exit: false };
 
-export function reportOutcome(value: Outcome): void {
-  outcome = value;
+export function reportOutcome(outcome: Outcome, opts: { exit?: boolean } = {}): void {
+  reported = { outcome, exit: opts.exit ?? false };
 }
 
-export function commandOutcome(): Outcome {
-  return outcome;
+export function commandOutcome(): { outcome: Outcome; exit: boolean } {
+  return reported;
 }

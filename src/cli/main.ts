@@ -60,10 +60,11 @@ function commandName(args: string[]): string | null {
  * Exit codes, decided here only, one per class of failure: 0 success; 1 the work failed or partly
  * failed (failed shards, servers not created, a damaged state file, a remote such as the network,
  * the hub or Common Crawl unreachable); 2 usage or configuration error (flags, files the user
- * named); 3 worker refused by the coordinator (`cah worker` exits with it itself).
+ * named); 3 worker refused by the coordinator.
  */
 const EXIT_PARTIAL = 1;
 const EXIT_USAGE = 2;
+const EXIT_REFUSED = 3;
 
 /** cah's own errors by code (src/errors.ts): each is printed as one line and exits with its class's code. */
 const EXIT_BY_CODE: Record<string, number> = {
@@ -88,7 +89,7 @@ const EXIT_BY_CODE: Record<string, number> = {
   CAH_DEMO_DIR: EXIT_USAGE,
 };
 
-const EXIT_BY_OUTCOME: Record<Outcome, number> = { ok: 0, partial: EXIT_PARTIAL };
+const EXIT_BY_OUTCOME: Record<Outcome, number> = { ok: 0, partial: EXIT_PARTIAL, refused: EXIT_REFUSED };
 
 const FILE_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOSPC', 'ENAMETOOLONG', 'ELOOP']);
 
@@ -105,8 +106,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 try {
   await program.parseAsync(process.argv);
-  const exitCode = EXIT_BY_OUTCOME[commandOutcome()];
-  if (exitCode !== 0) process.exitCode = exitCode;
+  const { outcome, exit } = commandOutcome();
+  if (exit) process.exit(EXIT_BY_OUTCOME[outcome]);
+  if (outcome !== 'ok') process.exitCode = EXIT_BY_OUTCOME[outcome];
 } catch (err) {
   if (err instanceof CommanderError) {
     // Help and version exit 0; usage errors were already printed by commander.

@@ -59,6 +59,9 @@ class CoordinatorGone extends CahError {
 
 const GIVE_UP_AFTER_MS = 120_000;
 
+/** How a worker's run ended; `cah worker` turns it into the exit code. */
+export type WorkerEnd = 'drained' | 'stopped' | 'refused' | 'coordinator-gone';
+
 /**
  * The scraper actor: registers, leases shards, extracts candidates, claims their keys (run-wide
  * dedup), downloads and resizes, streams samples up under credits, and completes the shard.
@@ -77,8 +80,8 @@ export class WorkerActor {
     this.client = new CoordinatorClient(opts.coordinator, opts.token, opts.coordinatorCa);
   }
 
-  /** Runs until drained (exit 0), stopped by the signal (0), refused (UNAUTHENTICATED: 3), or, with --exit-when-drained, its coordinator unreachable for 2 min (1). */
-  async run(): Promise<number> {
+  /** Runs until drained or stopped by the signal, refused (UNAUTHENTICATED), or, with --exit-when-drained, its coordinator unreachable for 2 min. */
+  async run(): Promise<WorkerEnd> {
     const { logger, signal } = this.opts;
     signal?.addEventListener('abort', () => this.current?.abort.abort(new Error('worker stopping')), { once: true });
     try {
@@ -86,15 +89,15 @@ export class WorkerActor {
         try {
           await this.registerWithRetry();
           const finished = await this.leaseLoop();
-          if (finished) return 0;
+          if (finished) return 'drained';
         } catch (err) {
           if (err instanceof CoordinatorGone) {
             logger.error({ err: err.message }, 'coordinator gone');
-            return 1;
+            return 'coordinator-gone';
           }
           if (isStatus(err, grpc.status.UNAUTHENTICATED)) {
             logger.error({ coordinator: this.opts.coordinator }, 'coordinator refused the worker token (UNAUTHENTICATED): check --token / CAH_WORKER_TOKEN');
-            return 3;
+            return 'refused';
           }
           if (
             err instanceof ReRegister ||
@@ -110,7 +113,7 @@ export class WorkerActor {
           throw err;
         }
       }
-      return 0;
+      return 'stopped';
     } finally {
       this.stopHeartbeats();
       await this.fetcher?.close();
