@@ -24,12 +24,9 @@ Examples:
   cah demo --workers 4 --shards 8 --no-dashboard`,
     )
     .action(async (flags: { dir: string; workers: number; shards: number; pagesPerShard: number; seed: number; clip: boolean; dashboard: boolean }) => {
-      let stateDir = '';
-      const demo = await runDemo(flags, (dir) => presentation({ dashboard: flags.dashboard, listen: '127.0.0.1:0' }, (stateDir = dir), 'cah demo'), { workerLogDir }).catch(
-        (err: unknown) => {
-          throw explainRunError(err, stateDir);
-        },
-      );
+      const demo = await runDemo(flags, (stateDir) => presentation({ dashboard: flags.dashboard, listen: '127.0.0.1:0' }, stateDir, 'cah demo'), { workerLogDir }).catch((err: unknown) => {
+        throw explainRunError(err);
+      });
       const outcome = runOutcome(demo.result);
       process.stdout.write(summary(demo));
       reportOutcome(outcome);

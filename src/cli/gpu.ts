@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { dirname } from 'node:path';
 import { runGpu, type GpuOptions, type RunPresentation } from '../app/gpu.js';
 import { parseListenAddress } from '../coordinator/metrics.js';
 import type { RunResult } from '../coordinator/run.js';
@@ -83,8 +84,8 @@ export function checkGpuFlags(flags: GpuOptions): void {
 }
 
 /** A run's errors that need the CLI's words (which flag to change, what to stop first). */
-export function explainRunError(err: unknown, stateDir: string): unknown {
-  if (err instanceof StateLockedError) return new CliError(`${err.message} (${stateDir}): stop it first (q in its dashboard), or use another --state`);
+export function explainRunError(err: unknown): unknown {
+  if (err instanceof StateLockedError) return new CliError(`${err.message} (${dirname(err.lockPath)}): stop it first (q in its dashboard), or use another --state`);
   if (err instanceof ListenError) return new CliError(`${err.message} (another cah gpu running? choose another port with --listen)`);
   return err;
 }
@@ -121,7 +122,7 @@ Examples:
       const stateDir = resolveStateDir(program.opts()['state']);
       checkGpuFlags(flags);
       const result = await runGpu(flags, stateDir, presentation(flags, stateDir, 'cah gpu'), { workerLogDir: workerLogDir(stateDir) }).catch((err: unknown) => {
-        throw explainRunError(err, stateDir);
+        throw explainRunError(err);
       });
       reportOutcome(runOutcome(result));
     });
