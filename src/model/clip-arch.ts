@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { float32ToFloat16 } from '../filter/float16.js';
 import { CLIP_PREPROCESSOR_CONFIG, MODEL_FILES, writeModelFiles, type Precision } from '../filter/model-dir.js';
 import { GraphBuilder, attr, type DTypeName } from './onnx-graph.js';
-import { buildSyntheticTokenizer } from '../filter/synthetic-tokenizer.js';
+import { buildSyntheticTokenizer } from './synthetic-tokenizer.js';
 
 export interface TowerArch {
   width: number;

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { DEMO_PALETTE, type PaletteColour } from './palette.js';
 import { CLIP_PREPROCESSOR_CONFIG, MODEL_FILES, writeModelFiles } from '../filter/model-dir.js';
 import { GraphBuilder, attr } from './onnx-graph.js';
-import { buildSyntheticTokenizer } from '../filter/synthetic-tokenizer.js';
+import { buildSyntheticTokenizer } from './synthetic-tokenizer.js';
 
 /**
  * The demo model's constants. Image side: per pixel, a Gaussian kernel of the RGB distance to each
