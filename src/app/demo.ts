@@ -75,13 +75,14 @@ export const DEMO_MARKER = '.cah-demo';
 /**
  * `npm start`: everything on loopback, no internet: the fixture web, synthetic shards, the demo
  * model, then the same run as `cah gpu`. The caller shows the run (`show`, given the state
- * directory) and prints the summary.
+ * directory), hears what the demo builds (`say`) and prints the summary.
  */
 export async function runDemo(
   flags: DemoFlags,
   show: (stateDir: string) => () => RunPresentation,
-  extra: { workerLogDir?: (stateDir: string) => string } = {},
+  extra: { workerLogDir?: (stateDir: string) => string; say?: (line: string) => void } = {},
 ): Promise<DemoResult> {
+  const say = extra.say ?? ((): void => undefined);
   const dir = resolve(flags.dir);
   const entries = await readdir(dir).catch(() => null);
   if (entries && entries.length > 0 && !entries.includes(DEMO_MARKER)) {
@@ -94,7 +95,7 @@ export async function runDemo(
   const out = join(dir, 'dataset');
   await mkdir(stateDir, { recursive: true });
   const started = Date.now();
-  process.stderr.write(`cah demo: starting the fixture web and writing ${flags.shards} synthetic WAT shards…\n`);
+  say(`starting the fixture web and writing ${flags.shards} synthetic WAT shards…`);
   const web = await startFixtureWeb(join(dir, 'web'), {
     seed: flags.seed,
     shards: flags.shards,
@@ -111,7 +112,7 @@ export async function runDemo(
       const { buildDemoModel } = await import('../model/demo-model.js');
       model = join(dir, 'demo-clip-model');
       await buildDemoModel(model);
-      process.stderr.write(`cah demo: built the DEMO CLIP model in ${model}: constructed for this synthetic web's colours, not a real CLIP\n`);
+      say(`built the DEMO CLIP model in ${model}: constructed for this synthetic web's colours, not a real CLIP`);
     }
     const store = Store.openInStateDir(stateDir);
     store.shards.add(web.shardPaths);

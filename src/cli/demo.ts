@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { runDemo, type DemoResult } from '../app/demo.js';
+import type { RunPresentation } from '../app/gpu.js';
 import { reportOutcome } from './errors.js';
 import { explainRunError, presentation, runOutcome } from './gpu.js';
 import { workerLogDir } from './present.js';
@@ -24,7 +25,9 @@ Examples:
   cah demo --workers 4 --shards 8 --no-dashboard`,
     )
     .action(async (flags: { dir: string; workers: number; shards: number; pagesPerShard: number; seed: number; clip: boolean; dashboard: boolean }) => {
-      const demo = await runDemo(flags, (stateDir) => presentation({ dashboard: flags.dashboard, listen: '127.0.0.1:0' }, stateDir, 'cah demo'), { workerLogDir }).catch((err: unknown) => {
+      const show = (stateDir: string): (() => RunPresentation) => presentation({ dashboard: flags.dashboard, listen: '127.0.0.1:0' }, stateDir, 'cah demo');
+      const say = (line: string): void => void process.stderr.write(`cah demo: ${line}\n`);
+      const demo = await runDemo(flags, show, { workerLogDir, say }).catch((err: unknown) => {
         throw explainRunError(err);
       });
       const outcome = runOutcome(demo.result);
