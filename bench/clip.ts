@@ -3,7 +3,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { buildRandomClip, CLIP_ARCHS } from '../src/filter/clip-arch.js';
+import { buildRandomClip, CLIP_ARCHS } from '../src/model/clip-arch.js';
 import { TextEncoder, VisionEncoder } from '../src/filter/clip-encoders.js';
 import { ClipFilter } from '../src/filter/clip-filter.js';
 import { readPreprocessing } from '../src/filter/image-preprocess.js';

@@ -3,7 +3,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
-import { HeldSnapshotSource, type SnapshotSource } from '../src/dashboard/source.js';
+import { HeldSnapshotSource, type SnapshotSource } from '../src/coordinator/snapshot-source.js';
 import type { BenchResult } from './result.js';
 
 const ACTORS = 100;

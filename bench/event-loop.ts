@@ -6,11 +6,11 @@ import { pino } from 'pino';
 import { coordinatorSource } from '../src/cli/present.js';
 import { startMetricsServer } from '../src/coordinator/metrics.js';
 import { runCoordinator } from '../src/coordinator/run.js';
-import { settingsFromFlags } from '../src/cli/gpu.js';
-import { demoGpuFlags } from '../src/demo/run-demo.js';
+import { settingsFromFlags } from '../src/app/gpu.js';
+import { demoGpuOptions } from '../src/app/demo.js';
 import { startFixtureWeb } from '../src/demo/fixture-web.js';
 import { ClipFilter } from '../src/filter/clip-filter.js';
-import { buildDemoModel } from '../src/filter/demo-model.js';
+import { buildDemoModel } from '../src/model/demo-model.js';
 import { Store } from '../src/store/store.js';
 import type { BenchResult } from './result.js';
 
@@ -30,7 +30,7 @@ export async function benchEventLoop(): Promise<BenchResult> {
     await buildDemoModel(model);
     const store = Store.openInStateDir(join(root, 'state'));
     store.shards.add(web.shardPaths);
-    const flags = demoGpuFlags({ out: join(root, 'out'), workers: 2, model, dashboard: false });
+    const flags = demoGpuOptions({ out: join(root, 'out'), workers: 2, model, dashboard: false });
     const filter = await ClipFilter.create({ modelDir: model, threshold: 0.28, executionProvider: 'cpu' });
     const lag = monitorEventLoopDelay({ resolution: 10 });
     let scrapes = 0;

@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { CliError } from '../src/cli/errors.js';
-import { parseListenAddress, startMetricsServer } from '../src/coordinator/metrics.js';
+import { MetricsError, parseListenAddress, startMetricsServer } from '../src/coordinator/metrics.js';
 import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
-import { HeldSnapshotSource } from '../src/dashboard/source.js';
+import { HeldSnapshotSource } from '../src/coordinator/snapshot-source.js';
 import { needsPromtool } from './support/requirements.js';
 
 /** The value of one sample line, e.g. `cah_shards{state="done"}`. */
@@ -91,7 +90,7 @@ test('two servers keep separate registries, and a taken port is a clear error', 
       await b.close();
     }
     await assert.rejects(startMetricsServer(new HeldSnapshotSource(sampleSnapshot()), `127.0.0.1:${a.port}`), (err: unknown) => {
-      assert.ok(err instanceof CliError);
+      assert.ok(err instanceof MetricsError);
       assert.match(err.message, /cannot serve \/metrics on 127\.0\.0\.1:\d+: EADDRINUSE/);
       return true;
     });
@@ -105,7 +104,7 @@ test('listen addresses: HOST:PORT, [IPv6]:PORT, :PORT; anything else is a usage 
   assert.deepEqual(parseListenAddress('[::1]:80'), { host: '::1', port: 80 });
   assert.deepEqual(parseListenAddress(':9464'), { host: '0.0.0.0', port: 9464 });
   for (const bad of ['9464', 'localhost', 'host:99999', 'host:port']) {
-    assert.throws(() => parseListenAddress(bad), CliError, bad);
+    assert.throws(() => parseListenAddress(bad), MetricsError, bad);
   }
 });
 

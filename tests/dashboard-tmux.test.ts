@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb } from '../src/demo/fixture-web.js';
-import { buildDemoModel } from '../src/filter/demo-model.js';
+import { buildDemoModel } from '../src/model/demo-model.js';
 import { Store } from '../src/store/store.js';
 import { cliMain, runCli } from './support/cli.js';
 import { needsTmux } from './support/requirements.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bottleneckVerdict } from '../src/dashboard/verdict.js';
+import { bottleneckVerdict } from '../src/coordinator/verdict.js';
 
 test('a full queue and a busy filter: filter-bound', () => {
   assert.equal(bottleneckVerdict(256, 256, 0), 'filter-bound');

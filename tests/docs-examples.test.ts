@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { startFixtureWeb } from '../src/demo/fixture-web.js';
-import { buildDemoModel } from '../src/filter/demo-model.js';
+import { buildDemoModel } from '../src/model/demo-model.js';
 import { cliMain } from './support/cli.js';
 import { startHubStandin } from './support/hub-standin.js';
 import { repoRoot } from './support/paths.js';

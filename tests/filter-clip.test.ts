@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { cudaProviderInstalled } from '../src/filter/sessions.js';
 import sharp from 'sharp';
-import { DEMO_PALETTE, DEMO_SHAPES, type PaletteColour } from '../src/demo/palette.js';
-import { buildRandomClip, CLIP_ARCHS } from '../src/filter/clip-arch.js';
+import { DEMO_PALETTE, DEMO_SHAPES, type PaletteColour } from '../src/model/palette.js';
+import { buildRandomClip, CLIP_ARCHS } from '../src/model/clip-arch.js';
 import { ClipFilter } from '../src/filter/clip-filter.js';
-import { buildDemoModel, demoEmbeddingDim } from '../src/filter/demo-model.js';
+import { buildDemoModel, demoEmbeddingDim } from '../src/model/demo-model.js';
 import { GREEN, writeGreennessScorer } from './support/scorer-head.js';
 import { FilterStage } from '../src/filter/stage.js';
 

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { DEMO_PALETTE } from '../src/demo/palette.js';
-import { CLIP_ARCHS, clipWeightSpecs, generateWeight, type ClipArch, type TowerArch } from '../src/filter/clip-arch.js';
-import { buildDemoModel, DEMO_MODEL, demoEmbeddingDim } from '../src/filter/demo-model.js';
+import { DEMO_PALETTE } from '../src/model/palette.js';
+import { CLIP_ARCHS, clipWeightSpecs, generateWeight, type ClipArch, type TowerArch } from '../src/model/clip-arch.js';
+import { buildDemoModel, DEMO_MODEL, demoEmbeddingDim } from '../src/model/demo-model.js';
 import { fromFloat16Bits } from '../src/filter/float16.js';
 import { MODEL_FILES } from '../src/filter/model-dir.js';
 import { ClipTokenizer } from '../src/filter/tokenizer.js';
@@ -128,7 +128,7 @@ const seed = 7;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cah-forward-'));
-  const { buildRandomClip } = await import('../src/filter/clip-arch.js');
+  const { buildRandomClip } = await import('../src/model/clip-arch.js');
   await buildRandomClip(join(dir, 'tiny'), arch, { precision: 'fp32', seed });
   await buildRandomClip(join(dir, 'tiny16'), arch, { precision: 'fp16', seed });
   await buildDemoModel(join(dir, 'demo'));

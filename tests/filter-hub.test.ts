@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import { clipModelFiles, defaultModelCache, modelCacheDir, pullModel, type PullProgress } from '../src/filter/hub.js';
+import { clipModelFiles, defaultModelCache, modelCacheDir, pullModel, type PullProgress } from '../src/model/hub.js';
 import { startHubStandin, type HubStandin, type StandinFile } from './support/hub-standin.js';
 
 const REPO = 'Xenova/clip-vit-base-patch32';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { buildSyntheticTokenizer } from '../src/filter/synthetic-tokenizer.js';
+import { buildSyntheticTokenizer } from '../src/model/synthetic-tokenizer.js';
 import { ClipTokenizer } from '../src/filter/tokenizer.js';
 import { bundledTokenizer, bundledVocabPath } from '../src/filter/bundled-tokenizer.js';
 import { sharedData } from './support/paths.js';

@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CliError } from '../src/cli/errors.js';
 import { openSource } from '../src/warc/source.js';
-import { expandShardSources } from '../src/warc/sources.js';
+import { expandShardSources, ShardSourceError } from '../src/warc/sources.js';
 import { guardedLookup, sourceGuard } from '../src/worker/ssrf.js';
 
 async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; base: string; hits: () => number }> {
@@ -31,7 +30,7 @@ test('corpus/ssrf: shard sources and listings obey the image SSRF rules (loopbac
     await assert.rejects(openSource(`${web.base}/a.wat.gz`), /refused/, 'no guard, no fetch');
     await assert.rejects(
       expandShardSources(`${web.base}/wat.paths.gz`, { guard: strict }),
-      (err: unknown) => err instanceof CliError && /loopback/.test(err.message),
+      (err: unknown) => err instanceof ShardSourceError && /loopback/.test(err.message),
     );
     assert.equal(web.hits(), 0, 'no refused request reached the server');
     assert.deepEqual(await expandShardSources(`${web.base}/wat.paths.gz`, { guard: loopback }), ['https://data.commoncrawl.org/crawl-data/x.warc.wat.gz']);

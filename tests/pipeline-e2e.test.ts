@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb, type FixtureWeb, type GroundTruthEntry } from '../src/demo/fixture-web.js';
-import { buildDemoModel, demoEmbeddingDim } from '../src/filter/demo-model.js';
+import { buildDemoModel, demoEmbeddingDim } from '../src/model/demo-model.js';
 import { GREEN, writeGreennessScorer } from './support/scorer-head.js';
 import { parquetReadObjects } from 'hyparquet';
 import { parse as parseNpy } from 'npyjs';

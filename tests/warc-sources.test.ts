@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { CliError } from '../src/cli/errors.js';
-import { runExtract } from '../src/warc/extract-command.js';
+import { ExtractError, runExtract } from '../src/warc/extract-command.js';
 import { DEFAULT_EXTRACT_OPTIONS } from '../src/warc/extract.js';
 import { openSource } from '../src/warc/source.js';
-import { expandShardSources } from '../src/warc/sources.js';
+import { expandShardSources, ShardSourceError } from '../src/warc/sources.js';
 import { sharedData } from './support/paths.js';
 import { sourceGuard } from '../src/worker/ssrf.js';
 
@@ -69,7 +68,7 @@ test('a crawl id expands through <base>/crawl-data/<id>/wat.paths.gz (CAH_COMMON
   process.env['CAH_COMMONCRAWL_BASE'] = `${base}/`;
   assert.deepEqual(await expandShardSources('CC-MAIN-2024-22', { limit: 2, guard: LOOPBACK }), LISTED.slice(0, 2).map((p) => `${base}/${p}`));
   assert.deepEqual(await expandShardSources(`${base}/crawl-data/CC-MAIN-2024-22/wat.paths.gz`, { guard: LOOPBACK }), LISTED.map((p) => `${base}/${p}`));
-  await assert.rejects(expandShardSources('CC-MAIN-1999-01', { guard: LOOPBACK }), (err: unknown) => err instanceof CliError && /HTTP 404/.test(err.message));
+  await assert.rejects(expandShardSources('CC-MAIN-1999-01', { guard: LOOPBACK }), (err: unknown) => err instanceof ShardSourceError && /HTTP 404/.test(err.message));
 });
 
 test('single shards: a local file becomes its absolute path, a URL stays as it is', async () => {
@@ -80,11 +79,11 @@ test('single shards: a local file becomes its absolute path, a URL stays as it i
   assert.deepEqual(await expandShardSources(url, { limit: 1 }), [url]);
 });
 
-test('unknown shapes and missing files are CliErrors saying what is accepted', async () => {
+test('unknown shapes and missing files are ShardSourceErrors saying what is accepted', async () => {
   for (const source of ['notes.txt', 'CC-MAIN-24', 'ftp://host/file.wat.gz', `${base}/index.html`]) {
-    await assert.rejects(expandShardSources(source), (err: unknown) => err instanceof CliError && /expected .*paths\.gz.*CC-MAIN-2024-22/.test(err.message), source);
+    await assert.rejects(expandShardSources(source), (err: unknown) => err instanceof ShardSourceError && /expected .*paths\.gz.*CC-MAIN-2024-22/.test(err.message), source);
   }
-  await assert.rejects(expandShardSources(join(dir, 'missing.wat.gz')), (err: unknown) => err instanceof CliError && /no such file/.test(err.message));
+  await assert.rejects(expandShardSources(join(dir, 'missing.wat.gz')), (err: unknown) => err instanceof ShardSourceError && /no such file/.test(err.message));
 });
 
 test('openSource: gzip recognised by its magic bytes, not its name; multi-member gzip read to the end', async () => {
@@ -138,14 +137,14 @@ test('runExtract: JSON lines or tab-separated candidates on out, a one-line summ
 
   await assert.rejects(
     runExtract(join(dir, 'absent.wat.gz'), { ...DEFAULT_EXTRACT_OPTIONS, json: true }, sink().stream, sink().stream),
-    (e: unknown) => e instanceof CliError && /cannot read .*absent\.wat\.gz: no such file/.test(e.message),
+    (e: unknown) => e instanceof ExtractError && e.code === 'CAH_EXTRACT_UNREADABLE' && /cannot read .*absent\.wat\.gz: no such file/.test(e.message),
   );
   const notWarc = join(dir, 'notes.wat.gz');
   writeFileSync(notWarc, gzipSync('just some text\nthat is not a WARC file\n'));
   const warnings = sink();
   await assert.rejects(
     runExtract(notWarc, { ...DEFAULT_EXTRACT_OPTIONS, json: true }, sink().stream, warnings.stream),
-    (e: unknown) => e instanceof CliError && e.exitCode === 2 && /no WARC records in .*notes\.wat\.gz: is it a WARC\/WAT file\?/.test(e.message),
+    (e: unknown) => e instanceof ExtractError && e.code === 'CAH_EXTRACT_EMPTY' && /no WARC records in .*notes\.wat\.gz: is it a WARC\/WAT file\?/.test(e.message),
   );
   assert.match(warnings.text(), /skipped \d+ bytes of garbage/);
 });

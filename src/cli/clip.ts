@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClipFilter } from '../filter/clip-filter.js';
-import { defaultModelCache, modelCacheDir } from '../filter/hub.js';
+import { defaultModelCache, modelCacheDir } from '../model/hub.js';
 import { MODEL_FILES } from '../filter/model-dir.js';
 import type { ExecutionProviderChoice } from '../filter/sessions.js';
 import { ClipTokenizer } from '../filter/tokenizer.js';

@@ -1,60 +1,16 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { dirname } from 'node:path';
+import { runGpu, type GpuOptions, type RunPresentation } from '../app/gpu.js';
 import { parseListenAddress } from '../coordinator/metrics.js';
-import { resolve } from 'node:path';
-import { ensureWorkerToken } from '../coordinator/credentials.js';
-import { runCoordinator, type RunResult } from '../coordinator/run.js';
-import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type CoordinatorSettings } from '../coordinator/settings.js';
+import type { RunResult } from '../coordinator/run.js';
+import { ListenError } from '../coordinator/service.js';
+import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../coordinator/settings.js';
 import { StateLockedError } from '../store/coordinator-lock.js';
-import { Store } from '../store/store.js';
-import { CliError, EXIT_PARTIAL } from './errors.js';
-import { createLogger, exposedListenWarning, intFlag, numberFlag, resolveStateDir } from './state.js';
-import { openFilter, type FilterFlags } from './filter-flags.js';
+import { CliError, reportOutcome, type Outcome } from './errors.js';
 import { coordinatorLogPath, presentRun, workerLogDir } from './present.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { ListenError, type TlsIdentity } from '../coordinator/service.js';
-import { OutputDirError } from '../output/ownership.js';
-import { listSwarms } from '../swarm/state.js';
-import { coordinatorCertPaths } from '../swarm/tls.js';
-import { SwarmSupervisor } from '../swarm/supervisor.js';
-import type { RunningCoordinator } from '../coordinator/run.js';
-import type { Logger } from 'pino';
+import { createLogger, exposedListenWarning, intFlag, numberFlag, resolveStateDir } from './state.js';
 
 const LISTEN_ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):\d{1,5}$/;
-
-export interface GpuFlags extends FilterFlags {
-  out: string;
-  listen: string;
-  localWorkers: number;
-  maxRestarts: number;
-  untilDone: boolean;
-  allowLoopback: boolean;
-  allowPrivateSources?: boolean;
-  urlRetries?: number;
-  leaseMs: number;
-  heartbeatTimeoutMs: number;
-  maxRetries: number;
-  minCaptionLength: number;
-  maxCaptionLength: number;
-  imageSize: number;
-  resizeMode: string;
-  minImageSize: number;
-  maxInFlight: number;
-  perHostConcurrency: number;
-  perHostRps: number;
-  downloadTimeoutMs: number;
-  maxImageBytes: number;
-  respectOptOut: boolean;
-  extractExif?: boolean;
-  dashboard: boolean;
-  metrics?: string;
-  swarm: boolean;
-  replaceAfterMs: number;
-  tlsListen?: string;
-  incremental?: boolean;
-  overwrite?: boolean;
-  maxLeaseAgeMs?: number;
-  retryBackoffMs?: number;
-}
 
 /** The flags `cah gpu` and `cah demo` share, with their defaults. */
 export function addCoordinatorOptions(cmd: Command): Command {
@@ -109,156 +65,39 @@ function metricsFlag(value: string): string {
   return value;
 }
 
-export function settingsFromFlags(flags: GpuFlags): CoordinatorSettings {
-  return {
-    ...DEFAULT_COORDINATOR_SETTINGS,
-    leaseMs: flags.leaseMs,
-    heartbeatTimeoutMs: flags.heartbeatTimeoutMs,
-    maxRetries: flags.maxRetries,
-    maxLeaseAgeMs: flags.maxLeaseAgeMs ?? DEFAULT_COORDINATOR_SETTINGS.maxLeaseAgeMs,
-    retryBackoffMs: flags.retryBackoffMs ?? DEFAULT_COORDINATOR_SETTINGS.retryBackoffMs,
-    worker: {
-      ...DEFAULT_WORKER_SETTINGS,
-      minCaptionLength: flags.minCaptionLength,
-      maxCaptionLength: flags.maxCaptionLength,
-      imageSize: flags.imageSize,
-      resizeMode: flags.resizeMode,
-      minImageSize: flags.minImageSize,
-      allowLoopback: flags.allowLoopback,
-      allowPrivateSources: flags.allowPrivateSources ?? false,
-      urlRetries: flags.urlRetries ?? DEFAULT_WORKER_SETTINGS.urlRetries,
-      maxInFlight: flags.maxInFlight,
-      perHostConcurrency: flags.perHostConcurrency,
-      perHostRps: flags.perHostRps,
-      downloadTimeoutMs: flags.downloadTimeoutMs,
-      connectTimeoutMs: Math.min(DEFAULT_WORKER_SETTINGS.connectTimeoutMs, flags.downloadTimeoutMs),
-      maxImageBytes: flags.maxImageBytes,
-      respectOptOut: flags.respectOptOut,
-      extractExif: flags.extractExif ?? false,
-      heartbeatIntervalMs: Math.max(200, Math.min(DEFAULT_WORKER_SETTINGS.heartbeatIntervalMs, Math.floor(flags.heartbeatTimeoutMs / 4))),
-    },
+/** How `cah gpu` and `cah demo` show a run: the dashboard on a TTY (logging to a file), JSON log lines otherwise. */
+export function presentation(flags: { dashboard: boolean; listen: string; metrics?: string }, stateDir: string, title: string): () => RunPresentation {
+  return () => {
+    const interactive = flags.dashboard && process.stdout.isTTY === true;
+    const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: coordinatorLogPath(stateDir) } : {}) });
+    return { logger, present: (running) => presentRun(running, { flags, stateDir, logger, interactive, title }) };
   };
 }
 
-/** Runs the coordinator for `cah gpu` / `cah demo` and prints the outcome. Returns the exit code. */
-export async function runGpu(flags: GpuFlags, stateDir: string, extra: { workerArgs?: string[]; title?: string } = {}): Promise<{ code: number; result: RunResult }> {
-  const store = Store.openInStateDir(stateDir);
-  let releaseLock: (() => void) | null = null;
-  try {
-    try {
-      releaseLock = store.lockForCoordinator();
-    } catch (err) {
-      if (err instanceof StateLockedError) throw new CliError(`${err.message} (${stateDir}): stop it first (q in its dashboard), or use another --state`);
-      throw err;
-    }
-    if (store.shards.counts().queued + store.shards.counts().leased === 0 && flags.untilDone && store.shards.list().length === 0) {
-      throw new CliError('no shards to process: add some with `cah shards add <file|url|CC-MAIN-YYYY-WW>`');
-    }
-    const workerToken = await ensureWorkerToken(stateDir);
-    const interactive = flags.dashboard && process.stdout.isTTY === true;
-    const logger = createLogger({ name: 'cah-gpu', ...(interactive ? { file: coordinatorLogPath(stateDir) } : {}) });
-    for (const [flag, address] of [['--listen', flags.listen], ['--tls-listen', flags.tlsListen]] as const) {
-      if (address !== undefined && !LISTEN_ADDRESS.test(address)) throw new CliError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:7443 or [::1]:7443), got "${address}"`);
-    }
-    const exposed = exposedListenWarning(flags.listen);
-    if (exposed) process.stderr.write(`cah: warning: ${exposed}\n`);
-    const tlsListen = directTlsListen(flags, stateDir);
-    const filter = await openFilter(flags, logger);
-    const outDir = resolve(flags.out);
-    if (flags.incremental && flags.overwrite) throw new CliError('--incremental and --overwrite exclude each other');
-    let result: RunResult;
-    try {
-      result = await runCoordinator({
-        store,
-        outDir,
-        workerToken,
-        settings: settingsFromFlags(flags),
-        filter: filter.filter,
-        batchSize: flags.batchSize,
-        maxWaitMs: flags.maxWaitMs,
-        filterCapacity: Math.max(flags.batchSize * 4, 512),
-        ...(filter.extraColumns.length ? { extraColumns: filter.extraColumns } : {}),
-        ...(filter.embeddingDim ? { embeddingDim: filter.embeddingDim } : {}),
-        listen: flags.listen,
-        ...(tlsListen ? { tlsListen } : {}),
-        localWorkers: flags.localWorkers,
-        maxRestarts: flags.maxRestarts,
-        untilDone: flags.untilDone,
-        logger,
-        stateDir,
-        outputMode: flags.overwrite ? 'overwrite' : flags.incremental ? 'incremental' : 'refuse',
-        ...(extra.workerArgs ? { workerArgs: extra.workerArgs } : {}),
-        workerLogDir: workerLogDir(stateDir),
-        onStarted: async (running) => {
-          await presentRun(running, { flags, stateDir, logger, interactive, title: extra.title ?? 'cah gpu' });
-          if (flags.swarm) await superviseSwarm(running, { store, stateDir, workerToken, logger, replaceAfterMs: flags.replaceAfterMs });
-        },
-      });
-    } catch (err) {
-      if (err instanceof ListenError) throw new CliError(`${err.message} (another cah gpu running? choose another port with --listen)`);
-      if (err instanceof OutputDirError) throw new CliError(err.message);
-      throw err;
-    }
-    await filter.filter.close();
-    if (result.exitReason === 'failed') {
-      process.stderr.write(`cah: ${result.error ?? 'the run failed'}\n`);
-      return { code: EXIT_PARTIAL, result };
-    }
-    const failed = result.snapshot.shards.failed;
-    return { code: failed > 0 ? EXIT_PARTIAL : 0, result };
-  } finally {
-    releaseLock?.();
-    store.close();
+/** Flag mistakes the parser cannot see alone, said before anything starts. */
+export function checkGpuFlags(flags: GpuOptions): void {
+  for (const [flag, address] of [['--listen', flags.listen], ['--tls-listen', flags.tlsListen]] as const) {
+    if (address !== undefined && !LISTEN_ADDRESS.test(address)) throw new CliError(`${flag} must be HOST:PORT (e.g. 127.0.0.1:7443 or [::1]:7443), got "${address}"`);
   }
+  if (flags.incremental && flags.overwrite) throw new CliError('--incremental and --overwrite exclude each other');
+  const exposed = exposedListenWarning(flags.listen);
+  if (exposed) process.stderr.write(`cah: warning: ${exposed}\n`);
 }
 
-/**
- * Where to serve TLS for workers that dial in (`cah swarm up --direct HOST:PORT`): `--tls-listen`,
- * else every interface on the port of a recorded direct swarm. The certificate is the one `up`
- * generated and the workers pin.
- */
-function directTlsListen(flags: GpuFlags, stateDir: string): (TlsIdentity & { address: string }) | null {
-  let address = flags.tlsListen;
-  if (!address && flags.swarm) {
-    const direct = listSwarms(stateDir).find((s) => s.route.mode === 'direct' && s.servers.length > 0);
-    if (direct?.route.mode === 'direct') address = `0.0.0.0:${direct.route.address.slice(direct.route.address.lastIndexOf(':') + 1)}`;
-  }
-  if (!address) return null;
-  const { certPath, keyPath } = coordinatorCertPaths(stateDir);
-  if (!existsSync(certPath) || !existsSync(keyPath)) {
-    throw new CliError(`--tls-listen needs the coordinator certificate ${certPath}: \`cah swarm up N LOCATION --direct HOST:PORT\` makes it`);
-  }
-  return { address, certPem: readFileSync(certPath), keyPem: readFileSync(keyPath) };
+/** A run's errors that need the CLI's words (which flag to change, what to stop first). */
+export function explainRunError(err: unknown): unknown {
+  if (err instanceof StateLockedError) return new CliError(`${err.message} (${dirname(err.lockPath)}): stop it first (q in its dashboard), or use another --state`);
+  if (err instanceof ListenError) return new CliError(`${err.message} (another cah gpu running? choose another port with --listen)`);
+  return err;
 }
 
-/**
- * Holds the swarm recorded in the state directory for as long as the coordinator runs: reverse
- * tunnels to every server, swarm servers shown as actors, dead workers restarted and replaced.
- */
-async function superviseSwarm(
-  running: RunningCoordinator,
-  opts: { store: Store; stateDir: string; workerToken: string; logger: Logger; replaceAfterMs: number },
-): Promise<void> {
-  const swarms = listSwarms(opts.stateDir).filter((s) => s.servers.length > 0);
-  if (swarms.length === 0) return;
-  const { store, logger } = opts;
-  const supervisor = new SwarmSupervisor({
-    stateDir: opts.stateDir,
-    coordinatorPort: running.port,
-    workerToken: opts.workerToken,
-    replaceAfterMs: opts.replaceAfterMs,
-    log: (obj, msg) => logger.info(obj, msg),
-    isWorkerAlive: (server) => store.actors.get(server)?.state === 'ALIVE',
-    onActorEvent: (event) => {
-      const cause = event.cause ?? event.state;
-      if (event.state === 'PENDING_CREATION') store.actors.expect(event.server, 'swarm', event.ip);
-      else if (event.state === 'RESTARTING') store.actors.markRestarting(event.server, cause);
-      else if (event.state === 'DEAD') store.actors.markDead(event.server, cause);
-    },
-  });
-  await supervisor.start();
-  logger.info({ swarms: swarms.map((s) => s.swarm), servers: swarms.reduce((n, s) => n + s.servers.length, 0) }, 'holding the swarm: reverse tunnels to its servers');
-  running.coordinator.once('stopped', () => void supervisor.stop());
+/** A run that failed, or failed some shards, is a partial outcome; a failed run says why. */
+export function runOutcome(result: RunResult): Outcome {
+  if (result.exitReason === 'failed') {
+    process.stderr.write(`cah: ${result.error ?? 'the run failed'}\n`);
+    return 'partial';
+  }
+  return result.snapshot.shards.failed > 0 ? 'partial' : 'ok';
 }
 
 export function registerGpuCommand(program: Command): void {
@@ -280,9 +119,12 @@ Examples:
   cah gpu --model ./clip --languages en,de --scorer watermark=./watermark.onnx:0.8
   cah gpu --no-dashboard 2> coordinator.log    # JSON log lines (on stderr) every few seconds`,
     )
-    .action(async (flags: GpuFlags) => {
+    .action(async (flags: GpuOptions) => {
       const stateDir = resolveStateDir(program.opts()['state']);
-      const { code } = await runGpu(flags, stateDir);
-      process.exitCode = code;
+      checkGpuFlags(flags);
+      const result = await runGpu(flags, stateDir, presentation(flags, stateDir, 'cah gpu'), { workerLogDir: workerLogDir(stateDir) }).catch((err: unknown) => {
+        throw explainRunError(err);
+      });
+      reportOutcome(runOutcome(result));
     });
 }

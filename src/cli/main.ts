@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import './early-env.js';
 import { Command, CommanderError } from 'commander';
-import { CliError } from './errors.js';
+import { CahError } from '../errors.js';
+import { commandOutcome, type Outcome } from './errors.js';
 
 const program = new Command('cah')
   .description('Crawling@Home rebuilt: turn Common Crawl into CLIP-filtered image–caption datasets')
@@ -55,6 +56,41 @@ function commandName(args: string[]): string | null {
   return null;
 }
 
+/**
+ * Exit codes, decided here only, one per class of failure: 0 success; 1 the work failed or partly
+ * failed (failed shards, servers not created, a damaged state file, a remote such as the network,
+ * the hub or Common Crawl unreachable); 2 usage or configuration error (flags, files the user
+ * named); 3 worker refused by the coordinator.
+ */
+const EXIT_PARTIAL = 1;
+const EXIT_USAGE = 2;
+const EXIT_REFUSED = 3;
+
+/** cah's own errors by code (src/errors.ts): each is printed as one line and exits with its class's code. */
+const EXIT_BY_CODE: Record<string, number> = {
+  CAH_USAGE: EXIT_USAGE,
+  CAH_PARTIAL: EXIT_PARTIAL,
+  CAH_REMOTE: EXIT_PARTIAL,
+  // A damaged, missing or unusable state file (src/store/db.ts).
+  CAH_STATE_FILE: EXIT_PARTIAL,
+  CAH_SCHEMA_TOO_NEW: EXIT_PARTIAL,
+  CAH_WEAK_TOKEN: EXIT_USAGE,
+  CAH_SOURCE_INVALID: EXIT_USAGE,
+  CAH_SOURCE_UNREACHABLE: EXIT_PARTIAL,
+  CAH_EXTRACT_UNREADABLE: EXIT_USAGE,
+  CAH_EXTRACT_STOPPED: EXIT_PARTIAL,
+  CAH_EXTRACT_EMPTY: EXIT_USAGE,
+  CAH_METRICS_ADDRESS: EXIT_USAGE,
+  CAH_METRICS_LISTEN: EXIT_USAGE,
+  CAH_FILTER_CONFIG: EXIT_USAGE,
+  CAH_OUTPUT_DIR: EXIT_USAGE,
+  CAH_NO_SHARDS: EXIT_USAGE,
+  CAH_NO_TLS_CERT: EXIT_USAGE,
+  CAH_DEMO_DIR: EXIT_USAGE,
+};
+
+const EXIT_BY_OUTCOME: Record<Outcome, number> = { ok: 0, partial: EXIT_PARTIAL, refused: EXIT_REFUSED };
+
 const FILE_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'EEXIST', 'ENOSPC', 'ENAMETOOLONG', 'ELOOP']);
 
 function fail(message: string, code: number): never {
@@ -70,16 +106,18 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 try {
   await program.parseAsync(process.argv);
+  const { outcome, exit } = commandOutcome();
+  if (exit) process.exit(EXIT_BY_OUTCOME[outcome]);
+  if (outcome !== 'ok') process.exitCode = EXIT_BY_OUTCOME[outcome];
 } catch (err) {
   if (err instanceof CommanderError) {
     // Help and version exit 0; usage errors were already printed by commander.
-    process.exit(err.exitCode === 0 ? 0 : 2);
+    process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   }
-  if (err instanceof CliError) fail(err.message, err.exitCode);
-  // A damaged, missing or unusable state file (src/store/db.ts; matched by name: no SQLite on worker hosts).
-  if (err instanceof Error && err.name === 'StateFileError') fail(err.message, 1);
+  const exitCode = err instanceof CahError ? EXIT_BY_CODE[err.code] : undefined;
+  if (exitCode !== undefined) fail((err as Error).message, exitCode);
   // A path the user gave that cannot be read or written: their mistake, not a bug.
   const code = (err as NodeJS.ErrnoException).code;
-  if (err instanceof Error && code && FILE_ERRORS.has(code)) fail(err.message, 2);
+  if (err instanceof Error && code && FILE_ERRORS.has(code)) fail(err.message, EXIT_USAGE);
   throw err;
 }

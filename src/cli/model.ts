@@ -1,10 +1,10 @@
 import { Option, type Command } from 'commander';
 import { resolve } from 'node:path';
-import { buildRandomClip, CLIP_ARCHS } from '../filter/clip-arch.js';
-import { buildDemoModel } from '../filter/demo-model.js';
-import { assertHubId, clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../filter/hub.js';
+import { buildRandomClip, CLIP_ARCHS } from '../model/clip-arch.js';
+import { buildDemoModel } from '../model/demo-model.js';
+import { assertHubId, clipModelFiles, DEFAULT_HF_ENDPOINT, defaultModelCache, HubError, modelCacheDir, pullModel, type PullProgress } from '../model/hub.js';
 import type { Precision } from '../filter/model-dir.js';
-import { CliError, EXIT_REMOTE } from './errors.js';
+import { CliError } from './errors.js';
 import { intFlag } from './state.js';
 import { formatDuration } from '../dashboard/format.js';
 
@@ -135,9 +135,9 @@ Examples:
           onProgress: progressPrinter(io),
         });
       } catch (err) {
-        if (err instanceof HubError) throw new CliError(err.message, EXIT_REMOTE);
+        if (err instanceof HubError) throw new CliError(err.message, 'CAH_REMOTE');
         const cause = err instanceof Error ? err.message : String(err);
-        throw new CliError(`cannot reach the hub (${cause}): check the network or set HF_ENDPOINT to a mirror`, EXIT_REMOTE);
+        throw new CliError(`cannot reach the hub (${cause}): check the network or set HF_ENDPOINT to a mirror`, 'CAH_REMOTE');
       }
       io.out(`${dir}\n`);
     });

@@ -5,7 +5,7 @@ import type { RunningCoordinator } from '../coordinator/run.js';
 import type { CoordinatorSnapshot, RunLocations } from '../coordinator/snapshot.js';
 import { WORKER_TOKEN_FILE } from '../coordinator/credentials.js';
 import { startMetricsServer } from '../coordinator/metrics.js';
-import type { SnapshotSource } from '../dashboard/source.js';
+import type { SnapshotSource } from '../coordinator/snapshot-source.js';
 import { startDashboard } from '../dashboard/render.js';
 import { closingLine, startStatusLog } from '../dashboard/log-lines.js';
 import { LIVE_STATUS_FILE } from './status.js';

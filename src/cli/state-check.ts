@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { STATE_FILE, Store } from '../store/store.js';
-import { CliError, EXIT_PARTIAL } from './errors.js';
+import { CliError } from './errors.js';
 import { resolveStateDir } from './state.js';
 
 /** `cah state check` and `cah state backup FILE`: the state file's integrity and a safe copy of it. */
@@ -10,7 +10,7 @@ export function registerStateCommands(program: Command): void {
   const state = program.command('state').description('the state file: check its integrity, back it up');
   const open = (): Store => {
     const stateDir = resolveStateDir(program.opts()['state']);
-    if (!existsSync(`${stateDir}/${STATE_FILE}`)) throw new CliError(`no state file in ${stateDir}`, EXIT_PARTIAL);
+    if (!existsSync(`${stateDir}/${STATE_FILE}`)) throw new CliError(`no state file in ${stateDir}`, 'CAH_PARTIAL');
     return Store.openInStateDir(stateDir, { readonly: true });
   };
   state
@@ -26,7 +26,7 @@ export function registerStateCommands(program: Command): void {
           return;
         }
         process.stdout.write(`state file ${store.path} is damaged:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
-        throw new CliError('the state file is damaged: restore a backup (`cah state backup FILE` makes one)', EXIT_PARTIAL);
+        throw new CliError('the state file is damaged: restore a backup (`cah state backup FILE` makes one)', 'CAH_PARTIAL');
       } finally {
         store.close();
       }

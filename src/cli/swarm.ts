@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CliError, EXIT_PARTIAL, EXIT_USAGE } from './errors.js';
+import { CliError, reportOutcome } from './errors.js';
 import { intFlag, resolveStateDir } from './state.js';
 
 /** Progress lines on stderr: `cah swarm: server created server=cah-a-1 id=4`. */
@@ -40,9 +40,9 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof SwarmConfigError) throw new CliError(err.message, EXIT_USAGE);
-    if (err instanceof HostKeyChangedError) throw new CliError(err.message, EXIT_PARTIAL);
-    if (err instanceof HetznerApiError) throw new CliError(`Hetzner API: ${describeApiError(err)}`, err.code === 'unauthorized' ? EXIT_USAGE : EXIT_PARTIAL);
+    if (err instanceof SwarmConfigError) throw new CliError(err.message, 'CAH_USAGE');
+    if (err instanceof HostKeyChangedError) throw new CliError(err.message, 'CAH_PARTIAL');
+    if (err instanceof HetznerApiError) throw new CliError(`Hetzner API: ${describeApiError(err)}`, err.code === 'unauthorized' ? 'CAH_USAGE' : 'CAH_PARTIAL');
     throw err;
   }
 }
@@ -176,7 +176,7 @@ Exit codes: 0 every server runs a worker, 1 some failed (reported per server), 2
         }
         if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
         else process.stdout.write(await formatUpReport(report));
-        process.exitCode = report.ok ? 0 : EXIT_PARTIAL;
+        if (!report.ok) reportOutcome('partial');
       },
     );
 
@@ -219,7 +219,7 @@ Only servers labelled cah-swarm=<name> are deleted. Without a terminal, --yes is
         for (const k of report.keysRemoved) process.stdout.write(`removed SSH key ${k}\n`);
         if (report.servers.length === 0 && report.failed.length === 0) process.stdout.write(`swarm ${report.swarm}: no servers${report.dryRun ? '' : ' to delete'}\n`);
       }
-      process.exitCode = report.failed.length > 0 || report.aborted ? EXIT_PARTIAL : 0;
+      if (report.failed.length > 0 || report.aborted) reportOutcome('partial');
     });
 
   swarm
@@ -279,9 +279,9 @@ Examples:
           streamWorkerLogs({ stateDir: stateDir(), server, follow: flags.follow, out: process.stdout, err: process.stderr, signal: stop.signal }),
         ).catch((err: unknown) => {
           // An unreachable host is one line too, not a stack trace.
-          throw err instanceof CliError ? err : new CliError(`${server}: ${(err as Error).message}`, EXIT_PARTIAL);
+          throw err instanceof CliError ? err : new CliError(`${server}: ${(err as Error).message}`, 'CAH_PARTIAL');
         });
-        process.exitCode = code === 0 || stop.signal.aborted ? 0 : EXIT_PARTIAL;
+        if (code !== 0 && !stop.signal.aborted) reportOutcome('partial');
       } finally {
         process.off('SIGINT', onSignal);
       }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { WorkerActor } from '../worker/actor.js';
-import { CliError } from './errors.js';
+import { CliError, reportOutcome } from './errors.js';
 import { createLogger } from './state.js';
 
 export function registerWorkerCommand(program: Command): void {
@@ -56,9 +56,9 @@ Examples:
         signal: stop.signal,
         ...(flags.actorId ? { actorId: flags.actorId } : {}),
       });
-      const code = await actor.run();
+      const end = await actor.run();
       // grpc-js and undici may keep sockets in their pools for a while; the actor is done.
-      process.exit(code);
+      reportOutcome(end === 'refused' ? 'refused' : end === 'coordinator-gone' ? 'partial' : 'ok', { exit: true });
     });
 }
 

@@ -32,6 +32,7 @@ import { RpcError, bindServer, createGrpcServer, sessionOf, type CallContext, ty
 import { ShardAttempt } from './shard-attempt.js';
 import { CreditBudget, StaleLeaseError, serveSampleStream } from './sample-stream.js';
 import type { CoordinatorSettings } from './settings.js';
+import { ActorManager } from './actor-manager.js';
 import { SnapshotBuilder } from './snapshot-builder.js';
 import type { CoordinatorSnapshot } from './snapshot.js';
 import type { ReturnedLease } from '../store/shards.js';
@@ -93,10 +94,13 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   private fatal: Error | null = null;
   readonly snapshots: SnapshotBuilder;
   private readonly creditBudget: CreditBudget;
+  /** Actor state's one owner: the handlers here, the local worker pool and the swarm supervisor all report through it. */
+  readonly actors: ActorManager;
 
   constructor(private readonly opts: CoordinatorOptions) {
     super();
     this.creditBudget = new CreditBudget(opts.settings.creditBudget, opts.settings.creditWindow);
+    this.actors = new ActorManager(opts.store.actors);
     this.snapshots = new SnapshotBuilder(opts.store, opts.filter, opts.outDir, this.runId);
     this.snapshots.trackAttempts(() => this.attempts.values());
   }
@@ -138,7 +142,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     this.shardOffset = owner.shardOffset;
     this.stateIno = statSync(store.path).ino;
     const requeued = store.shards.requeueAllLeased();
-    const forgotten = store.actors.markAllDead('coordinator restarted');
+    const forgotten = this.actors.forgetPreviousRun('coordinator restarted');
     const stale = await removeStalePartials(outDir);
     // A shard renamed into place by a coordinator that died before marking it done is removed: it is queued again.
     const committed = store.shards.doneOutputNames();
@@ -223,8 +227,8 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     if (!ctx.session) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'register without a session (metadata x-cah-session): upgrade the worker');
     const actorId = req.actorId || `w-${req.host || 'unknown'}-${req.pid}-${randomBytes(2).toString('hex')}`;
     const session = digest(ctx.session);
-    const known = this.guard(() => store.actors.get(actorId));
-    if (known?.state === 'ALIVE' && store.actors.sessionOf(actorId) !== session) {
+    const known = this.guard(() => this.actors.get(actorId));
+    if (known?.state === 'ALIVE' && this.actors.sessionOf(actorId) !== session) {
       // Another process holds this id: it is refused until that one is declared dead.
       throw new RpcError(grpc.status.ALREADY_EXISTS, `actor ${actorId} is alive on another connection`);
     }
@@ -233,7 +237,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
       await this.giveBack(lease.shardId, lease.fencingToken, `actor ${actorId} registered again`, false);
     }
     const kind = actorId.startsWith('local-') ? 'local' : actorId.startsWith('cah-') ? 'swarm' : 'remote';
-    this.guard(() => store.actors.register(actorId, { kind, host: req.host || ctx.peer, pid: req.pid, version: req.version, session }));
+    this.guard(() => this.actors.register(actorId, { kind, host: req.host || ctx.peer, pid: req.pid, version: req.version, session }));
     logger.info({ actor: actorId, host: req.host, pid: req.pid, version: req.version }, 'actor ALIVE');
     this.emit('change');
     return { actorId, settings: this.opts.settings.worker };
@@ -246,7 +250,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
       if (this.isPaused || this.draining) return { hasShard: false, shard: null, retryAfterMs: 1000, drained: this.draining };
       const lease = this.opts.store.shards.lease(req.actorId, this.opts.settings.leaseMs);
       if (!lease) return { hasShard: false, shard: null, retryAfterMs: 1000, drained };
-      this.opts.store.actors.setCurrentShard(req.actorId, lease.shardId);
+      this.actors.leased(req.actorId, lease.shardId);
       this.opts.logger.info({ actor: req.actorId, shard: lease.shardId, attempt: lease.attempt }, 'shard leased');
       this.emit('change');
       return {
@@ -268,7 +272,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     return this.guard(() => {
       this.requireActor(req.actorId, ctx.session);
       const current = req.shards[0];
-      store.actors.heartbeat(req.actorId, {
+      this.actors.heartbeat(req.actorId, {
         currentShardId: current ? current.shardId : null,
         candidates: req.shards.reduce((n, s) => n + s.candidates, 0),
         downloaded: req.shards.reduce((n, s) => n + s.downloaded, 0),
@@ -368,7 +372,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     }
     if (!done) throw new RpcError(grpc.status.FAILED_PRECONDITION, `lease of shard ${req.shardId} was lost while writing`);
     store.runs.addErrors(attempt.errors);
-    store.actors.clearCurrentShard(req.actorId, req.shardId);
+    this.actors.released(req.actorId, req.shardId);
     this.snapshots.recordShardDone(attempt);
     logger.info(
       {
@@ -397,10 +401,13 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
 
   // ---- supervision ---------------------------------------------------------------------------
 
-  /** Declares an actor DEAD and returns its leases (counted as failures of those attempts). */
+  /**
+   * An actor died (its supervisor saw it: missed heartbeats, a local process exit, a swarm server
+   * lost): RESTARTING or DEAD, and its leases come back (counted as failures of those attempts).
+   */
   async actorDied(actorId: string, cause: string, restarting: boolean): Promise<void> {
     const { store, logger } = this.opts;
-    this.guard(() => (restarting ? store.actors.markRestarting(actorId, cause) : store.actors.markDead(actorId, cause)));
+    this.guard(() => this.actors.died(actorId, cause, restarting));
     logger.warn({ actor: actorId, cause, restarting }, restarting ? 'actor RESTARTING' : 'actor DEAD');
     for (const lease of store.shards.leasesOf(actorId)) {
       await this.giveBack(lease.shardId, lease.fencingToken, `actor ${actorId} died: ${cause}`, true);
@@ -430,7 +437,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
       await attempt.abort();
     }
     if (!returned) return null;
-    if (returned.owner) store.actors.clearCurrentShard(returned.owner, shardId);
+    if (returned.owner) this.actors.released(returned.owner, shardId);
     if (returned.nowState === 'failed') {
       const released = store.dedup.release(shardId);
       logger.error({ shard: shardId, error, keys_released: released }, 'shard failed: out of retries');
@@ -446,13 +453,13 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     try {
       this.checkStateFile();
       const now = Date.now();
-      for (const actor of store.actors.silentSince(now - settings.heartbeatTimeoutMs)) {
+      for (const actor of this.actors.silentSince(now - settings.heartbeatTimeoutMs)) {
         await this.actorDied(actor.id, `missed heartbeats for ${Math.round((now - (actor.lastHeartbeat ?? now)) / 1000)} s`, false);
       }
       for (const lease of store.shards.overdue(settings.maxLeaseAgeMs, now)) {
         await this.giveBack(lease.shardId, lease.fencingToken, lease.reason, true);
       }
-      store.actors.pruneDead(KEEP_DEAD_ACTORS);
+      this.actors.prune(KEEP_DEAD_ACTORS);
       if (this.diskFault) await this.probeOutput();
       this.snapshots.tick();
       this.emit('tick');
@@ -532,11 +539,11 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   }
 
   private requireActor(actorId: string, session: string): void {
-    const actor = this.opts.store.actors.get(actorId);
+    const actor = this.actors.get(actorId);
     if (!actor || actor.state !== 'ALIVE') {
-      throw new RpcError(grpc.status.FAILED_PRECONDITION, `actor ${actorId} is not ALIVE: register again`);
+      throw new RpcError(grpc.status.FAILED_PRECONDITION, `actor ${actorId} is not ALIVE: register again`, 'register-again');
     }
-    if (this.opts.store.actors.sessionOf(actorId) !== digest(session)) {
+    if (this.actors.sessionOf(actorId) !== digest(session)) {
       throw new RpcError(grpc.status.PERMISSION_DENIED, `actor ${actorId} is registered by another connection`);
     }
   }
@@ -546,6 +553,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
       throw new RpcError(
         grpc.status.FAILED_PRECONDITION,
         `stale lease: shard ${shardId} fencing token ${fencingToken} is not a current lease of ${actorId}`,
+        'stale-lease',
       );
     }
   }

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CahError } from '../errors.js';
 
 export const WORKER_TOKEN_FILE = 'worker-token';
 
@@ -8,9 +9,11 @@ export const WORKER_TOKEN_FILE = 'worker-token';
 const MIN_TOKEN_LENGTH = 32;
 const MIN_DISTINCT_CHARS = 10;
 
-/** A token file cah will not use: its message says how to replace it. Carries a file-error code so the CLI prints one line. */
-export class WeakTokenError extends Error {
-  readonly code = 'EPERM';
+/** A token file cah will not use: its message says how to replace it. */
+export class WeakTokenError extends CahError {
+  constructor(message: string) {
+    super('CAH_WEAK_TOKEN', message);
+  }
 }
 
 function isWeak(token: string): boolean {

@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { CliError } from '../cli/errors.js';
-import type { SnapshotSource } from '../dashboard/source.js';
+import { CahError } from '../errors.js';
+import type { SnapshotSource } from './snapshot-source.js';
 import type { HistogramData } from '../filter/histogram.js';
 import type { ActorView, CoordinatorSnapshot, FilterSnapshot } from './snapshot.js';
 
@@ -155,11 +155,18 @@ export function snapshotRegistry(snapshot: () => CoordinatorSnapshot): Registry 
   return registry;
 }
 
+/** A --metrics address that is malformed (ADDRESS) or cannot be served (LISTEN). */
+export class MetricsError extends CahError {
+  constructor(code: 'CAH_METRICS_ADDRESS' | 'CAH_METRICS_LISTEN', message: string) {
+    super(code, message);
+  }
+}
+
 /** 'HOST:PORT', '[::1]:PORT' or ':PORT' (all interfaces). */
 export function parseListenAddress(addr: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:\s]*)):(\d{1,5})$/.exec(addr.trim());
   const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new CliError(`--metrics expects HOST:PORT (e.g. 127.0.0.1:9464), got "${addr}"`);
+  if (!match || port > 65535) throw new MetricsError('CAH_METRICS_ADDRESS', `--metrics expects HOST:PORT (e.g. 127.0.0.1:9464), got "${addr}"`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
@@ -186,7 +193,7 @@ export async function startMetricsServer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new CliError(`cannot serve /metrics on ${addr}: ${err.code ?? err.message}`)),
+      reject(new MetricsError('CAH_METRICS_LISTEN', `cannot serve /metrics on ${addr}: ${err.code ?? err.message}`)),
     );
     server.listen(port, host, () => resolve());
   });

@@ -103,7 +103,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
           ...(opts.workerLogDir ? { logDir: opts.workerLogDir } : {}),
         })
       : null;
-  if (workers) for (const id of workers.actorIds) opts.store.actors.expect(id, 'local', 'localhost');
+  if (workers) for (const id of workers.actorIds) coordinator.actors.expect(id, 'local', 'localhost');
   workers?.start();
 
   let finish!: (reason: RunResult['exitReason']) => void;
@@ -126,7 +126,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   const check = (): void => {
     if (coordinator.fatalError) fail(coordinator.fatalError.message);
     else if (opts.untilDone && coordinator.isDone()) finish('done');
-    else if (workers?.exhausted() && !coordinator.isDone() && !opts.store.actors.list().some((a) => a.state === 'ALIVE')) {
+    else if (workers?.exhausted() && !coordinator.isDone() && !coordinator.actors.list().some((a) => a.state === 'ALIVE')) {
       // Ray fails the caller with the death cause; a run with no worker left would idle forever.
       fail(`every local worker is DEAD (out of restarts, --max-restarts ${opts.maxRestarts}) and no other worker is alive, with shards left: ${workers.exhausted()}`);
     } else if (drainDeadline !== null && (coordinator.leasedCount() === 0 || Date.now() > drainDeadline)) finish('drained');
@@ -147,7 +147,7 @@ export async function runCoordinator(opts: RunOptions): Promise<RunResult> {
   coordinator.off('change', check);
   coordinator.beginDrain();
   await workers?.stop();
-  if (reason === 'done' && opts.store.actors.list().some((a) => a.state === 'ALIVE' && a.kind !== 'local')) {
+  if (reason === 'done' && coordinator.actors.list().some((a) => a.state === 'ALIVE' && a.kind !== 'local')) {
     // Workers of other machines (--exit-when-drained) learn "drained" from their next call instead of dialing a gone coordinator forever.
     await new Promise((resolve) => setTimeout(resolve, LINGER_FOR_REMOTE_MS));
   }

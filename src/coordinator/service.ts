@@ -1,7 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
+import { CahError } from '../errors.js';
 import { tokensEqual } from './credentials.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService, type CoordinatorServiceImplementation } from '../wire/contract.js';
 import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
+import { reasonMetadata, type RefusalReason } from '../wire/reasons.js';
 import type {
   ClaimKeysRequest,
   ClaimKeysResponse,
@@ -19,13 +21,14 @@ import type {
   SampleMessage,
 } from '../wire/contract.js';
 
-/** A refusal the service turns into a gRPC status (FAILED_PRECONDITION for a stale lease, …). */
-export class RpcError extends Error {
+/** A refusal the service turns into a gRPC status (FAILED_PRECONDITION for a stale lease, …) and, when declared, its reason. */
+export class RpcError extends CahError {
   constructor(
-    readonly code: grpc.status,
+    readonly status: grpc.status,
     message: string,
+    readonly reason?: RefusalReason,
   ) {
-    super(message);
+    super('CAH_RPC_REFUSED', message);
   }
 }
 
@@ -106,7 +109,7 @@ function guard(token: string): grpc.ServerInterceptor {
 }
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof RpcError) return { code: err.code, details: err.message };
+  if (err instanceof RpcError) return { code: err.status, details: err.message, ...(err.reason ? { metadata: reasonMetadata(err.reason) } : {}) };
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
@@ -168,12 +171,11 @@ export function bindServer(server: grpc.Server, address: string, tls?: TlsIdenti
 }
 
 /** The coordinator could not listen where it was told (address in use, not local, malformed). */
-export class ListenError extends Error {
+export class ListenError extends CahError {
   constructor(
     readonly address: string,
     reason: string,
   ) {
-    super(`cannot listen on ${address}: ${reason}`);
-    this.name = 'ListenError';
+    super('CAH_LISTEN', `cannot listen on ${address}: ${reason}`);
   }
 }

@@ -1,11 +1,12 @@
 import type { HistogramData } from '../filter/histogram.js';
+import type { ActorState } from '../store/actors.js';
 import type { ShardSampleCounts } from '../store/shards.js';
 
 /**
  * Everything the dashboard, the periodic JSON log line, `cah status` and /metrics show: one plain
  * object the coordinator builds every tick (and `cah status` builds from the SQLite file).
  */
-export type ActorState = 'PENDING_CREATION' | 'ALIVE' | 'RESTARTING' | 'DEAD';
+
 /** How an actor is shown: its state, or EXITED once the run it served has ended. */
 export type ActorView = ActorState | 'EXITED';
 

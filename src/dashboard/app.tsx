@@ -14,7 +14,7 @@ import {
   ThroughputPanel,
 } from './panels.js';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
-import type { DashboardControls, SnapshotSource } from './source.js';
+import type { DashboardControls, SnapshotSource } from '../coordinator/snapshot-source.js';
 
 /**
  * At most 4 frames a second: ink redraws the whole frame each time (≈6 ms for 80×24 on a server

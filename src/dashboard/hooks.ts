@@ -1,7 +1,7 @@
 import { useStdout } from 'ink';
 import { useEffect, useState } from 'react';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
-import type { SnapshotSource } from './source.js';
+import type { SnapshotSource } from '../coordinator/snapshot-source.js';
 
 /** Elapsed time and heartbeat ages move on even when the run is quiet. */
 const CLOCK_MS = 1000;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import { formatCount, formatDuration, formatPercent, formatRate } from './format.js';
-import type { SnapshotSource } from './source.js';
+import type { SnapshotSource } from '../coordinator/snapshot-source.js';
 import { actorsLines } from './views/actors.js';
 import { errorsLines } from './views/errors.js';
 import { filterLines } from './views/filter.js';

@@ -2,7 +2,7 @@ import { render } from 'ink';
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_REFRESH_MS, Dashboard } from './app.js';
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
-import type { DashboardControls, SnapshotSource } from './source.js';
+import type { DashboardControls, SnapshotSource } from '../coordinator/snapshot-source.js';
 
 export { DEFAULT_REFRESH_MS };
 

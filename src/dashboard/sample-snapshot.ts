@@ -1,6 +1,6 @@
 import type { ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from '../coordinator/snapshot.js';
 import { BATCH_SECONDS_BOUNDS, Histogram, SHARD_SECONDS_BOUNDS, SIMILARITY_BOUNDS } from '../filter/histogram.js';
-import { bottleneckVerdict } from './verdict.js';
+import { bottleneckVerdict } from '../coordinator/verdict.js';
 
 export interface SampleOptions {
   /** Number of worker actors (default 12). */

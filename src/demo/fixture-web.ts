@@ -7,7 +7,7 @@ import type { SampleStatus } from '../output/sample.js';
 import { candidateKey } from '../warc/candidate.js';
 import { seededRandom } from '../warc/synthetic.js';
 import { writeWatFile, type WatPage } from '../warc/wat-writer.js';
-import { DEMO_PALETTE, DEMO_SHAPES } from './palette.js';
+import { DEMO_PALETTE, DEMO_SHAPES } from '../model/palette.js';
 
 export interface FixtureWebOptions {
   /** Same seed → same pages, same ground truth. */

@@ -1,5 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CahError } from '../errors.js';
 import { fsyncDir, writeFileSynced } from './files.js';
 import { PARTIAL_DIR, shardFileNames, shardNamesOnDisk } from './shard-writer.js';
 
@@ -18,10 +19,9 @@ export interface OutputOwner {
 export type OutputMode = 'refuse' | 'incremental' | 'overwrite';
 
 /** The output directory belongs to something else; a one-line message saying how to choose. */
-export class OutputDirError extends Error {
+export class OutputDirError extends CahError {
   constructor(message: string) {
-    super(message);
-    this.name = 'OutputDirError';
+    super('CAH_OUTPUT_DIR', message);
   }
 }
 

@@ -1,5 +1,20 @@
 import { withoutSync, type Db } from './db.js';
-import type { ActorState } from '../coordinator/snapshot.js';
+
+/**
+ * Every change of an actor's state happens in this file, and only the coordinator's ActorManager
+ * (src/coordinator/actor-manager.ts) asks for one, as Ray's GcsActorManager owns actor state:
+ *
+ *   PENDING_CREATION ──register──▶ ALIVE ──died, restarts left──▶ RESTARTING ──register──▶ ALIVE
+ *                                    └──────died for good───────▶ DEAD
+ *
+ *   (none) | RESTARTING | DEAD → PENDING_CREATION   expect: a supervisor starts or replaces it (ALIVE stays ALIVE)
+ *   any → ALIVE                                     register: its process called in; from RESTARTING or DEAD, one more restart
+ *   ALIVE | DEAD → RESTARTING                       markRestarting: it died and its supervisor starts it again
+ *   PENDING_CREATION | ALIVE | RESTARTING → DEAD    markDead: missed heartbeats, out of restarts, its server lost;
+ *                                                   markAllDead: the coordinator restarted
+ *   DEAD → (forgotten)                              pruneDead: beyond the DEAD actors kept for `cah status`
+ */
+export type ActorState = 'PENDING_CREATION' | 'ALIVE' | 'RESTARTING' | 'DEAD';
 
 export type ActorKind = 'local' | 'remote' | 'swarm';
 
@@ -22,7 +37,7 @@ export interface ActorRow {
 const COLUMNS = `id, kind, host, pid, version, state, registered_at AS registeredAt, last_heartbeat AS lastHeartbeat,
   death_cause AS deathCause, restarts, current_shard_id AS currentShardId, candidates, downloaded`;
 
-/** Actor (worker) records: Ray's vocabulary — PENDING_CREATION → ALIVE → RESTARTING → … → DEAD. */
+/** Actor (worker) records, in Ray's vocabulary; the transitions are above. */
 export class ActorTable {
   constructor(private readonly db: Db) {}
 

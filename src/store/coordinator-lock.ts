@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { CahError } from '../errors.js';
 
 /** Who holds a state file as its coordinator. */
 export interface LockHolder {
@@ -10,17 +11,17 @@ export interface LockHolder {
 }
 
 /** Another live coordinator already runs on this state file. */
-export class StateLockedError extends Error {
+export class StateLockedError extends CahError {
   constructor(
     readonly lockPath: string,
     readonly holder: LockHolder | null,
   ) {
     super(
+      'CAH_STATE_LOCKED',
       holder
         ? `another coordinator (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}) is running on this state file`
         : 'another coordinator is running on this state file',
     );
-    this.name = 'StateLockedError';
   }
 }
 

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { makeStatePrivate } from './private-files.js';
+import { CahError } from '../errors.js';
 
 export type Db = Database.Database;
 
@@ -90,13 +91,16 @@ const MIGRATIONS: readonly string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export class SchemaTooNewError extends Error {}
+export class SchemaTooNewError extends CahError {
+  constructor(message: string) {
+    super('CAH_SCHEMA_TOO_NEW', message);
+  }
+}
 
 /** The state file is damaged, gone or unreadable: the coordinator stops with this one line. */
-export class StateFileError extends Error {
+export class StateFileError extends CahError {
   constructor(message: string) {
-    super(message);
-    this.name = 'StateFileError';
+    super('CAH_STATE_FILE', message);
   }
 }
 

@@ -1,7 +1,8 @@
+import { CahError } from '../errors.js';
+
 /** A swarm request that cannot work as given (unknown location, no token, …): exit code 2, nothing was changed. */
-export class SwarmConfigError extends Error {
+export class SwarmConfigError extends CahError {
   constructor(message: string) {
-    super(message);
-    this.name = 'SwarmConfigError';
+    super('CAH_SWARM_CONFIG', message);
   }
 }

@@ -3,13 +3,13 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, type ClientChannel } from 'ssh2';
+import { CahError } from '../errors.js';
 import { writePrivateFile } from './state.js';
 
 /** The host presented another key than the one pinned on first contact: refused, never overwritten. */
-export class HostKeyChangedError extends Error {
+export class HostKeyChangedError extends CahError {
   constructor(readonly host: string, pinned: string, presented: string) {
-    super(`host key of ${host} changed (pinned ${pinned}, presented ${presented}): refusing to connect; if the server was rebuilt, remove its line from the swarm known_hosts file`);
-    this.name = 'HostKeyChangedError';
+    super('CAH_HOST_KEY_CHANGED', `host key of ${host} changed (pinned ${pinned}, presented ${presented}): refusing to connect; if the server was rebuilt, remove its line from the swarm known_hosts file`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { CliError, EXIT_PARTIAL } from '../cli/errors.js';
+import { CahError } from '../errors.js';
 import type { Candidate } from './candidate.js';
 import { extractCandidates, noRecordsMessage, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
 import { openSource, type UrlGuard } from './source.js';
@@ -57,6 +57,13 @@ function writeOrWait(out: NodeJS.WritableStream, text: string, closed: () => boo
  * line (JSON `{"url","caption","page_url","license"}` or `url<TAB>caption<TAB>page_url<TAB>license`),
  * warnings about bad records and a one-line summary on `err`. Stops quietly when `out` is closed.
  */
+/** `cah extract` could not open its input (UNREADABLE), stopped part-way (STOPPED), or found no records (EMPTY). */
+export class ExtractError extends CahError {
+  constructor(message: string, code: 'CAH_EXTRACT_UNREADABLE' | 'CAH_EXTRACT_STOPPED' | 'CAH_EXTRACT_EMPTY') {
+    super(code, message);
+  }
+}
+
 export async function runExtract(
   file: string,
   opts: ExtractCommandOptions,
@@ -67,7 +74,7 @@ export async function runExtract(
   try {
     input = await openSource(file, opts.guard ? { guard: opts.guard } : {});
   } catch (error) {
-    throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
+    throw new ExtractError(`cannot read ${file}: ${(error as Error).message}`, 'CAH_EXTRACT_UNREADABLE');
   }
   let outClosed = false;
   const onOutError = (): void => {
@@ -82,12 +89,12 @@ export async function runExtract(
     }
   } catch (error) {
     err.write(`${summariseCounts(counts)}\n`);
-    throw new CliError(`${file}: reading stopped: ${(error as Error).message}`, EXIT_PARTIAL);
+    throw new ExtractError(`${file}: reading stopped: ${(error as Error).message}`, 'CAH_EXTRACT_STOPPED');
   } finally {
     out.off('error', onOutError);
     input.destroy();
   }
   err.write(`${summariseCounts(counts)}\n`);
-  if (counts.records === 0 && !outClosed) throw new CliError(noRecordsMessage(file, []));
+  if (counts.records === 0 && !outClosed) throw new ExtractError(noRecordsMessage(file, []), 'CAH_EXTRACT_EMPTY');
   return counts;
 }

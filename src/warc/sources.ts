@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CliError, EXIT_REMOTE, EXIT_USAGE } from '../cli/errors.js';
+import { CahError } from '../errors.js';
 import { openSource, type UrlGuard } from './source.js';
 
 const COMMONCRAWL_BASE = 'https://data.commoncrawl.org';
@@ -28,6 +28,13 @@ function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
+/** A shard source that cannot be used as given (INVALID), or a remote listing that cannot be read (UNREACHABLE). */
+export class ShardSourceError extends CahError {
+  constructor(message: string, code: 'CAH_SOURCE_INVALID' | 'CAH_SOURCE_UNREACHABLE') {
+    super(code, message);
+  }
+}
+
 /** A listing line: a path relative to the Common Crawl host, or already a URL. */
 function listedSource(line: string): string {
   return isUrl(line) ? line : `${commoncrawlBase()}/${line.replace(/^\/+/, '')}`;
@@ -38,7 +45,7 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
   try {
     input = await openSource(listing, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.guard ? { guard: opts.guard } : {}) });
   } catch (err) {
-    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
+    throw new ShardSourceError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? 'CAH_SOURCE_UNREACHABLE' : 'CAH_SOURCE_INVALID');
   }
   const sources: string[] = [];
   const lines = createInterface({ input, crlfDelay: Infinity });
@@ -50,12 +57,12 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
       if (sources.length >= limit) break;
     }
   } catch (err) {
-    throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
+    throw new ShardSourceError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? 'CAH_SOURCE_UNREACHABLE' : 'CAH_SOURCE_INVALID');
   } finally {
     lines.close();
     input.destroy();
   }
-  if (sources.length === 0) throw new CliError(`listing ${listing} names no files`);
+  if (sources.length === 0) throw new ShardSourceError(`listing ${listing} names no files`, 'CAH_SOURCE_INVALID');
   return sources;
 }
 
@@ -63,7 +70,7 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
  * What `cah shards add` accepts, expanded to shard sources: a local WAT/WARC file (its absolute
  * path), an http(s) URL of one (as is), a *.paths.gz listing, local or remote (one path per line,
  * relative to https://data.commoncrawl.org), or a crawl id CC-MAIN-YYYY-WW (its wat.paths.gz).
- * Anything else, or a missing file, is a CliError.
+ * Anything else, or a missing file, is a ShardSourceError.
  */
 export async function expandShardSources(source: string, opts: ExpandOptions = {}): Promise<string[]> {
   const limit = opts.limit ?? Infinity;
@@ -75,16 +82,16 @@ export async function expandShardSources(source: string, opts: ExpandOptions = {
     try {
       pathname = new URL(source).pathname;
     } catch {
-      throw new CliError(`${source} is not a valid URL; expected ${ACCEPTED}`);
+      throw new ShardSourceError(`${source} is not a valid URL; expected ${ACCEPTED}`, 'CAH_SOURCE_INVALID');
     }
     if (LISTING_NAME.test(pathname)) return expandListing(source, limit, opts);
     if (SHARD_NAME.test(pathname)) return [source];
-    throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
+    throw new ShardSourceError(`cannot use ${source}: expected ${ACCEPTED}`, 'CAH_SOURCE_INVALID');
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (!LISTING_NAME.test(source) && !SHARD_NAME.test(source))) throw new CliError(`cannot use ${source}: expected ${ACCEPTED}`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source) || (!LISTING_NAME.test(source) && !SHARD_NAME.test(source))) throw new ShardSourceError(`cannot use ${source}: expected ${ACCEPTED}`, 'CAH_SOURCE_INVALID');
   const path = resolve(source);
   const info = await stat(path).catch(() => null);
-  if (!info) throw new CliError(`no such file: ${source}`);
-  if (!info.isFile()) throw new CliError(`not a file: ${source}`);
+  if (!info) throw new ShardSourceError(`no such file: ${source}`, 'CAH_SOURCE_INVALID');
+  if (!info.isFile()) throw new ShardSourceError(`not a file: ${source}`, 'CAH_SOURCE_INVALID');
   return LISTING_NAME.test(source) ? expandListing(path, limit, opts) : [path];
 }

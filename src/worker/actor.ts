@@ -8,6 +8,8 @@ import { extractCandidates, newExtractionCounts, noRecordsMessage, type Extracti
 import { openSource, type SourceProgress } from '../warc/source.js';
 import { sampleToWire, type SampleRecord } from '../output/sample.js';
 import type { RegisterResponse, ShardProgress, WireShard, WorkerSettings } from '../wire/contract.js';
+import { refusalReason } from '../wire/reasons.js';
+import { CahError } from '../errors.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -38,12 +40,23 @@ export interface WorkerOptions {
 type ShardProgressCounters = Pick<ShardProgress, 'candidates' | 'duplicates' | 'downloaded' | 'failed' | 'bytesIn'> & { source: SourceProgress };
 
 /** Raised when the coordinator no longer recognises us (restarted, or declared us dead): register again. */
-class ReRegister extends Error {}
+class ReRegister extends CahError {
+  constructor(message: string) {
+    super('CAH_REGISTER_AGAIN', message);
+  }
+}
 
 /** A batch worker's coordinator stayed unreachable: the run is over (or gone); exit 1. */
-class CoordinatorGone extends Error {}
+class CoordinatorGone extends CahError {
+  constructor(message: string) {
+    super('CAH_COORDINATOR_GONE', message);
+  }
+}
 
 const GIVE_UP_AFTER_MS = 120_000;
+
+/** How a worker's run ended; `cah worker` turns it into the exit code. */
+export type WorkerEnd = 'drained' | 'stopped' | 'refused' | 'coordinator-gone';
 
 /**
  * The scraper actor: registers, leases shards, extracts candidates, claims their keys (run-wide
@@ -63,8 +76,8 @@ export class WorkerActor {
     this.client = new CoordinatorClient(opts.coordinator, opts.token, opts.coordinatorCa);
   }
 
-  /** Runs until drained (exit 0), stopped by the signal (0), refused (UNAUTHENTICATED: 3), or, with --exit-when-drained, its coordinator unreachable for --give-up-after (default 2 min: 1). */
-  async run(): Promise<number> {
+  /** Runs until drained or stopped by the signal, refused (UNAUTHENTICATED), or, with --exit-when-drained, its coordinator unreachable for --give-up-after (default 2 min). */
+  async run(): Promise<WorkerEnd> {
     const { logger, signal } = this.opts;
     signal?.addEventListener('abort', () => this.current?.abort.abort(new Error('worker stopping')), { once: true });
     try {
@@ -72,15 +85,15 @@ export class WorkerActor {
         try {
           await this.registerWithRetry();
           const finished = await this.leaseLoop();
-          if (finished) return 0;
+          if (finished) return 'drained';
         } catch (err) {
           if (err instanceof CoordinatorGone) {
             logger.error({ err: err.message }, 'coordinator gone');
-            return 1;
+            return 'coordinator-gone';
           }
           if (isStatus(err, grpc.status.UNAUTHENTICATED)) {
             logger.error({ coordinator: this.opts.coordinator }, 'coordinator refused the worker token (UNAUTHENTICATED): check --token / CAH_WORKER_TOKEN');
-            return 3;
+            return 'refused';
           }
           if (
             err instanceof ReRegister ||
@@ -96,7 +109,7 @@ export class WorkerActor {
           throw err;
         }
       }
-      return 0;
+      return 'stopped';
     } finally {
       this.stopHeartbeats();
       await this.fetcher?.close();
@@ -239,7 +252,7 @@ export class WorkerActor {
       }
       if (isStatus(err, grpc.status.FAILED_PRECONDITION) || abort.signal.aborted) {
         log.warn({ err: (err as Error).message }, 'shard abandoned: lease no longer ours');
-        if (isStatus(err, grpc.status.FAILED_PRECONDITION) && /actor .* is not ALIVE/.test((err as Error).message)) {
+        if (isStatus(err, grpc.status.FAILED_PRECONDITION) && refusalReason(err) === 'register-again') {
           throw new ReRegister((err as Error).message);
         }
         return;
@@ -362,7 +375,7 @@ export class WorkerActor {
         current.abort.abort(new Error(`lease of shard ${current.shard.shardId} revoked`));
       }
     } catch (err) {
-      if (isStatus(err, grpc.status.FAILED_PRECONDITION)) {
+      if (isStatus(err, grpc.status.FAILED_PRECONDITION) && refusalReason(err) === 'register-again') {
         // The coordinator no longer knows us (declared dead or restarted): drop the shard and re-register.
         current?.abort.abort(new ReRegister((err as Error).message));
       }

@@ -1,6 +1,6 @@
-import { DEMO_PALETTE } from '../../src/demo/palette.js';
-import { demoEmbeddingDim } from '../../src/filter/demo-model.js';
-import { GraphBuilder } from '../../src/filter/onnx-graph.js';
+import { DEMO_PALETTE } from '../../src/model/palette.js';
+import { demoEmbeddingDim } from '../../src/model/demo-model.js';
+import { GraphBuilder } from '../../src/model/onnx-graph.js';
 
 /** The demo embedding's "green" component: the index the greenness head reads. */
 export const GREEN = DEMO_PALETTE.findIndex((c) => c.name === 'green');

@@ -1,15 +1,19 @@
-/** A failed Hetzner Cloud API call: the API's error `code` and `message`, and the HTTP status (0: no response). */
-export class HetznerApiError extends Error {
+import { CahError } from '../../errors.js';
+
+/**
+ * A failed Hetzner Cloud API call: the API's error `code` and `message`, and the HTTP status (0: no
+ * response). Its code is Hetzner's own (`unauthorized`, `not_found`, …): retries branch on it.
+ */
+export class HetznerApiError extends CahError {
   constructor(
-    readonly code: string,
+    code: string,
     message: string,
     readonly status: number,
     readonly details?: unknown,
     /** On 429: the `RateLimit-Reset` header (UNIX seconds), when the limit has fully recovered. */
     readonly rateLimitReset?: string,
   ) {
-    super(message);
-    this.name = 'HetznerApiError';
+    super(code, message);
   }
 }
 

@@ -1,10 +1,11 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CliError } from '../cli/errors.js';
-import { runGpu, type GpuFlags } from '../cli/gpu.js';
+import type { RunResult } from '../coordinator/run.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../coordinator/settings.js';
+import { startFixtureWeb } from '../demo/fixture-web.js';
+import { CahError } from '../errors.js';
 import { Store } from '../store/store.js';
-import { startFixtureWeb } from './fixture-web.js';
+import { runGpu, type GpuOptions, type RunPresentation } from './gpu.js';
 
 export interface DemoFlags {
   dir: string;
@@ -17,7 +18,7 @@ export interface DemoFlags {
 }
 
 /** Politeness and timeouts sized for a loopback web: fast enough to finish in well under 2 minutes. */
-export function demoGpuFlags(opts: { out: string; workers: number; model?: string; dashboard: boolean }): GpuFlags {
+export function demoGpuOptions(opts: { out: string; workers: number; model?: string; dashboard: boolean }): GpuOptions {
   return {
     out: opts.out,
     listen: '127.0.0.1:0',
@@ -50,15 +51,42 @@ export function demoGpuFlags(opts: { out: string; workers: number; model?: strin
   };
 }
 
+/** --dir holds something that is not an earlier demo's: nothing was deleted. */
+export class DemoDirError extends CahError {
+  constructor(message: string) {
+    super('CAH_DEMO_DIR', message);
+  }
+}
+
+/** How a demo went: the run, what the demo built, and where everything is. */
+export interface DemoResult {
+  result: RunResult;
+  seconds: number;
+  /** The demo CLIP model's directory; none: no filter. */
+  model: string | null;
+  out: string;
+  stateDir: string;
+  groundTruth: string;
+}
+
 /** Marks a directory as a demo's: only such a directory (or an empty one) is emptied by the next demo. */
 export const DEMO_MARKER = '.cah-demo';
 
-/** `npm start`: everything on loopback, no internet; prints a summary and where the dataset is. */
-export async function runDemo(flags: DemoFlags): Promise<number> {
+/**
+ * `npm start`: everything on loopback, no internet: the fixture web, synthetic shards, the demo
+ * model, then the same run as `cah gpu`. The caller shows the run (`show`, given the state
+ * directory), hears what the demo builds (`say`) and prints the summary.
+ */
+export async function runDemo(
+  flags: DemoFlags,
+  show: (stateDir: string) => () => RunPresentation,
+  extra: { workerLogDir?: (stateDir: string) => string; say?: (line: string) => void } = {},
+): Promise<DemoResult> {
+  const say = extra.say ?? ((): void => undefined);
   const dir = resolve(flags.dir);
   const entries = await readdir(dir).catch(() => null);
   if (entries && entries.length > 0 && !entries.includes(DEMO_MARKER)) {
-    throw new CliError(`--dir ${dir} is not empty and not an earlier demo's directory: nothing was deleted; choose a new or empty directory`);
+    throw new DemoDirError(`--dir ${dir} is not empty and not an earlier demo's directory: nothing was deleted; choose a new or empty directory`);
   }
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -67,7 +95,7 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
   const out = join(dir, 'dataset');
   await mkdir(stateDir, { recursive: true });
   const started = Date.now();
-  process.stderr.write(`cah demo: starting the fixture web and writing ${flags.shards} synthetic WAT shards…\n`);
+  say(`starting the fixture web and writing ${flags.shards} synthetic WAT shards…`);
   const web = await startFixtureWeb(join(dir, 'web'), {
     seed: flags.seed,
     shards: flags.shards,
@@ -79,38 +107,19 @@ export async function runDemo(flags: DemoFlags): Promise<number> {
   const groundTruth = join(dir, 'ground-truth.json');
   await writeFile(groundTruth, JSON.stringify(web.groundTruth, null, 1));
   try {
-    let model: string | undefined;
+    let model: string | null = null;
     if (flags.clip) {
-      const { buildDemoModel } = await import('../filter/demo-model.js');
+      const { buildDemoModel } = await import('../model/demo-model.js');
       model = join(dir, 'demo-clip-model');
       await buildDemoModel(model);
-      process.stderr.write(`cah demo: built the DEMO CLIP model in ${model}: constructed for this synthetic web's colours, not a real CLIP\n`);
+      say(`built the DEMO CLIP model in ${model}: constructed for this synthetic web's colours, not a real CLIP`);
     }
     const store = Store.openInStateDir(stateDir);
     store.shards.add(web.shardPaths);
     store.close();
-    const gpuFlags = demoGpuFlags({ out, workers: flags.workers, dashboard: flags.dashboard, ...(model ? { model } : {}) });
-    const { code, result } = await runGpu(gpuFlags, stateDir, { title: 'cah demo' });
-    const s = result.snapshot;
-    const secs = (Date.now() - started) / 1000;
-    const lines = [
-      '',
-      `cah demo finished in ${secs.toFixed(1)} s (${result.exitReason})`,
-      `  shards      ${s.shards.done} done, ${s.shards.failed} failed of ${s.shards.total}`,
-      `  candidates  ${s.totals.extracted} (${s.totals.duplicates} duplicates)`,
-      `  downloaded  ${s.totals.downloaded}`,
-      `  kept        ${s.totals.kept}${model ? ` (demo CLIP model, threshold 0.28; ${s.totals.filteredOut} filtered out)` : ' (no CLIP filter)'}`,
-      `  failed      ${s.totals.failed}`,
-      `  pairs/s     ${(s.totals.kept / secs).toFixed(1)} kept, ${(s.totals.extracted / secs).toFixed(1)} candidates`,
-      '  errors by kind:',
-      ...s.topErrors.map((e) => `    ${String(e.count).padStart(5)}  ${e.message}`),
-      `  dataset     ${out}  (webdataset .tar + .parquet + _stats.json per shard)`,
-      `  state       ${stateDir}  (cah --state ${stateDir} status)`,
-      `  served      ${groundTruth}  (what the fixture web served: key, caption, fault, matched)`,
-      '',
-    ];
-    process.stdout.write(lines.join('\n'));
-    return code;
+    const options = demoGpuOptions({ out, workers: flags.workers, dashboard: flags.dashboard, ...(model ? { model } : {}) });
+    const result = await runGpu(options, stateDir, show(stateDir), extra.workerLogDir ? { workerLogDir: extra.workerLogDir(stateDir) } : {});
+    return { result, seconds: (Date.now() - started) / 1000, model, out, stateDir, groundTruth };
   } finally {
     await web.close();
   }

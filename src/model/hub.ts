@@ -4,7 +4,8 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { request } from 'undici';
-import { MODEL_FILES, type Precision } from './model-dir.js';
+import { MODEL_FILES, type Precision } from '../filter/model-dir.js';
+import { CahError } from '../errors.js';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 
@@ -61,7 +62,12 @@ interface FileMeta {
   gitSha1: string | null;
 }
 
-export class HubError extends Error {}
+/** The hub refused or does not have what was asked (a bad id, a missing file, a digest mismatch). */
+export class HubError extends CahError {
+  constructor(message: string) {
+    super('CAH_HUB', message);
+  }
+}
 
 /** `owner/name`, as the hub spells model ids. */
 export function assertHubId(repo: string): void {

@@ -1,4 +1,4 @@
-import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
+import type { CoordinatorSnapshot } from './snapshot.js';
 
 /** What the dashboard's keys do to the run. */
 export interface DashboardControls {

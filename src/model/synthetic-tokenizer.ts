@@ -1,4 +1,4 @@
-import { bytesToUnicode, END_TOKEN, START_TOKEN, type TokenizerJson } from './tokenizer.js';
+import { bytesToUnicode, END_TOKEN, START_TOKEN, type TokenizerJson } from '../filter/tokenizer.js';
 
 export interface SyntheticTokenizer {
   json: TokenizerJson;

@@ -3,7 +3,14 @@ import { PassThroughFilter, type ExtraColumn, type PairFilter } from '../filter/
 import { existsSync } from 'node:fs';
 import type { ClipFilter } from '../filter/clip-filter.js';
 import type { ExtraScorerSpec } from '../filter/extra-scorers.js';
-import { CliError } from './errors.js';
+import { CahError } from '../errors.js';
+
+/** A filter that cannot be opened as configured (a missing model or scorer file, a bad flag). */
+export class FilterConfigError extends CahError {
+  constructor(message: string) {
+    super('CAH_FILTER_CONFIG', message);
+  }
+}
 
 export interface FilterFlags {
   model?: string;
@@ -18,9 +25,9 @@ export interface FilterFlags {
 /** `--scorer NAME=MODEL.onnx[:MAX]`: an extra column from an ONNX head on the image embedding. */
 export function parseScorerFlag(value: string): ExtraScorerSpec {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.+?)(?::(-?\d+(?:\.\d+)?))?$/.exec(value);
-  if (!match) throw new CliError(`--scorer "${value}": expected NAME=MODEL.onnx or NAME=MODEL.onnx:MAX (e.g. watermark=./watermark.onnx:0.8)`);
+  if (!match) throw new FilterConfigError(`--scorer "${value}": expected NAME=MODEL.onnx or NAME=MODEL.onnx:MAX (e.g. watermark=./watermark.onnx:0.8)`);
   const [, name, modelPath, max] = match;
-  if (!existsSync(modelPath!)) throw new CliError(`--scorer ${name}: no such model file ${modelPath}`);
+  if (!existsSync(modelPath!)) throw new FilterConfigError(`--scorer ${name}: no such model file ${modelPath}`);
   return { name: name!, modelPath: modelPath!, ...(max !== undefined ? { threshold: Number(max) } : {}) };
 }
 
@@ -33,12 +40,12 @@ export interface OpenedFilter {
 /** The CLIP filter when --model is given (ONNX Runtime loads only then), else the pass-through. */
 export async function openFilter(flags: FilterFlags, logger: Logger): Promise<OpenedFilter> {
   if (!flags.model) {
-    if (flags.scorer?.length || flags.languages) throw new CliError('--scorer and --languages need a CLIP model: add --model DIR');
+    if (flags.scorer?.length || flags.languages) throw new FilterConfigError('--scorer and --languages need a CLIP model: add --model DIR');
     logger.warn('no --model: every downloaded pair is kept (pass-through filter)');
     return { filter: new PassThroughFilter(), extraColumns: [], embeddingDim: null };
   }
   if (!['auto', 'cpu', 'cuda'].includes(flags.executionProvider)) {
-    throw new CliError(`--execution-provider must be auto, cpu or cuda, got "${flags.executionProvider}"`);
+    throw new FilterConfigError(`--execution-provider must be auto, cpu or cuda, got "${flags.executionProvider}"`);
   }
   const clip = await import('../filter/clip-filter.js');
   const scorers = flags.scorer?.map(parseScorerFlag);
@@ -55,7 +62,7 @@ export async function openFilter(flags: FilterFlags, logger: Logger): Promise<Op
       log: (msg: string) => logger.info(msg),
     });
   } catch (err) {
-    throw new CliError(`cannot load the CLIP model: ${err instanceof Error ? err.message : String(err)}`);
+    throw new FilterConfigError(`cannot load the CLIP model: ${err instanceof Error ? err.message : String(err)}`);
   }
   return { filter, extraColumns: filter.extraColumns, embeddingDim: filter.embeddingDim };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { DEMO_PALETTE, type PaletteColour } from '../demo/palette.js';
-import { CLIP_PREPROCESSOR_CONFIG, MODEL_FILES, writeModelFiles } from './model-dir.js';
+import { DEMO_PALETTE, type PaletteColour } from './palette.js';
+import { CLIP_PREPROCESSOR_CONFIG, MODEL_FILES, writeModelFiles } from '../filter/model-dir.js';
 import { GraphBuilder, attr } from './onnx-graph.js';
 import { buildSyntheticTokenizer } from './synthetic-tokenizer.js';
 

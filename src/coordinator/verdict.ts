@@ -1,4 +1,4 @@
-import type { FilterSnapshot } from '../coordinator/snapshot.js';
+import type { FilterSnapshot } from './snapshot.js';
 
 export type BottleneckVerdict = FilterSnapshot['verdict'];
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import { float32ToFloat16 } from './float16.js';
-import { CLIP_PREPROCESSOR_CONFIG, MODEL_FILES, writeModelFiles, type Precision } from './model-dir.js';
+import { float32ToFloat16 } from '../filter/float16.js';
+import { CLIP_PREPROCESSOR_CONFIG, MODEL_FILES, writeModelFiles, type Precision } from '../filter/model-dir.js';
 import { GraphBuilder, attr, type DTypeName } from './onnx-graph.js';
 import { buildSyntheticTokenizer } from './synthetic-tokenizer.js';
 
