@@ -2,8 +2,8 @@ import { createRequire } from 'node:module';
 import { PassThrough, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
-import { HeldSnapshotSource, type SnapshotSource } from '../src/coordinator/snapshot-source.js';
+import { HeldSnapshotSource, sampleSnapshot } from '../tests/support/sample-snapshot.js';
+import type { SnapshotSource } from '../src/coordinator/snapshot-source.js';
 import type { BenchResult } from './result.js';
 
 const ACTORS = 100;

@@ -11,7 +11,7 @@ import { demoGpuOptions } from '../src/app/demo.js';
 import { startFixtureWeb } from '../src/demo/fixture-web.js';
 import { ClipFilter } from '../src/filter/clip-filter.js';
 import { buildDemoModel } from '../src/model/demo-model.js';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import type { BenchResult } from './result.js';
 
 const TARGET_P99_MS = 100;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { extractCandidates, newExtractionCounts, DEFAULT_EXTRACT_OPTIONS } from '../src/warc/extract.js';
-import { openSource } from '../src/warc/source.js';
+import { openSource } from '../src/warc/open-source.js';
 import { syntheticPages } from '../src/warc/synthetic.js';
 import { writeWatFile, type WatPage } from '../src/warc/wat-writer.js';
 import type { BenchResult } from './result.js';

@@ -23,5 +23,5 @@ test('actor state has one owner: only the ActorManager calls the actor table’s
   const handedOut = sourceFiles(SRC)
     .map((file) => relative(SRC, file))
     .filter((path) => /new ActorManager\(/.test(readFileSync(join(SRC, path), 'utf8')));
-  assert.deepEqual(handedOut, ['coordinator/coordinator.ts'], 'one manager, made by the coordinator');
+  assert.deepEqual(handedOut, ['coordinator/head.ts'], 'one manager, made by the coordinator');
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { lastErrorLine, workerEnvironment } from '../src/coordinator/local-workers.js';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { writeWatFile } from '../src/warc/wat-writer.js';
 import { runCli, startCli } from './support/cli.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireCoordinatorLock, StateLockedError } from '../src/store/coordinator-lock.js';
-import { STATE_FILE, Store } from '../src/store/store.js';
+import { STATE_FILE, Store } from '../src/store/state-file.js';
 import { runCli, startCli } from './support/cli.js';
 import { repoRoot, sharedData } from './support/paths.js';
 

@@ -6,8 +6,8 @@ import { stripVTControlCharacters } from 'node:util';
 import { render } from 'ink-testing-library';
 import { Dashboard } from '../src/dashboard/app.js';
 import { startDashboard } from '../src/dashboard/render.js';
-import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
-import { HeldSnapshotSource, type DashboardControls } from '../src/coordinator/snapshot-source.js';
+import { HeldSnapshotSource, sampleSnapshot } from './support/sample-snapshot.js';
+import type { DashboardControls } from '../src/coordinator/snapshot-source.js';
 
 function recordingControls(): DashboardControls & { calls: string[] } {
   const calls: string[] = [];

@@ -4,8 +4,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { formatStatusText, snapshotSummary, startStatusLog } from '../src/dashboard/log-lines.js';
-import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
-import { HeldSnapshotSource } from '../src/coordinator/snapshot-source.js';
+import { HeldSnapshotSource, sampleSnapshot } from './support/sample-snapshot.js';
 
 function jsonLines(): { stream: Writable; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];

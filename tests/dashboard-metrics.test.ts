@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { MetricsError, parseListenAddress, startMetricsServer } from '../src/coordinator/metrics.js';
-import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
-import { HeldSnapshotSource } from '../src/coordinator/snapshot-source.js';
+import { HeldSnapshotSource, sampleSnapshot } from './support/sample-snapshot.js';
 import { needsPromtool } from './support/requirements.js';
 
 /** The value of one sample line, e.g. `cah_shards{state="done"}`. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb } from '../src/demo/fixture-web.js';
 import { buildDemoModel } from '../src/model/demo-model.js';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { cliMain, runCli } from './support/cli.js';
 import { needsTmux } from './support/requirements.js';
 

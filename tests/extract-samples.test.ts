@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { extractCandidates, newExtractionCounts, DEFAULT_EXTRACT_OPTIONS, type ExtractOptions } from '../src/warc/extract.js';
-import { openSource } from '../src/warc/source.js';
+import { openSource } from '../src/warc/open-source.js';
 import type { Candidate } from '../src/warc/candidate.js';
 import { runCli } from './support/cli.js';
 import { sharedData } from './support/paths.js';

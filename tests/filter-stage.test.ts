@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FilterInput, FilterVerdict, PairFilter } from '../src/filter/filter.js';
+import type { FilterInput, FilterVerdict, PairFilter } from '../src/filter/pair-filter.js';
 import { FilterStage, type StagedPairFilter } from '../src/filter/stage.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { extractCandidates, newExtractionCounts } from '../src/warc/extract.js';
-import { openSource } from '../src/warc/source.js';
+import { openSource } from '../src/warc/open-source.js';
 import { watMetadataRecord } from '../src/warc/wat-writer.js';
 import { isStatus } from '../src/worker/rpc.js';
 import { CoordinatorClient, REGISTER, startCoordinator, TOKEN } from './fixtures/hostile/coordinator-harness.js';

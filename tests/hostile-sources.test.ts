@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openSource } from '../src/warc/source.js';
-import { expandShardSources, ShardSourceError } from '../src/warc/sources.js';
+import { openSource } from '../src/warc/open-source.js';
+import { expandShardSources, ShardSourceError } from '../src/warc/shard-sources.js';
 import { guardedLookup, sourceGuard } from '../src/worker/ssrf.js';
 
 async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; base: string; hits: () => number }> {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startFixtureWeb, type FixtureWeb } from '../src/demo/fixture-web.js';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { runCli, startCli } from './support/cli.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 import { DelayProxy } from './support/delay-proxy.js';

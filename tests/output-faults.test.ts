@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
 import { ShardWriter } from '../src/output/shard-writer.js';
 import { StateFileError } from '../src/store/db.js';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { TEST_TOKEN, registerRequest, startTestCoordinator, streamAll, testKey, waitFor, wireSample } from './support/coordinator.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 

@@ -9,7 +9,7 @@ import { buildDemoModel, demoEmbeddingDim } from '../src/model/demo-model.js';
 import { GREEN, writeGreennessScorer } from './support/scorer-head.js';
 import { parquetReadObjects } from 'hyparquet';
 import { parse as parseNpy } from 'npyjs';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { runCli, startCli } from './support/cli.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { runCli } from './support/cli.js';
 import { sharedData } from './support/paths.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SnapshotBuilder, type FilterStageView } from '../src/coordinator/snapshot-builder.js';
 import { BATCH_SECONDS_BOUNDS, SIMILARITY_BOUNDS, emptyHistogram } from '../src/filter/histogram.js';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 
 const FILTER: FilterStageView = {
   filterName: 'test',

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { formatSwarmCost, swarmCost } from '../src/swarm/cost.js';
 import { writeSwarm } from '../src/swarm/state.js';
 import { EventEmitter } from 'node:events';
 import { coordinatorSource } from '../src/cli/present.js';
 import type { RunningCoordinator } from '../src/coordinator/run.js';
-import { sampleSnapshot } from '../src/dashboard/sample-snapshot.js';
+import { sampleSnapshot } from './support/sample-snapshot.js';
 import { runCli } from './support/cli.js';
 
 test('cah status --json reports what the store says', async () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Store } from '../src/store/store.js';
+import { Store } from '../src/store/state-file.js';
 import { SCHEMA_VERSION } from '../src/store/db.js';
 
 function tempStore(): { store: Store; dir: string; path: string } {

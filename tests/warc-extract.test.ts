@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { candidateKey, type Candidate } from '../src/warc/candidate.js';
 import { DEFAULT_EXTRACT_OPTIONS, extractCandidates, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from '../src/warc/extract.js';
-import { openSource } from '../src/warc/source.js';
+import { openSource } from '../src/warc/open-source.js';
 import { sharedData } from './support/paths.js';
 
 const EUGENEWARE_WAT = sharedData('warc', 'cc-main-2014-35_eugeneware_CC-MAIN-20140820021334-00006.warc.wat');

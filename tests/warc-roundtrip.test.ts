@@ -10,7 +10,7 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import type { Candidate } from '../src/warc/candidate.js';
 import { DEFAULT_EXTRACT_OPTIONS, extractCandidates, newExtractionCounts, type ExtractionCounts } from '../src/warc/extract.js';
 import { readWarcRecords, type WarcRecord } from '../src/warc/reader.js';
-import { openSource } from '../src/warc/source.js';
+import { openSource } from '../src/warc/open-source.js';
 import { syntheticPages } from '../src/warc/synthetic.js';
 import { watMetadataRecord, writeWatFile, type WatPage } from '../src/warc/wat-writer.js';
 import { sharedData } from './support/paths.js';

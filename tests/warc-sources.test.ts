@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { ExtractError, runExtract } from '../src/warc/extract-command.js';
 import { DEFAULT_EXTRACT_OPTIONS } from '../src/warc/extract.js';
-import { openSource } from '../src/warc/source.js';
-import { expandShardSources, ShardSourceError } from '../src/warc/sources.js';
+import { openSource } from '../src/warc/open-source.js';
+import { expandShardSources, ShardSourceError } from '../src/warc/shard-sources.js';
 import { sharedData } from './support/paths.js';
 import { sourceGuard } from '../src/worker/ssrf.js';
 

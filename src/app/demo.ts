@@ -4,7 +4,7 @@ import type { RunResult } from '../coordinator/run.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS } from '../coordinator/settings.js';
 import { startFixtureWeb } from '../demo/fixture-web.js';
 import { CahError } from '../errors.js';
-import { Store } from '../store/store.js';
+import { Store } from '../store/state-file.js';
 import { runGpu, type GpuOptions, type RunPresentation } from './gpu.js';
 
 export interface DemoFlags {

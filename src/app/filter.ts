@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { PassThroughFilter, type ExtraColumn, type PairFilter } from '../filter/filter.js';
+import { PassThroughFilter, type ExtraColumn, type PairFilter } from '../filter/pair-filter.js';
 import { existsSync } from 'node:fs';
 import type { ClipFilter } from '../filter/clip-filter.js';
 import type { ExtraScorerSpec } from '../filter/extra-scorers.js';

@@ -7,7 +7,7 @@ import type { TlsIdentity } from '../coordinator/service.js';
 import { DEFAULT_COORDINATOR_SETTINGS, DEFAULT_WORKER_SETTINGS, type CoordinatorSettings } from '../coordinator/settings.js';
 import { CahError } from '../errors.js';
 import type { OutputMode } from '../output/ownership.js';
-import { Store } from '../store/store.js';
+import { Store } from '../store/state-file.js';
 import { listSwarms } from '../swarm/state.js';
 import { coordinatorCertPaths } from '../swarm/tls.js';
 import { openFilter, type FilterFlags } from './filter.js';

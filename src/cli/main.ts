@@ -2,11 +2,12 @@
 import './early-env.js';
 import { Command, CommanderError } from 'commander';
 import { CahError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { commandOutcome, type Outcome } from './errors.js';
 
 const program = new Command('cah')
   .description('Crawling@Home rebuilt: turn Common Crawl into CLIP-filtered image–caption datasets')
-  .version('0.1.0')
+  .version(VERSION)
   .option('--state <dir>', 'state directory: SQLite file, worker token, keys (env CAH_STATE, default ~/.local/share/cah)')
   .showHelpAfterError('(run with --help for usage)')
   .addHelpText(

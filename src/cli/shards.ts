@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
-import { Store } from '../store/store.js';
-import { expandShardSources } from '../warc/sources.js';
+import { Store } from '../store/state-file.js';
+import { expandShardSources } from '../warc/shard-sources.js';
 import { sourceGuard } from '../worker/ssrf.js';
 import { intFlag, resolveStateDir } from './state.js';
 import { CliError } from './errors.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { STATE_FILE, Store } from '../store/store.js';
+import { STATE_FILE, Store } from '../store/state-file.js';
 import { CliError } from './errors.js';
 import { resolveStateDir } from './state.js';
 

@@ -6,7 +6,7 @@ import { SnapshotBuilder, type FilterStageView } from '../coordinator/snapshot-b
 import type { CoordinatorSnapshot } from '../coordinator/snapshot.js';
 import { closingLine, formatStatusText, snapshotSummary } from '../dashboard/log-lines.js';
 import { BATCH_SECONDS_BOUNDS, SIMILARITY_BOUNDS, emptyHistogram } from '../filter/histogram.js';
-import { STATE_FILE, Store } from '../store/store.js';
+import { STATE_FILE, Store } from '../store/state-file.js';
 import { CliError } from './errors.js';
 import { resolveStateDir } from './state.js';
 

@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { ExtraColumn, PairFilter } from '../filter/filter.js';
+import type { ExtraColumn, PairFilter } from '../filter/pair-filter.js';
 import { FilterStage } from '../filter/stage.js';
 import type { OutputMode } from '../output/ownership.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/state-file.js';
 import type { TlsIdentity } from './service.js';
-import { Coordinator } from './coordinator.js';
+import { Coordinator } from './head.js';
 import { LocalWorkerPool } from './local-workers.js';
 import type { CoordinatorSettings } from './settings.js';
 import type { CoordinatorSnapshot } from './snapshot.js';

@@ -1,4 +1,4 @@
-import type { ExtraColumn } from '../filter/filter.js';
+import type { ExtraColumn } from '../filter/pair-filter.js';
 import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import { sampleFromWire, type SampleRecord } from '../output/sample.js';

@@ -2,7 +2,7 @@ import { Histogram, SHARD_SECONDS_BOUNDS } from '../filter/histogram.js';
 import { errorGroup } from '../output/stats.js';
 import type { FilterStage } from '../filter/stage.js';
 import { bottleneckVerdict } from './verdict.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/state-file.js';
 import type { ShardProgress } from '../wire/contract.js';
 import type { ShardAttempt } from './shard-attempt.js';
 import type { ActorShardProgress, ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from './snapshot.js';

@@ -12,26 +12,3 @@ export interface SnapshotSource {
   /** Returns the unsubscribe function. */
   subscribe(listener: () => void): () => void;
 }
-
-/** A source that holds one snapshot and tells subscribers when set() replaces it. */
-export class HeldSnapshotSource implements SnapshotSource {
-  private readonly listeners = new Set<() => void>();
-
-  constructor(private snapshot: CoordinatorSnapshot) {}
-
-  current(): CoordinatorSnapshot {
-    return this.snapshot;
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
-  }
-
-  set(snapshot: CoordinatorSnapshot): void {
-    this.snapshot = snapshot;
-    for (const listener of this.listeners) listener();
-  }
-}

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { ExtraScorer, type ExtraScorerSpec } from './extra-scorers.js';
-import type { ExtraColumn, FilterInput, FilterVerdict, PairFilter } from './filter.js';
+import type { ExtraColumn, FilterInput, FilterVerdict, PairFilter } from './pair-filter.js';
 import { normalizeRows, rowDots, TextEncoder, VisionEncoder } from './clip-encoders.js';
 import { readPreprocessing, type ImagePreprocessing } from './image-preprocess.js';
 import { LanguageDetector } from './language.js';

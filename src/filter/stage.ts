@@ -1,4 +1,4 @@
-import type { FilterInput, FilterVerdict, PairFilter } from './filter.js';
+import type { FilterInput, FilterVerdict, PairFilter } from './pair-filter.js';
 import { BATCH_SECONDS_BOUNDS, Histogram, SIMILARITY_BOUNDS, type HistogramData } from './histogram.js';
 
 /**

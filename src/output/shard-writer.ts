@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
-import type { ExtraColumn } from '../filter/filter.js';
+import type { ExtraColumn } from '../filter/pair-filter.js';
 import tar from 'tar-stream';
 import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
 import { METADATA_COLUMNS, metadataRow, type MetadataRow, type SampleRecord } from './sample.js';

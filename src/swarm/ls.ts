@@ -33,7 +33,7 @@ export interface SwarmServerRow {
 
 /** The coordinator's `actors` table (SQLite, read-only), or nothing when no coordinator has run here. */
 export async function actorStatesFromStore(stateDir: string): Promise<ActorLookup> {
-  const { Store, STATE_FILE } = await import('../store/store.js');
+  const { Store, STATE_FILE } = await import('../store/state-file.js');
   if (!existsSync(join(stateDir, STATE_FILE))) return () => null;
   const store = Store.openInStateDir(stateDir, { readonly: true });
   try {

@@ -1,7 +1,7 @@
 import { CahError } from '../errors.js';
 import type { Candidate } from './candidate.js';
 import { extractCandidates, noRecordsMessage, newExtractionCounts, type ExtractOptions, type ExtractionCounts } from './extract.js';
-import { openSource, type UrlGuard } from './source.js';
+import { openSource, type UrlGuard } from './open-source.js';
 import { oneLine } from '../text/sanitize.js';
 
 // JSON.stringify escapes C0 controls (ESC included) but not DEL, C1 controls, bidi overrides or line separators.

@@ -5,11 +5,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Candidate } from '../warc/candidate.js';
 import { extractCandidates, newExtractionCounts, noRecordsMessage, type ExtractionCounts } from '../warc/extract.js';
-import { openSource, type SourceProgress } from '../warc/source.js';
+import { openSource, type SourceProgress } from '../warc/open-source.js';
 import { sampleToWire, type SampleRecord } from '../output/sample.js';
 import type { RegisterResponse, ShardProgress, WireShard, WorkerSettings } from '../wire/contract.js';
 import { refusalReason } from '../wire/reasons.js';
 import { CahError } from '../errors.js';
+import { VERSION } from '../version.js';
 import { CreditWallet } from './credits.js';
 import { SampleBatcher } from './sample-batcher.js';
 import { ImageFetcher, type FetchOptions } from './fetcher.js';
@@ -18,7 +19,6 @@ import { sourceGuard } from './ssrf.js';
 import type { ResizeMode, ResizeOptions } from './resize.js';
 import { CoordinatorClient, isStatus } from './rpc.js';
 
-export const WORKER_VERSION = '0.1.0';
 const CLAIM_BATCH = 256;
 const MAX_SOURCE_ERRORS = 50;
 
@@ -124,7 +124,7 @@ export class WorkerActor {
     for (;;) {
       try {
         const res: RegisterResponse = await this.client.register({
-          version: WORKER_VERSION,
+          version: VERSION,
           host: hostname(),
           pid: process.pid,
           actorId: this.opts.actorId ?? this.actorId,
@@ -165,7 +165,7 @@ export class WorkerActor {
       maxBytes: settings.maxImageBytes,
       allowLoopback: settings.allowLoopback,
       respectOptOut: settings.respectOptOut,
-      userAgent: `cah/${WORKER_VERSION} (image-caption dataset crawler; respects X-Robots-Tag noai)`,
+      userAgent: `cah/${VERSION} (image-caption dataset crawler; respects X-Robots-Tag noai)`,
     };
     this.fetcher = new ImageFetcher(fetchOptions);
   }

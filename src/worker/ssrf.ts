@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import type { UrlGuard } from '../warc/source.js';
+import type { UrlGuard } from '../warc/open-source.js';
 
 /** Which addresses may be fetched beyond public unicast: loopback (tests, the demo), private ranges (a private mirror). */
 export interface AddressPolicy {

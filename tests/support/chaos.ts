@@ -6,7 +6,7 @@ import { parquetReadObjects } from 'hyparquet';
 import tar from 'tar-stream';
 import { ensureWorkerToken } from '../../src/coordinator/credentials.js';
 import { startFixtureWeb, type GroundTruthEntry } from '../../src/demo/fixture-web.js';
-import { Store } from '../../src/store/store.js';
+import { Store } from '../../src/store/state-file.js';
 import { cliMain } from './cli.js';
 import { TcpProxy } from './tcp-proxy.js';
 

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
-import { Coordinator } from '../../src/coordinator/coordinator.js';
+import { Coordinator } from '../../src/coordinator/head.js';
 import { DEFAULT_COORDINATOR_SETTINGS, type CoordinatorSettings } from '../../src/coordinator/settings.js';
-import { PassThroughFilter } from '../../src/filter/filter.js';
+import { PassThroughFilter } from '../../src/filter/pair-filter.js';
 import { FilterStage } from '../../src/filter/stage.js';
 import type { OutputMode } from '../../src/output/ownership.js';
-import { Store } from '../../src/store/store.js';
+import { Store } from '../../src/store/state-file.js';
 import type { CoordinatorClient } from '../../src/worker/rpc.js';
 import type { WireSample } from '../../src/wire/contract.js';
 

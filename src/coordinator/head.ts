@@ -1,4 +1,4 @@
-import type { ExtraColumn } from '../filter/filter.js';
+import type { ExtraColumn } from '../filter/pair-filter.js';
 import * as grpc from '@grpc/grpc-js';
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -10,7 +10,7 @@ import type { FilterStage } from '../filter/stage.js';
 import { claimOutputDir, type OutputMode } from '../output/ownership.js';
 import { PARTIAL_DIR, removeStalePartials, removeUncommittedShards } from '../output/shard-writer.js';
 import { isSqliteError, StateFileError } from '../store/db.js';
-import type { Store } from '../store/store.js';
+import type { Store } from '../store/state-file.js';
 import type {
   ClaimKeysRequest,
   ClaimKeysResponse,

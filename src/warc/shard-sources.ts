@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CahError } from '../errors.js';
-import { openSource, type UrlGuard } from './source.js';
+import { openSource, type UrlGuard } from './open-source.js';
 
 const COMMONCRAWL_BASE = 'https://data.commoncrawl.org';
 const SHARD_NAME = /\.(wat|warc)(\.gz)?$/i;

@@ -1,6 +1,7 @@
-import type { ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from '../coordinator/snapshot.js';
-import { BATCH_SECONDS_BOUNDS, Histogram, SHARD_SECONDS_BOUNDS, SIMILARITY_BOUNDS } from '../filter/histogram.js';
-import { bottleneckVerdict } from '../coordinator/verdict.js';
+import type { ActorSnapshot, CoordinatorSnapshot, ThroughputPoint } from '../../src/coordinator/snapshot.js';
+import { BATCH_SECONDS_BOUNDS, Histogram, SHARD_SECONDS_BOUNDS, SIMILARITY_BOUNDS } from '../../src/filter/histogram.js';
+import { bottleneckVerdict } from '../../src/coordinator/verdict.js';
+import type { SnapshotSource } from '../../src/coordinator/snapshot-source.js';
 
 export interface SampleOptions {
   /** Number of worker actors (default 12). */
@@ -118,4 +119,27 @@ export function sampleSnapshot(opts: SampleOptions = {}): CoordinatorSnapshot {
     ],
     output: { path: '/data/laion-cah/run-20251123-2140-7f3a', shardsWritten: done, pairsWritten: 931_022, bytes: 38_914_557_440 },
   };
+}
+
+/** A source that holds one snapshot and tells subscribers when set() replaces it. */
+export class HeldSnapshotSource implements SnapshotSource {
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private snapshot: CoordinatorSnapshot) {}
+
+  current(): CoordinatorSnapshot {
+    return this.snapshot;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  set(snapshot: CoordinatorSnapshot): void {
+    this.snapshot = snapshot;
+    for (const listener of this.listeners) listener();
+  }
 }
