@@ -8,8 +8,8 @@ import { gzipSync } from 'node:zlib';
 import { extractCandidates, newExtractionCounts } from '../src/warc/extract.js';
 import { openSource } from '../src/warc/open-source.js';
 import { watMetadataRecord } from '../src/warc/wat-writer.js';
-import { isStatus } from '../src/worker/rpc.js';
-import { CoordinatorClient, REGISTER, startCoordinator, TOKEN } from './fixtures/hostile/coordinator-harness.js';
+import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
+import { registerRequest, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
 import { warcRecord } from './fixtures/hostile/warc.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,12 +97,12 @@ test('corpus/wat: one page with 1,000,000 links and a few images yields its imag
 });
 
 test('corpus/grpc: garbage protobuf and a wrong content-type are refused per call; the coordinator keeps serving', async () => {
-  const c = await startCoordinator();
+  const c = await startTestCoordinator();
   const session = connect(`http://${c.address}`);
   try {
     for (const body of [randomBytes(64), Buffer.from([0, 0, 0, 0, 10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Buffer.from([0, 0xff, 0xff, 0xff, 0xff])]) {
       const status = await new Promise<string>((resolve) => {
-        const req = session.request({ ':method': 'POST', ':path': '/cah.v1.Coordinator/Register', 'content-type': 'application/grpc', te: 'trailers', 'x-cah-token': TOKEN });
+        const req = session.request({ ':method': 'POST', ':path': '/cah.v1.Coordinator/Register', 'content-type': 'application/grpc', te: 'trailers', 'x-cah-token': TEST_TOKEN });
         let grpcStatus = '';
         req.on('response', (headers) => (grpcStatus = String(headers['grpc-status'] ?? grpcStatus)));
         req.on('trailers', (trailers) => (grpcStatus = String(trailers['grpc-status'] ?? grpcStatus)));
@@ -113,9 +113,9 @@ test('corpus/grpc: garbage protobuf and a wrong content-type are refused per cal
       });
       assert.notEqual(status, '0', `garbage must not succeed (${body.toString('hex').slice(0, 20)})`);
     }
-    const client = new CoordinatorClient(c.address, TOKEN);
+    const client = new CoordinatorClient(c.address, TEST_TOKEN);
     try {
-      const { actorId } = await client.register(REGISTER);
+      const { actorId } = await client.register(registerRequest());
       assert.ok(actorId, 'still serving');
     } finally {
       client.close();
@@ -127,11 +127,11 @@ test('corpus/grpc: garbage protobuf and a wrong content-type are refused per cal
 });
 
 test('corpus/grpc: stale and guessed fencing tokens and unknown shards get FAILED_PRECONDITION, never touch the lease', async () => {
-  const c = await startCoordinator();
-  const client = new CoordinatorClient(c.address, TOKEN);
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/lease.wat.gz']);
-    const { actorId } = await client.register(REGISTER);
+    const { actorId } = await client.register(registerRequest());
     const { shard } = await client.leaseShard({ actorId });
     const { shardId, fencingToken } = shard!;
     for (const guess of [fencingToken + 1, fencingToken - 1, 0, 2 ** 52]) {

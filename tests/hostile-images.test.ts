@@ -12,7 +12,8 @@ import { processCandidates } from '../src/worker/process.js';
 import { DEFAULT_RESIZE_OPTIONS, resizeImage } from '../src/worker/resize.js';
 import { candidateKey } from '../src/warc/candidate.js';
 import { encodedImages, pixelBombPng, svgCpuBomb } from './fixtures/hostile/images.js';
-import { CoordinatorClient, runShard, startCoordinator, TOKEN, wireSample } from './fixtures/hostile/coordinator-harness.js';
+import { downloadFailure, runShard, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
+import { CoordinatorClient } from '../src/worker/rpc.js';
 
 test('corpus/images: only JPEG, PNG, WebP, GIF, AVIF are decoded, decided from the bytes', async () => {
   const { accepted, refused } = await encodedImages();
@@ -62,16 +63,16 @@ test('corpus/images: the 1.3 MB SVG CPU bomb served as image/jpeg ends at once a
 });
 
 test('corpus/images: the coordinator re-checks what workers send: an SVG sent as a JPEG success fails that sample only', async () => {
-  const c = await startCoordinator();
-  const client = new CoordinatorClient(c.address, TOKEN);
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/hostile.wat.gz']);
     const { accepted } = await encodedImages();
     const samples = [
-      wireSample(1, { status: 'success', errorMessage: '', jpeg: svgCpuBomb(200), width: 8, height: 8 }),
-      wireSample(2, { status: 'success', errorMessage: '', jpeg: accepted['png']!, width: 8, height: 8 }),
-      wireSample(3, { status: 'success', errorMessage: '', jpeg: accepted['jpeg']!, width: 8, height: 8 }),
-      wireSample(4),
+      downloadFailure(1, { status: 'success', errorMessage: '', jpeg: svgCpuBomb(200), width: 8, height: 8 }),
+      downloadFailure(2, { status: 'success', errorMessage: '', jpeg: accepted['png']!, width: 8, height: 8 }),
+      downloadFailure(3, { status: 'success', errorMessage: '', jpeg: accepted['jpeg']!, width: 8, height: 8 }),
+      downloadFailure(4),
     ];
     const { complete } = await runShard(client, samples);
     assert.equal(complete.kept, 1);

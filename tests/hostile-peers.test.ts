@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { ShardWriter } from '../src/output/shard-writer.js';
-import { isStatus } from '../src/worker/rpc.js';
-import { CoordinatorClient, runShard, startCoordinator, TOKEN, wireSample } from './fixtures/hostile/coordinator-harness.js';
+import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
+import { downloadFailure, runShard, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
 
 async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
   const parquet = readdirSync(outDir).find((n) => n.endsWith('.parquet'))!;
@@ -15,16 +15,16 @@ async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
 }
 
 test('corpus/grpc: hostile keys (NUL, path, dot, too long, upper case) and unknown statuses fail those samples, not the shard', async () => {
-  const c = await startCoordinator();
-  const client = new CoordinatorClient(c.address, TOKEN);
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/keys.wat.gz']);
     const hostileKeys = ['00000000\u00000000000', '../../etc/passwd', 'abcdef0123456789.x', '0'.repeat(17), 'ABCDEF0123456789', '', '\u001b[31mred\u001b[0m'];
     const samples = [
-      wireSample(1),
-      ...hostileKeys.map((key, i) => wireSample(100 + i, { key })),
-      wireSample(2, { status: 'exploded' }),
-      wireSample(3),
+      downloadFailure(1),
+      ...hostileKeys.map((key, i) => downloadFailure(100 + i, { key })),
+      downloadFailure(2, { status: 'exploded' }),
+      downloadFailure(3),
     ];
     const { complete, shardId } = await runShard(client, samples);
     assert.equal(complete.kept, 0);
@@ -41,11 +41,11 @@ test('corpus/grpc: hostile keys (NUL, path, dot, too long, upper case) and unkno
 });
 
 test('corpus/grpc: a worker sending more samples than its credits is refused (RESOURCE_EXHAUSTED)', async () => {
-  const c = await startCoordinator({ settings: { creditWindow: 4 } });
-  const client = new CoordinatorClient(c.address, TOKEN);
+  const c = await startTestCoordinator({ settings: { creditWindow: 4 } });
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/greedy.wat.gz']);
-    const samples = Array.from({ length: 64 }, (_, i) => wireSample(i));
+    const samples = Array.from({ length: 64 }, (_, i) => downloadFailure(i));
     await assert.rejects(runShard(client, samples, { ignoreCredits: true, perMessage: 16 }), (err: unknown) => isStatus(err, grpc.status.RESOURCE_EXHAUSTED));
   } finally {
     client.close();
@@ -59,7 +59,7 @@ test('corpus/grpc: the parquet buffer is bounded by bytes, not only rows (long s
     const writer = await ShardWriter.open({ outDir: out, shardNumber: 1, attemptTag: 't1' });
     const caption = 'x'.repeat(1024 * 1024);
     for (let i = 0; i < 40; i++) {
-      const w = wireSample(i, { caption });
+      const w = downloadFailure(i, { caption });
       await writer.add({ ...w, license: null, errorMessage: w.errorMessage, width: null, height: null, originalWidth: null, originalHeight: null, sha256: null, similarity: null, jpeg: null, status: 'failed_to_download', resizeMs: null });
     }
     const committed = await writer.commit({ startedAtMs: Date.now() });

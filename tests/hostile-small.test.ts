@@ -7,7 +7,8 @@ import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { storedUrl } from '../src/coordinator/sample-check.js';
 import { readWarcRecords } from '../src/warc/reader.js';
 import { refusalReason } from '../src/worker/ssrf.js';
-import { CoordinatorClient, runShard, startCoordinator, TOKEN, wireSample } from './fixtures/hostile/coordinator-harness.js';
+import { downloadFailure, runShard, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
+import { CoordinatorClient } from '../src/worker/rpc.js';
 import { ODD_CONTENT_LENGTHS, warcRecord } from './fixtures/hostile/warc.js';
 
 test('corpus/ssrf: IPv4-compatible IPv6 literals (::7f00:1, ::a9fe:a9fe, ::a00:1) are refused', () => {
@@ -34,11 +35,11 @@ test('corpus/warc: a Content-Length that is not a decimal count (0x10, 1e1, …)
 test('corpus/grpc: credentials in image and page URLs never reach the parquet or the tar', async () => {
   assert.equal(storedUrl('http://user:secret@example.test/a.jpg?q=1'), 'http://example.test/a.jpg?q=1');
   assert.equal(storedUrl('http://example.test/@me.jpg'), 'http://example.test/@me.jpg', 'an @ in the path is kept as written');
-  const c = await startCoordinator();
-  const client = new CoordinatorClient(c.address, TOKEN);
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/creds.wat.gz']);
-    await runShard(client, [wireSample(1, { url: 'https://admin:hunter2@cdn.example.test/1.jpg', pageUrl: 'http://u:p4ss@example.test/page' })]);
+    await runShard(client, [downloadFailure(1, { url: 'https://admin:hunter2@cdn.example.test/1.jpg', pageUrl: 'http://u:p4ss@example.test/page' })]);
     const out = join(c.dir, 'out');
     const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(out, readdirSync(out).find((n) => n.endsWith('.parquet'))!)) });
     assert.equal(rows[0]!['url'], 'https://cdn.example.test/1.jpg');

@@ -11,7 +11,8 @@ import { DEFAULT_FETCH_OPTIONS, ImageFetcher, parseRetryAfter } from '../src/wor
 import { processCandidates } from '../src/worker/process.js';
 import { DEFAULT_RESIZE_OPTIONS } from '../src/worker/resize.js';
 import type { SampleRecord } from '../src/output/sample.js';
-import { CoordinatorClient, runShard, startCoordinator, TOKEN, wireSample } from './fixtures/hostile/coordinator-harness.js';
+import { downloadFailure, runShard, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
+import { CoordinatorClient } from '../src/worker/rpc.js';
 
 test('Retry-After is read as seconds or as an HTTP date', () => {
   assert.equal(parseRetryAfter('3'), 3000);
@@ -96,11 +97,11 @@ test('with --url-retries 0 nothing is retried', async () => {
 });
 
 test('the parquet row says how many download attempts were made', async () => {
-  const c = await startCoordinator();
-  const client = new CoordinatorClient(c.address, TOKEN);
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/retries.wat.gz']);
-    await runShard(client, [wireSample(1, { downloadAttempts: 3, errorMessage: 'HTTP 503' }), wireSample(2, { downloadAttempts: 1 })]);
+    await runShard(client, [downloadFailure(1, { downloadAttempts: 3, errorMessage: 'HTTP 503' }), downloadFailure(2, { downloadAttempts: 1 })]);
     const out = join(c.dir, 'out');
     const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(out, readdirSync(out).find((n) => n.endsWith('.parquet'))!)) });
     assert.deepEqual(rows.map((r) => r['download_attempts']).sort(), [1, 3]);

@@ -6,12 +6,12 @@ import { pino } from 'pino';
 import * as grpc from '@grpc/grpc-js';
 import { Coordinator } from '../../src/coordinator/head.js';
 import { DEFAULT_COORDINATOR_SETTINGS, type CoordinatorSettings } from '../../src/coordinator/settings.js';
-import { PassThroughFilter } from '../../src/filter/pair-filter.js';
+import { PassThroughFilter, type PairFilter } from '../../src/filter/pair-filter.js';
 import { FilterStage } from '../../src/filter/stage.js';
 import type { OutputMode } from '../../src/output/ownership.js';
 import { Store } from '../../src/store/state-file.js';
 import type { CoordinatorClient } from '../../src/worker/rpc.js';
-import type { WireSample } from '../../src/wire/contract.js';
+import type { CompleteShardResponse, WireSample } from '../../src/wire/contract.js';
 
 export const TEST_TOKEN = 'a'.repeat(64);
 
@@ -36,12 +36,12 @@ export interface TestCoordinator {
 
 /** A coordinator with a pass-through filter on loopback, real SQLite and a real output directory. */
 export async function startTestCoordinator(
-  opts: { settings?: Partial<CoordinatorSettings>; dir?: string; superviseIntervalMs?: number; outputMode?: OutputMode } = {},
+  opts: { settings?: Partial<CoordinatorSettings>; dir?: string; superviseIntervalMs?: number; outputMode?: OutputMode; filter?: PairFilter } = {},
 ): Promise<TestCoordinator> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'cah-faults-'));
   const outDir = join(dir, 'out');
   const store = Store.open(join(dir, 'cah.sqlite'));
-  const stage = new FilterStage(new PassThroughFilter(), { batchSize: 4, maxWaitMs: 5, capacity: 64 });
+  const stage = new FilterStage(opts.filter ?? new PassThroughFilter(), { batchSize: 4, maxWaitMs: 5, capacity: 64 });
   const logs: TestCoordinator['logs'] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -145,4 +145,81 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A well-formed download failure numbered `i` (as a success it needs `jpeg` too). */
+export function downloadFailure(i: number, over: Partial<WireSample> = {}): WireSample {
+  return {
+    key: i.toString(16).padStart(16, '0'),
+    url: `http://example.test/${i}.jpg`,
+    exif: '',
+    caption: `a caption ${i}`,
+    pageUrl: 'http://example.test/',
+    license: '',
+    status: 'failed_to_download',
+    errorMessage: 'HTTP 404',
+    width: 0,
+    height: 0,
+    originalWidth: 0,
+    originalHeight: 0,
+    sha256: '',
+    jpeg: Buffer.alloc(0),
+    downloadMs: 1,
+    resizeMs: 0,
+    downloadAttempts: 1,
+    ...over,
+  };
+}
+
+/**
+ * One worker's whole shard: register, lease, stream `samples` (one per credit unless `ignoreCredits`),
+ * complete. Resolves with the completion, or rejects with the first error of the stream or the call.
+ */
+export async function runShard(
+  client: CoordinatorClient,
+  samples: WireSample[],
+  opts: { ignoreCredits?: boolean; perMessage?: number } = {},
+): Promise<{ complete: CompleteShardResponse; shardId: number; leaseMs: number }> {
+  const { actorId } = await client.register(registerRequest());
+  const leaseStart = performance.now();
+  let lease = await client.leaseShard({ actorId });
+  while (!lease.hasShard) {
+    await new Promise((r) => setTimeout(r, Math.max(5, lease.retryAfterMs)));
+    lease = await client.leaseShard({ actorId });
+  }
+  const leaseMs = performance.now() - leaseStart;
+  const { shardId, fencingToken } = lease.shard!;
+  const stream = client.streamSamples();
+  let credits = 0;
+  let waiter: (() => void) | null = null;
+  let failed: Error | null = null;
+  stream.on('data', (g: { credits: number }) => {
+    credits += g.credits;
+    waiter?.();
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', (err: Error) => {
+      failed = err;
+      waiter?.();
+      reject(err);
+    });
+  });
+  ended.catch(() => undefined);
+  stream.write({ actorId, shardId, fencingToken, samples: [] });
+  // The first grant (the window) says the coordinator has opened the attempt; even a greedy worker waits for it.
+  while (credits === 0 && !failed) await new Promise<void>((r) => (waiter = r));
+  const per = opts.perMessage ?? 1;
+  for (let i = 0; i < samples.length && !failed; i += per) {
+    const batch = samples.slice(i, i + per);
+    if (!opts.ignoreCredits) {
+      while (credits < batch.length && !failed) await new Promise<void>((r) => (waiter = r));
+      credits -= batch.length;
+    }
+    if (!failed) stream.write({ actorId, shardId, fencingToken, samples: batch });
+  }
+  stream.end();
+  await ended;
+  const complete = await client.completeShard({ actorId, shardId, fencingToken, samplesSent: samples.length, extraction: null, sourceErrors: [] });
+  return { complete, shardId, leaseMs };
 }
