@@ -64,8 +64,9 @@ export async function runExtract(
   err: NodeJS.WritableStream,
 ): Promise<ExtractionCounts> {
   let input;
+  let sourceError: string | null = null;
   try {
-    input = await openSource(file, opts.guard ? { guard: opts.guard } : {});
+    input = await openSource(file, { ...(opts.guard ? { guard: opts.guard } : {}), onError: (msg) => (sourceError ??= msg) });
   } catch (error) {
     throw new CliError(`cannot read ${file}: ${(error as Error).message}`);
   }
@@ -88,6 +89,7 @@ export async function runExtract(
     input.destroy();
   }
   err.write(`${summariseCounts(counts)}\n`);
+  if (sourceError !== null && !outClosed) throw new CliError(`${file}: reading stopped: ${sourceError}`, EXIT_PARTIAL);
   if (counts.records === 0 && !outClosed) throw new CliError(noRecordsMessage(file, []));
   return counts;
 }

@@ -35,8 +35,13 @@ function listedSource(line: string): string {
 
 async function expandListing(listing: string, limit: number, opts: ExpandOptions): Promise<string[]> {
   let input;
+  let sourceError: string | null = null;
   try {
-    input = await openSource(listing, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.guard ? { guard: opts.guard } : {}) });
+    input = await openSource(listing, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.guard ? { guard: opts.guard } : {}),
+      onError: (msg) => (sourceError ??= msg),
+    });
   } catch (err) {
     throw new CliError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
   }
@@ -55,6 +60,8 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
     lines.close();
     input.destroy();
   }
+  // A listing cut short by garbage would silently drop shards.
+  if (sourceError !== null && sources.length < limit) throw new CliError(`cannot read listing ${listing}: ${sourceError}`, isUrl(listing) ? EXIT_REMOTE : EXIT_USAGE);
   if (sources.length === 0) throw new CliError(`listing ${listing} names no files`);
   return sources;
 }
