@@ -15,6 +15,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'download', run: async () => (await import('./images.js')).benchDownload() },
   { name: 'rss', run: async () => (await import('./images.js')).benchRss() },
   { name: 'grpc', run: async () => (await import('./grpc.js')).benchGrpc() },
+  { name: 'grpc-cpu', run: async () => (await import('./grpc-cpu.js')).benchGrpcCpu() },
   { name: 'wan', run: async () => (await import('./wan.js')).benchWan() },
   { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
