@@ -52,13 +52,13 @@ const today = new Date().toISOString().slice(0, 10);
 
 /**
  * A partial run (`npm run bench -- wan extract`) replaces the rows of the figures it measured in
- * bench/RESULTS.md and keeps the others (and `Note: ` lines), with a line saying what was rerun, when,
+ * bench/RESULTS.md and keeps the others (and `Note` lines, `Note: …` or `Note (…): …`), with a line saying what was rerun, when,
  * and under what load.
  */
 function merged(previous: string): string {
   const names = new Set(results.map((r) => r.name));
   const kept = previous.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| figure') && !names.has(line.split(' | ')[0]!.slice(2)));
-  const notes = previous.split('\n').filter((line) => line.startsWith('Rerun: ') || line.startsWith('Note: '));
+  const notes = previous.split('\n').filter((line) => line.startsWith('Rerun: ') || line.startsWith('Note: ') || line.startsWith('Note ('));
   return [
     '# Benchmark results',
     '',
