@@ -203,7 +203,9 @@ async function* salvageMembers(raw: Readable, skip: number, report: (message: st
       }
       let header = gzipHeaderLength(buf);
       while (header === 'short') {
-        if (!(await need(buf.length + 1))) throw truncated();
+        if (eof) throw truncated();
+        // Doubling: a long file name field costs linear time, not a concat per chunk.
+        await need(Math.max(64, buf.length * 2));
         header = gzipHeaderLength(buf);
       }
       if (header === 'bad') return stop('garbage (not a gzip member)');
