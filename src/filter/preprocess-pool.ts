@@ -129,11 +129,7 @@ export class PreprocessPool {
   }
 
   private spawn(): Worker {
-    const worker = startWorker({
-      preprocessing: this.opts.preprocessing,
-      dtype: this.opts.dtype,
-      ...(this.opts.decodeTimeoutSeconds !== undefined ? { decodeTimeoutSeconds: this.opts.decodeTimeoutSeconds } : {}),
-    });
+    const worker = startWorker({ preprocessing: this.opts.preprocessing, dtype: this.opts.dtype, decodeTimeoutSeconds: this.opts.decodeTimeoutSeconds });
     // Idle threads must not keep the process alive; busy ones must (someone awaits their result).
     worker.unref();
     worker.on('message', (result: PreprocessJobResult) => {
