@@ -61,8 +61,14 @@ export async function syncedSendersSeconds(argsList: string[][]): Promise<number
 }
 
 export async function senderSeconds(args: string[]): Promise<number> {
-  const { stdout } = await run(process.execPath, [SELF, '--sender', ...args], { maxBuffer: 1 << 20 });
-  return Number(stdout.trim());
+  return (await senderRun(args)).secs;
+}
+
+/** A sender's seconds and its own CPU seconds while sending (start-up excluded); `execArgv`: e.g. --cpu-prof. */
+export async function senderRun(args: string[], execArgv: string[] = []): Promise<{ secs: number; cpuSecs: number }> {
+  const { stdout } = await run(process.execPath, [...execArgv, SELF, '--sender', ...args], { maxBuffer: 1 << 20 });
+  const [secs, cpuSecs] = stdout.trim().split(' ').map(Number);
+  return { secs: secs!, cpuSecs: cpuSecs! };
 }
 
 /** A raw TCP receiver: drains `pairs` length-prefixed payloads per connection and answers one byte at the end. */
@@ -238,8 +244,11 @@ export async function benchGrpc(pairs = Number(process.env['BENCH_GRPC_PAIRS'] ?
 
 if (process.argv[2] === '--sender') {
   const [mode, address, pairs] = process.argv.slice(3);
+  const cpu = process.cpuUsage();
   const secs = mode === 'tcp' ? await tcpSender(address!, Number(pairs)) : await grpcSender(address!, Number(pairs));
-  process.stdout.write(String(secs) + '\n');
+  const used = process.cpuUsage(cpu);
+  // The CPU counted from start-up's end: sending, connecting and (gRPC) registering and leasing.
+  process.stdout.write(`${secs} ${(used.user + used.system) / 1e6}\n`);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   console.log(await benchGrpc());
 }

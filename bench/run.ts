@@ -15,6 +15,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'download', run: async () => (await import('./images.js')).benchDownload() },
   { name: 'rss', run: async () => (await import('./images.js')).benchRss() },
   { name: 'grpc', run: async () => (await import('./grpc.js')).benchGrpc() },
+  { name: 'grpc-cpu', run: async () => (await import('./grpc-cpu.js')).benchGrpcCpu() },
   { name: 'wan', run: async () => (await import('./wan.js')).benchWan() },
   { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
@@ -51,13 +52,13 @@ const today = new Date().toISOString().slice(0, 10);
 
 /**
  * A partial run (`npm run bench -- wan extract`) replaces the rows of the figures it measured in
- * bench/RESULTS.md and keeps the others (and `Note: ` lines), with a line saying what was rerun, when,
+ * bench/RESULTS.md and keeps the others (and `Note` lines, `Note: …` or `Note (…): …`), with a line saying what was rerun, when,
  * and under what load.
  */
 function merged(previous: string): string {
   const names = new Set(results.map((r) => r.name));
   const kept = previous.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| figure') && !names.has(line.split(' | ')[0]!.slice(2)));
-  const notes = previous.split('\n').filter((line) => line.startsWith('Rerun: ') || line.startsWith('Note: '));
+  const notes = previous.split('\n').filter((line) => line.startsWith('Rerun: ') || line.startsWith('Note: ') || line.startsWith('Note ('));
   return [
     '# Benchmark results',
     '',

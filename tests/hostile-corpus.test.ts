@@ -56,6 +56,27 @@ test('corpus/wat: truncated gzip → the complete records’ candidates and a so
   assert.ok(r.candidates === 2 || (r.candidates === -1 && /unexpected end|truncated/i.test(r.errors.join(' '))), JSON.stringify(r));
 });
 
+test('corpus/wat: complete gzip members then garbage → every member’s candidates and a source error naming the garbage’s byte offset', async () => {
+  // 3 members fit one zlib step; 3,000 span many, so some output was delivered before zlib failed.
+  for (const n of [3, 3000]) {
+    const members = Array.from({ length: n }, (_, i) => gzipSync(PAGE(i)));
+    const good = Buffer.concat(members);
+    const sourceErrors: string[] = [];
+    const r = await withFile(Buffer.concat([good, Buffer.from('this is not gzip: a broken upload\n'.repeat(10))]), 'garbage.wat.gz', async (path) => {
+      const counts = newExtractionCounts();
+      const errors: string[] = [];
+      let candidates = 0;
+      const input = await openSource(path, { onError: (m) => sourceErrors.push(m) });
+      for await (const _ of extractCandidates(input, { minCaptionLength: 1, maxCaptionLength: 200 }, counts, (m) => errors.push(m))) candidates++;
+      return { candidates, records: counts.records, duplicates: counts.duplicates, errors };
+    });
+    // Exactly each member once: nothing lost at zlib's failing step, nothing delivered twice by the salvage.
+    assert.deepEqual(r, { candidates: n, records: n, duplicates: 0, errors: [] });
+    assert.equal(sourceErrors.length, 1, sourceErrors.join('; '));
+    assert.match(sourceErrors[0]!, new RegExp(`garbage .* at byte offset ${good.length} .* ${n} complete gzip members`));
+  }
+});
+
 test('corpus/wat: a .gz that is not gzip is read as plain text; invalid JSON and missing headers are counted and skipped', async () => {
   const plain = Buffer.concat([PAGE(1), warcRecord('{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":{"Links":[{"path":"IMG@/src","url":"/x.jpg","alt":"cut here'), PAGE(2)]);
   const r1 = await withFile(plain, 'not-really.wat.gz', async (path) => extract(await openSource(path)));

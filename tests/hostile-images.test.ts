@@ -6,12 +6,13 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { sniffImageFormat } from '../src/filter/image-format.js';
-import { CLIP_PREPROCESSING, decodeToModelRgb } from '../src/filter/image-preprocess.js';
+import { CLIP_PREPROCESSING, decodeToModelRgb, type ImagePreprocessing } from '../src/filter/image-preprocess.js';
+import { PreprocessPool } from '../src/filter/preprocess-pool.js';
 import { DEFAULT_FETCH_OPTIONS, ImageFetcher } from '../src/worker/fetcher.js';
 import { processCandidates } from '../src/worker/process.js';
 import { DEFAULT_RESIZE_OPTIONS, resizeImage } from '../src/worker/resize.js';
 import { candidateKey } from '../src/warc/candidate.js';
-import { encodedImages, pixelBombPng, svgCpuBomb } from './fixtures/hostile/images.js';
+import { cpuHeavyPng, encodedImages, pixelBombPng, svgCpuBomb } from './fixtures/hostile/images.js';
 import { downloadFailure, runShard, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
 import { CoordinatorClient } from '../src/worker/rpc.js';
 
@@ -59,6 +60,40 @@ test('corpus/images: the 1.3 MB SVG CPU bomb served as image/jpeg ends at once a
   } finally {
     await fetcher.close();
     await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('corpus/images: an image slower than the per-image time limit (1 s here, 10 s by default) ends as a per-sample timeout, in the worker and in the coordinator', { timeout: 180_000 }, async () => {
+  const heavy = await cpuHeavyPng();
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'image/png' }).end(heavy);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  const fetcher = new ImageFetcher({ ...DEFAULT_FETCH_OPTIONS, maxBytes: 16 * 1024 * 1024, perHostRps: 1000, allowLoopback: true });
+  try {
+    const url = `http://127.0.0.1:${port}/heavy.png`;
+    const candidates = [{ key: candidateKey(url, 'heavy'), url, caption: 'heavy', pageUrl: `http://127.0.0.1:${port}/`, license: null }];
+    const out = [];
+    // Resizing it to 9000 px takes several seconds of CPU: the 1 s limit must stop it.
+    for await (const s of processCandidates(candidates, fetcher, { ...DEFAULT_RESIZE_OPTIONS, size: 9000, timeoutSeconds: 1 })) out.push(s);
+    assert.equal(out.length, 1);
+    assert.equal(out[0]!.status, 'failed_to_resize', JSON.stringify(out[0]!.errorMessage));
+    assert.match(out[0]!.errorMessage!, /image too slow to decode: more than 1 s/);
+  } finally {
+    await fetcher.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  // The coordinator's preprocessing: directly, and through the pool's option (its per-image error).
+  const exact = (n: number): ImagePreprocessing => ({ ...CLIP_PREPROCESSING, resize: { width: n, height: n }, crop: null, width: n, height: n });
+  await assert.rejects(decodeToModelRgb(heavy, exact(4000), 1), /image too slow to decode: more than 1 s/);
+  const pool = new PreprocessPool({ preprocessing: exact(2000), dtype: 'float32', threads: 1, decodeTimeoutSeconds: 1 });
+  try {
+    const prepared = await pool.run([heavy]);
+    assert.match(prepared.errors[0] ?? 'decoded', /image too slow to decode: more than 1 s/);
+    prepared.release();
+  } finally {
+    await pool.close();
   }
 });
 

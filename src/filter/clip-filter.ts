@@ -24,6 +24,8 @@ export interface ClipFilterOptions {
   extraScorers?: ExtraScorerSpec[];
   /** Worker threads decoding and normalising images (default: cores − 1, at least 1). */
   preprocessThreads?: number;
+  /** Per-image decode time limit in whole seconds (default 10). */
+  decodeTimeoutSeconds?: number;
   log?: (msg: string) => void;
 }
 
@@ -116,7 +118,7 @@ export class ClipFilter implements PairFilter, StagedPairFilter<PreparedClipBatc
     const scorers: ExtraScorer[] = [];
     for (const spec of opts.extraScorers ?? []) scorers.push(await ExtraScorer.open(spec, vision.provider === 'CPU' ? 'cpu' : choice, warn));
     const threads = opts.preprocessThreads ?? Math.max(1, availableParallelism() - 1);
-    const pool = new PreprocessPool({ preprocessing, dtype: vision.dtype, threads });
+    const pool = new PreprocessPool({ preprocessing, dtype: vision.dtype, threads, decodeTimeoutSeconds: opts.decodeTimeoutSeconds });
     // sharp decodes on libuv's thread pool, shared by all worker threads and sized once at start-up.
     const uvThreads = Number(process.env['UV_THREADPOOL_SIZE']) || 4;
     if (threads > uvThreads) {

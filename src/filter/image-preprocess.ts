@@ -103,12 +103,15 @@ export function resizedSize(p: ImagePreprocessing, width: number, height: number
   return width <= height ? { width: edge, height: newLong } : { width: newLong, height: edge };
 }
 
-/** Decodes, resizes and centre-crops one image to 8-bit RGB, `width × height × 3`, row-major. */
-export async function decodeToModelRgb(image: Uint8Array, p: ImagePreprocessing): Promise<Buffer> {
+/**
+ * Decodes, resizes and centre-crops one image to 8-bit RGB, `width × height × 3`, row-major. An
+ * image that takes longer than `timeoutSeconds` (whole seconds, sharp's unit) is an error saying so.
+ */
+export async function decodeToModelRgb(image: Uint8Array, p: ImagePreprocessing, timeoutSeconds = DEFAULT_DECODE_TIMEOUT_SECONDS): Promise<Buffer> {
   // Workers send JPEGs, but a hostile one may send anything: the same format check and time limit as theirs.
   const refused = formatRefusal(image);
   if (refused) throw new Error(refused);
-  const input = sharp(image, { failOn: 'error' }).timeout({ seconds: DEFAULT_DECODE_TIMEOUT_SECONDS });
+  const input = sharp(image, { failOn: 'error' }).timeout({ seconds: timeoutSeconds });
   const meta = await input.metadata();
   if (!decodedFormat(meta)) throw new Error(`not an image: ${meta.format ?? 'unknown'} format not accepted`);
   if (!meta.width || !meta.height) throw new Error('image has no size');
@@ -117,7 +120,13 @@ export async function decodeToModelRgb(image: Uint8Array, p: ImagePreprocessing)
   if (size.width !== meta.width || size.height !== meta.height) {
     pipeline = pipeline.resize(size.width, size.height, { fit: 'fill', kernel: p.kernel });
   }
-  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await pipeline
+    .raw()
+    .toBuffer({ resolveWithObject: true })
+    .catch((err: Error) => {
+      // libvips says only 'timeout: N% complete'.
+      throw /timeout/i.test(err.message) ? new Error(`image too slow to decode: more than ${timeoutSeconds} s`) : err;
+    });
   if (info.channels !== 3 || info.width !== size.width || info.height !== size.height) {
     throw new Error(`decoding produced ${info.width}×${info.height}×${info.channels}, expected ${size.width}×${size.height}×3`);
   }

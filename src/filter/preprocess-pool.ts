@@ -16,6 +16,8 @@ export interface PreprocessPoolOptions {
   preprocessing: ImagePreprocessing;
   dtype: PixelDType;
   threads: number;
+  /** Per-image decode time limit, whole seconds (default: DEFAULT_DECODE_TIMEOUT_SECONDS, 10). */
+  decodeTimeoutSeconds?: number;
 }
 
 interface PendingChunk {
@@ -127,7 +129,7 @@ export class PreprocessPool {
   }
 
   private spawn(): Worker {
-    const worker = startWorker({ preprocessing: this.opts.preprocessing, dtype: this.opts.dtype });
+    const worker = startWorker({ preprocessing: this.opts.preprocessing, dtype: this.opts.dtype, decodeTimeoutSeconds: this.opts.decodeTimeoutSeconds });
     // Idle threads must not keep the process alive; busy ones must (someone awaits their result).
     worker.unref();
     worker.on('message', (result: PreprocessJobResult) => {

@@ -5,6 +5,8 @@ import { decodeToModelRgb, writePlanar, type ImagePreprocessing, type PixelDType
 export interface PreprocessWorkerData {
   preprocessing: ImagePreprocessing;
   dtype: PixelDType;
+  /** Per-image decode time limit, whole seconds (default: DEFAULT_DECODE_TIMEOUT_SECONDS). */
+  decodeTimeoutSeconds?: number;
 }
 
 /** One chunk of a batch: decode `images` and write them into `target` from image slot `firstSlot` on. */
@@ -24,7 +26,7 @@ export interface PreprocessJobResult {
 /** Images decoding at once per thread: libvips decodes the next while JS normalises the current. */
 const IN_FLIGHT = 2;
 
-const { preprocessing, dtype } = workerData as PreprocessWorkerData;
+const { preprocessing, dtype, decodeTimeoutSeconds } = workerData as PreprocessWorkerData;
 const plane = preprocessing.width * preprocessing.height * 3;
 
 async function runJob(job: PreprocessJob): Promise<PreprocessJobResult> {
@@ -35,7 +37,7 @@ async function runJob(job: PreprocessJob): Promise<PreprocessJobResult> {
     while (next < job.images.length) {
       const i = next++;
       try {
-        const rgb = await decodeToModelRgb(job.images[i]!, preprocessing);
+        const rgb = await decodeToModelRgb(job.images[i]!, preprocessing, decodeTimeoutSeconds);
         writePlanar(rgb, preprocessing, out, (job.firstSlot + i) * plane, dtype);
       } catch (err) {
         errors[i] = err instanceof Error ? err.message : String(err);

@@ -71,8 +71,9 @@ export async function runExtract(
   err: NodeJS.WritableStream,
 ): Promise<ExtractionCounts> {
   let input;
+  let sourceError: string | null = null;
   try {
-    input = await openSource(file, opts.guard ? { guard: opts.guard } : {});
+    input = await openSource(file, { ...(opts.guard ? { guard: opts.guard } : {}), onError: (msg) => (sourceError ??= msg) });
   } catch (error) {
     throw new ExtractError(`cannot read ${file}: ${(error as Error).message}`, 'CAH_EXTRACT_UNREADABLE');
   }
@@ -95,6 +96,7 @@ export async function runExtract(
     input.destroy();
   }
   err.write(`${summariseCounts(counts)}\n`);
+  if (sourceError !== null && !outClosed) throw new ExtractError(`${file}: reading stopped: ${sourceError}`, 'CAH_EXTRACT_STOPPED');
   if (counts.records === 0 && !outClosed) throw new ExtractError(noRecordsMessage(file, []), 'CAH_EXTRACT_EMPTY');
   return counts;
 }

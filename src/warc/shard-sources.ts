@@ -42,8 +42,13 @@ function listedSource(line: string): string {
 
 async function expandListing(listing: string, limit: number, opts: ExpandOptions): Promise<string[]> {
   let input;
+  let sourceError: string | null = null;
   try {
-    input = await openSource(listing, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.guard ? { guard: opts.guard } : {}) });
+    input = await openSource(listing, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.guard ? { guard: opts.guard } : {}),
+      onError: (msg) => (sourceError ??= msg),
+    });
   } catch (err) {
     throw new ShardSourceError(`cannot read listing ${listing}: ${(err as Error).message}`, isUrl(listing) ? 'CAH_SOURCE_UNREACHABLE' : 'CAH_SOURCE_INVALID');
   }
@@ -62,6 +67,8 @@ async function expandListing(listing: string, limit: number, opts: ExpandOptions
     lines.close();
     input.destroy();
   }
+  // A listing cut short by garbage would silently drop shards.
+  if (sourceError !== null && sources.length < limit) throw new ShardSourceError(`cannot read listing ${listing}: ${sourceError}`, isUrl(listing) ? 'CAH_SOURCE_UNREACHABLE' : 'CAH_SOURCE_INVALID');
   if (sources.length === 0) throw new ShardSourceError(`listing ${listing} names no files`, 'CAH_SOURCE_INVALID');
   return sources;
 }

@@ -204,20 +204,22 @@ export class WorkerActor {
     log.info({ source: shard.source }, 'shard started');
     const counts = newExtractionCounts();
     const sourceErrors: string[] = [];
+    const noteSourceError = (message: string): void => {
+      if (sourceErrors.length < MAX_SOURCE_ERRORS) sourceErrors.push(message);
+    };
     try {
       let input;
       try {
         const guard = sourceGuard({ allowLoopback: this.settings!.allowLoopback, allowPrivate: this.settings!.allowPrivateSources });
-        input = await openSource(shard.source, { signal: abort.signal, guard, progress: progress.source });
+        // Garbage after complete gzip members ends the input there: a source error of a shard that completes.
+        input = await openSource(shard.source, { signal: abort.signal, guard, progress: progress.source, onError: noteSourceError });
       } catch (err) {
         const message = `cannot read ${shard.source}: ${(err as Error).message}`;
         log.warn({ err: message }, 'shard source unreadable');
         await this.client.failShard({ actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken, error: message });
         return;
       }
-      const candidates = extractCandidates(input, this.extractOptions(), counts, (message) => {
-        if (sourceErrors.length < MAX_SOURCE_ERRORS) sourceErrors.push(message);
-      });
+      const candidates = extractCandidates(input, this.extractOptions(), counts, noteSourceError);
       const claimed = this.claim(shard, candidates, counts, progress);
       const samples = processCandidates(claimed, this.fetcher!, this.resizeOptions(), {
         signal: abort.signal,
