@@ -20,6 +20,8 @@ export interface FilterFlags {
   languages?: string;
   scorer?: string[];
   executionProvider: string;
+  /** Per-image decode limit of the coordinator's preprocessing, whole seconds. */
+  decodeTimeoutS?: number;
 }
 
 /** `--scorer NAME=MODEL.onnx[:MAX]`: an extra column from an ONNX head on the image embedding. */
@@ -57,6 +59,7 @@ export async function openFilter(flags: FilterFlags, logger: Logger): Promise<Op
       modelDir: flags.model,
       threshold: flags.threshold,
       executionProvider: flags.executionProvider as 'auto' | 'cpu' | 'cuda',
+      ...(flags.decodeTimeoutS ? { decodeTimeoutSeconds: flags.decodeTimeoutS } : {}),
       ...(languages ? { languages } : {}),
       ...(scorers?.length ? { extraScorers: scorers } : {}),
       log: (msg: string) => logger.info(msg),

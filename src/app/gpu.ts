@@ -82,6 +82,7 @@ export function settingsFromFlags(flags: GpuOptions): CoordinatorSettings {
       maxImageBytes: flags.maxImageBytes,
       respectOptOut: flags.respectOptOut,
       extractExif: flags.extractExif ?? false,
+      decodeTimeoutS: flags.decodeTimeoutS ?? DEFAULT_WORKER_SETTINGS.decodeTimeoutS,
       heartbeatIntervalMs: Math.max(200, Math.min(DEFAULT_WORKER_SETTINGS.heartbeatIntervalMs, Math.floor(flags.heartbeatTimeoutMs / 4))),
     },
   };

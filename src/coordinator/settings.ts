@@ -1,3 +1,4 @@
+import { DEFAULT_DECODE_TIMEOUT_SECONDS } from '../filter/image-format.js';
 import type { WorkerSettings } from '../wire/contract.js';
 
 /** How the head schedules, supervises and filters. Every field has a flag on `cah gpu`. */
@@ -42,6 +43,7 @@ export const DEFAULT_WORKER_SETTINGS: WorkerSettings = {
   allowPrivateSources: false,
   urlRetries: 2,
   extractExif: false,
+  decodeTimeoutS: DEFAULT_DECODE_TIMEOUT_SECONDS,
 };
 
 export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {

@@ -398,6 +398,7 @@ export class WorkerActor {
       jpegQuality: s.jpegQuality,
       maxPixels: s.maxPixels,
       extractExif: s.extractExif,
+      timeoutSeconds: s.decodeTimeoutS,
     };
   }
 }

@@ -1,6 +1,6 @@
 // Original file: proto/cah.proto
 
-import type { ExtractionCounts as _cah_v1_ExtractionCounts, ExtractionCounts__Output as _cah_v1_ExtractionCounts__Output } from './ExtractionCounts.js';
+import type { ExtractionCounts as _cah_v1_ExtractionCounts, ExtractionCounts__Output as _cah_v1_ExtractionCounts__Output } from '../../cah/v1/ExtractionCounts.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface CompleteShardRequest {

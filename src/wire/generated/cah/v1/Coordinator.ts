@@ -2,20 +2,20 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
-import type { ClaimKeysRequest as _cah_v1_ClaimKeysRequest, ClaimKeysRequest__Output as _cah_v1_ClaimKeysRequest__Output } from './ClaimKeysRequest.js';
-import type { ClaimKeysResponse as _cah_v1_ClaimKeysResponse, ClaimKeysResponse__Output as _cah_v1_ClaimKeysResponse__Output } from './ClaimKeysResponse.js';
-import type { CompleteShardRequest as _cah_v1_CompleteShardRequest, CompleteShardRequest__Output as _cah_v1_CompleteShardRequest__Output } from './CompleteShardRequest.js';
-import type { CompleteShardResponse as _cah_v1_CompleteShardResponse, CompleteShardResponse__Output as _cah_v1_CompleteShardResponse__Output } from './CompleteShardResponse.js';
-import type { CreditGrant as _cah_v1_CreditGrant, CreditGrant__Output as _cah_v1_CreditGrant__Output } from './CreditGrant.js';
-import type { FailShardRequest as _cah_v1_FailShardRequest, FailShardRequest__Output as _cah_v1_FailShardRequest__Output } from './FailShardRequest.js';
-import type { FailShardResponse as _cah_v1_FailShardResponse, FailShardResponse__Output as _cah_v1_FailShardResponse__Output } from './FailShardResponse.js';
-import type { HeartbeatRequest as _cah_v1_HeartbeatRequest, HeartbeatRequest__Output as _cah_v1_HeartbeatRequest__Output } from './HeartbeatRequest.js';
-import type { HeartbeatResponse as _cah_v1_HeartbeatResponse, HeartbeatResponse__Output as _cah_v1_HeartbeatResponse__Output } from './HeartbeatResponse.js';
-import type { LeaseShardRequest as _cah_v1_LeaseShardRequest, LeaseShardRequest__Output as _cah_v1_LeaseShardRequest__Output } from './LeaseShardRequest.js';
-import type { LeaseShardResponse as _cah_v1_LeaseShardResponse, LeaseShardResponse__Output as _cah_v1_LeaseShardResponse__Output } from './LeaseShardResponse.js';
-import type { RegisterRequest as _cah_v1_RegisterRequest, RegisterRequest__Output as _cah_v1_RegisterRequest__Output } from './RegisterRequest.js';
-import type { RegisterResponse as _cah_v1_RegisterResponse, RegisterResponse__Output as _cah_v1_RegisterResponse__Output } from './RegisterResponse.js';
-import type { SampleMessage as _cah_v1_SampleMessage, SampleMessage__Output as _cah_v1_SampleMessage__Output } from './SampleMessage.js';
+import type { ClaimKeysRequest as _cah_v1_ClaimKeysRequest, ClaimKeysRequest__Output as _cah_v1_ClaimKeysRequest__Output } from '../../cah/v1/ClaimKeysRequest.js';
+import type { ClaimKeysResponse as _cah_v1_ClaimKeysResponse, ClaimKeysResponse__Output as _cah_v1_ClaimKeysResponse__Output } from '../../cah/v1/ClaimKeysResponse.js';
+import type { CompleteShardRequest as _cah_v1_CompleteShardRequest, CompleteShardRequest__Output as _cah_v1_CompleteShardRequest__Output } from '../../cah/v1/CompleteShardRequest.js';
+import type { CompleteShardResponse as _cah_v1_CompleteShardResponse, CompleteShardResponse__Output as _cah_v1_CompleteShardResponse__Output } from '../../cah/v1/CompleteShardResponse.js';
+import type { CreditGrant as _cah_v1_CreditGrant, CreditGrant__Output as _cah_v1_CreditGrant__Output } from '../../cah/v1/CreditGrant.js';
+import type { FailShardRequest as _cah_v1_FailShardRequest, FailShardRequest__Output as _cah_v1_FailShardRequest__Output } from '../../cah/v1/FailShardRequest.js';
+import type { FailShardResponse as _cah_v1_FailShardResponse, FailShardResponse__Output as _cah_v1_FailShardResponse__Output } from '../../cah/v1/FailShardResponse.js';
+import type { HeartbeatRequest as _cah_v1_HeartbeatRequest, HeartbeatRequest__Output as _cah_v1_HeartbeatRequest__Output } from '../../cah/v1/HeartbeatRequest.js';
+import type { HeartbeatResponse as _cah_v1_HeartbeatResponse, HeartbeatResponse__Output as _cah_v1_HeartbeatResponse__Output } from '../../cah/v1/HeartbeatResponse.js';
+import type { LeaseShardRequest as _cah_v1_LeaseShardRequest, LeaseShardRequest__Output as _cah_v1_LeaseShardRequest__Output } from '../../cah/v1/LeaseShardRequest.js';
+import type { LeaseShardResponse as _cah_v1_LeaseShardResponse, LeaseShardResponse__Output as _cah_v1_LeaseShardResponse__Output } from '../../cah/v1/LeaseShardResponse.js';
+import type { RegisterRequest as _cah_v1_RegisterRequest, RegisterRequest__Output as _cah_v1_RegisterRequest__Output } from '../../cah/v1/RegisterRequest.js';
+import type { RegisterResponse as _cah_v1_RegisterResponse, RegisterResponse__Output as _cah_v1_RegisterResponse__Output } from '../../cah/v1/RegisterResponse.js';
+import type { SampleMessage as _cah_v1_SampleMessage, SampleMessage__Output as _cah_v1_SampleMessage__Output } from '../../cah/v1/SampleMessage.js';
 
 export interface CoordinatorClient extends grpc.Client {
   /**

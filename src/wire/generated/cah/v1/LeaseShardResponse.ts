@@ -1,6 +1,6 @@
 // Original file: proto/cah.proto
 
-import type { Shard as _cah_v1_Shard, Shard__Output as _cah_v1_Shard__Output } from './Shard.js';
+import type { Shard as _cah_v1_Shard, Shard__Output as _cah_v1_Shard__Output } from '../../cah/v1/Shard.js';
 
 export interface LeaseShardResponse {
   'hasShard'?: (boolean);

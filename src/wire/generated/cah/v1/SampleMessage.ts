@@ -1,6 +1,6 @@
 // Original file: proto/cah.proto
 
-import type { Sample as _cah_v1_Sample, Sample__Output as _cah_v1_Sample__Output } from './Sample.js';
+import type { Sample as _cah_v1_Sample, Sample__Output as _cah_v1_Sample__Output } from '../../cah/v1/Sample.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface SampleMessage {

@@ -32,6 +32,10 @@ export interface WorkerSettings {
    * Fill the exif column from each image's EXIF (img2dataset's extract_exif).
    */
   'extractExif'?: (boolean);
+  /**
+   * Per-image decode + resize time limit, whole seconds (a CPU bomb fails that sample).
+   */
+  'decodeTimeoutS'?: (number);
 }
 
 export interface WorkerSettings__Output {
@@ -64,4 +68,8 @@ export interface WorkerSettings__Output {
    * Fill the exif column from each image's EXIF (img2dataset's extract_exif).
    */
   'extractExif': (boolean);
+  /**
+   * Per-image decode + resize time limit, whole seconds (a CPU bomb fails that sample).
+   */
+  'decodeTimeoutS': (number);
 }
