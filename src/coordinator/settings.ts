@@ -51,7 +51,7 @@ export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {
   heartbeatTimeoutMs: 30_000,
   maxRetries: 3,
   creditWindow: 128,
-  creditBudget: 2048,
+  creditBudget: 1024,
   completeTimeoutMs: 120_000,
   maxLeaseAgeMs: 6 * 3600_000,
   retryBackoffMs: 2000,
