@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { generateWireTypes, WIRE_TYPES_DIR } from '../scripts/wire-types.js';
 import { repoRoot } from './support/paths.js';
+import type { ExtractionCounts } from '../src/warc/extract.js';
+import type { ExtractionCounts__Output } from '../src/wire/generated/cah/v1/ExtractionCounts.js';
 
 function files(dir: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -28,3 +30,8 @@ test('the committed wire types are what proto-loader-gen-types makes of proto/ca
     rmSync(fresh, { recursive: true, force: true });
   }
 });
+
+// The extraction counts a worker reports are declared by the extractor; the proto message must hold the same fields (checked by tsc in pretest).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const extractionCountsMatch: Same<ExtractionCounts, ExtractionCounts__Output> = true;
+test('the proto ExtractionCounts holds exactly the extractor\'s counts', () => assert.equal(extractionCountsMatch, true));

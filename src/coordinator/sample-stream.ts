@@ -1,3 +1,4 @@
+import { CahError } from '../errors.js';
 import * as grpc from '@grpc/grpc-js';
 import type { FilterStage } from '../filter/stage.js';
 import { oneLine } from '../text/sanitize.js';
@@ -139,5 +140,16 @@ export function serveSampleStream(
   stream.on('cancelled', finish);
 }
 
-export class StaleLeaseError extends Error {}
-export class CreditOverrunError extends Error {}
+/** A stream's samples name a lease that is no longer current (FAILED_PRECONDITION to the worker). */
+export class StaleLeaseError extends CahError {
+  constructor(message: string) {
+    super('CAH_STALE_LEASE', message);
+  }
+}
+
+/** A worker sent more samples than it was granted credits (RESOURCE_EXHAUSTED to the worker). */
+export class CreditOverrunError extends CahError {
+  constructor(message: string) {
+    super('CAH_CREDIT_OVERRUN', message);
+  }
+}
