@@ -13,7 +13,3 @@ export class CahError extends Error {
     this.name = new.target.name;
   }
 }
-
-export function isCahError(err: unknown, code?: string): err is CahError {
-  return err instanceof CahError && (code === undefined || err.code === code);
-}

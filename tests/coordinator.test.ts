@@ -226,3 +226,47 @@ test('credits: the swarm shares one budget; a stream opened among many gets its 
     await c.close();
   }
 });
+
+test('credits: a stream counts against the budget only from its attempt\'s start to its end (idle, refused or ended ones do not)', async () => {
+  const c = await startTestCoordinator({ settings: { creditWindow: 32, creditBudget: 40 } });
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
+  const idle: ReturnType<CoordinatorClient['streamSamples']>[] = [];
+  try {
+    c.store.shards.add(['/data/b1.wat.gz', '/data/b2.wat.gz', '/data/b3.wat.gz']);
+    const firstGrant = async (): Promise<{ grant: number; stream: ReturnType<CoordinatorClient['streamSamples']> }> => {
+      const { actorId } = await client.register(registerRequest());
+      const lease = (await client.leaseShard({ actorId })).shard!;
+      const stream = client.streamSamples();
+      stream.on('error', () => undefined);
+      const grant = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
+      stream.write({ actorId, shardId: lease.shardId, fencingToken: lease.fencingToken, samples: [] });
+      return { grant: await grant, stream };
+    };
+    // Streams opened and left silent, and one refused (an unknown actor), take no share.
+    for (let i = 0; i < 3; i++) {
+      const stream = client.streamSamples();
+      stream.on('error', () => undefined);
+      idle.push(stream);
+    }
+    const refused = client.streamSamples();
+    const refusal = new Promise<unknown>((resolve) => refused.on('error', resolve));
+    refused.write({ actorId: 'nobody', shardId: 1, fencingToken: 1, samples: [] });
+    await refusal;
+    const a = await firstGrant();
+    assert.equal(a.grant, 32, 'alone: the whole window (idle and refused streams not counted)');
+    const b = await firstGrant();
+    assert.equal(b.grant, 20, 'two streams share 40');
+    // An ended stream gives its share back: the next one shares with b only (40 / 2), not with a too (40 / 3).
+    const ended = new Promise<void>((resolve) => a.stream.on('end', () => resolve()));
+    a.stream.end();
+    await ended;
+    const d = await firstGrant();
+    assert.equal(d.grant, 20);
+    b.stream.cancel();
+    d.stream.cancel();
+  } finally {
+    for (const stream of idle) stream.cancel();
+    client.close();
+    await c.close();
+  }
+});

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Command } from 'commander';
 import { settingsFromFlags, type GpuOptions } from '../src/app/gpu.js';
 import { addCoordinatorOptions } from '../src/cli/gpu.js';
+import { parseScorerFlag } from '../src/app/filter.js';
 
 function parse(args: string[]): GpuOptions {
   const cmd = addCoordinatorOptions(new Command('gpu').exitOverride().configureOutput({ writeErr: () => undefined }));
@@ -18,4 +19,11 @@ test('cah gpu flags reach the workers\' settings: --decode-timeout-s, --extract-
   assert.equal(set.decodeTimeoutS, 3);
   assert.equal(set.extractExif, true);
   assert.throws(() => parse(['--decode-timeout-s', '0']));
+});
+
+test('--scorer names that are dataset columns are refused (they would shadow the column in the tar .json)', () => {
+  for (const name of ['exif', 'similarity', 'key', 'language']) {
+    assert.throws(() => parseScorerFlag(`${name}=./model.onnx`), /the dataset has a column of that name/);
+  }
+  assert.throws(() => parseScorerFlag('watermark=./no-such-model.onnx'), /no such model file/);
 });

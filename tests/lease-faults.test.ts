@@ -137,3 +137,19 @@ test('a width ≥ 2^31 fails that sample only: the shard commits and no temp fil
     await c.close();
   }
 });
+
+test('a heartbeat listing more shards than a worker works on is refused (each would cost a query); a normal one answers', async () => {
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
+  try {
+    const { actorId } = await client.register(registerRequest());
+    const shards = Array.from({ length: 5000 }, (_, i) => ({ shardId: i + 1, fencingToken: i + 1, ...noProgress }));
+    await assert.rejects(client.heartbeat({ actorId, shards }), (err) => isStatus(err, grpc.status.INVALID_ARGUMENT));
+    const hb = await client.heartbeat({ actorId, shards: shards.slice(0, 2) });
+    assert.deepEqual(hb.revokedShardIds, [1, 2], 'not held: revoked, and no progress recorded for them');
+    assert.equal(c.coordinator.snapshot().actors.find((a) => a.actorId === actorId)?.shard ?? null, null);
+  } finally {
+    client.close();
+    await c.close();
+  }
+});

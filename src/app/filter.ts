@@ -1,3 +1,4 @@
+import { METADATA_COLUMNS } from '../output/sample.js';
 import type { Logger } from 'pino';
 import { PassThroughFilter, type ExtraColumn, type PairFilter } from '../filter/pair-filter.js';
 import { existsSync } from 'node:fs';
@@ -29,6 +30,10 @@ export function parseScorerFlag(value: string): ExtraScorerSpec {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.+?)(?::(-?\d+(?:\.\d+)?))?$/.exec(value);
   if (!match) throw new FilterConfigError(`--scorer "${value}": expected NAME=MODEL.onnx or NAME=MODEL.onnx:MAX (e.g. watermark=./watermark.onnx:0.8)`);
   const [, name, modelPath, max] = match;
+  // A scorer's column beside the dataset's own (or the language column) would shadow it in the tar's .json.
+  if (METADATA_COLUMNS.some((c) => c.name === name) || name === 'language') {
+    throw new FilterConfigError(`--scorer ${name}: the dataset has a column of that name; choose another`);
+  }
   if (!existsSync(modelPath!)) throw new FilterConfigError(`--scorer ${name}: no such model file ${modelPath}`);
   return { name: name!, modelPath: modelPath!, ...(max !== undefined ? { threshold: Number(max) } : {}) };
 }

@@ -43,7 +43,7 @@ export function addCoordinatorOptions(cmd: Command): Command {
     .option('--download-timeout-ms <ms>', 'total time allowed for one image', intFlag(100), DEFAULT_WORKER_SETTINGS.downloadTimeoutMs)
     .option('--max-image-bytes <n>', 'abort downloads larger than this', intFlag(1024), DEFAULT_WORKER_SETTINGS.maxImageBytes)
     .option('--no-respect-opt-out', 'ignore X-Robots-Tag noai / noimageai (not recommended)')
-    .option('--decode-timeout-s <s>', 'per-image decode + resize time limit on workers and in the filter: a slower image (a CPU bomb) fails that sample', intFlag(1), DEFAULT_WORKER_SETTINGS.decodeTimeoutS)
+    .option('--decode-timeout-s <s>', 'per-image decode + resize time limit on workers and in the filter: a slower image (a CPU bomb) fails that sample (1–3600, sharp\'s range)', intFlag(1, 3600), DEFAULT_WORKER_SETTINGS.decodeTimeoutS)
     .option('--extract-exif', "fill the exif column with each image's EXIF tags (JSON; camera, exposure, GPS when present)", false)
     .option('--no-dashboard', 'JSON log lines instead of the terminal dashboard')
     .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT', metricsFlag)

@@ -88,6 +88,8 @@ const EXIT_BY_CODE: Record<string, number> = {
   CAH_NO_SHARDS: EXIT_USAGE,
   CAH_NO_TLS_CERT: EXIT_USAGE,
   CAH_DEMO_DIR: EXIT_USAGE,
+  // A peer that does not speak this version's protocol (src/worker/actor.ts).
+  CAH_PROTOCOL: EXIT_PARTIAL,
 };
 
 const EXIT_BY_OUTCOME: Record<Outcome, number> = { ok: 0, partial: EXIT_PARTIAL, refused: EXIT_REFUSED };

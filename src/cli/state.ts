@@ -22,10 +22,11 @@ export function createLogger(opts: { name: string; level?: string; file?: string
 }
 
 /** Parses an integer flag, with a one-line error naming the expectation. */
-export function intFlag(min = 0): (value: string) => number {
+export function intFlag(min = 0, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value: string) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got "${value}"`);
+    if (n > max) throw new InvalidArgumentError(`expected an integer ≤ ${max}, got "${value}"`);
     return n;
   };
 }

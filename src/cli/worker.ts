@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { WorkerActor } from '../worker/actor.js';
+import { GIVE_UP_AFTER_MS, WorkerActor } from '../worker/actor.js';
 import { CliError, reportOutcome } from './errors.js';
 import { createLogger } from './state.js';
 
@@ -13,7 +13,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('--coordinator-ca <file>', "dial with TLS, trusting only this certificate (the coordinator's, for --direct swarms; env CAH_COORDINATOR_CA)")
     .option('--actor-id <id>', 'actor id to register under (set by the coordinator for local and swarm actors)')
     .option('--exit-when-drained', 'exit 0 once no shard is queued or leased', false)
-    .option('--give-up-after <seconds>', 'with --exit-when-drained: exit 1 once the coordinator has been unreachable this long (its run is over or gone)', '120')
+    .option('--give-up-after <seconds>', 'with --exit-when-drained: exit 1 once the coordinator has been unreachable this long (its run is over or gone)', String(GIVE_UP_AFTER_MS / 1000))
     .addHelpText(
       'after',
       `

@@ -70,6 +70,9 @@ function digest(session: string): string {
   return createHash('sha256').update(session).digest('hex');
 }
 
+/** A worker works one shard at a time; a heartbeat listing more is broken or hostile (each costs a query). */
+const MAX_REPORTED_SHARDS = 16;
+
 /**
  * The head: owns the gRPC service, hands out shards under leases, supervises actors, and turns the
  * samples streamed by workers into committed output shards. All persistent state goes through the
@@ -271,6 +274,9 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     const { store, settings } = this.opts;
     return this.guard(() => {
       this.requireActor(req.actorId, ctx.session);
+      if (req.shards.length > MAX_REPORTED_SHARDS) {
+        throw new RpcError(grpc.status.INVALID_ARGUMENT, `a heartbeat reports at most ${MAX_REPORTED_SHARDS} shards, got ${req.shards.length}`);
+      }
       const current = req.shards[0];
       this.actors.heartbeat(req.actorId, {
         currentShardId: current ? current.shardId : null,
@@ -288,7 +294,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
         // A state-file failure here is already recorded (fatal); the heartbeat itself still answers.
         this.giveBack(lease.shardId, lease.fencingToken, `actor ${req.actorId} no longer works on it`, false).catch(() => undefined);
       }
-      this.snapshots.recordProgress(req.actorId, req.shards);
+      this.snapshots.recordProgress(req.actorId, held);
       const revokedShardIds = req.shards.filter((s) => !held.includes(s)).map((s) => s.shardId);
       return { revokedShardIds, drain: this.draining };
     });

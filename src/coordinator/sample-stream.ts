@@ -3,6 +3,8 @@ import * as grpc from '@grpc/grpc-js';
 import type { FilterStage } from '../filter/stage.js';
 import { oneLine } from '../text/sanitize.js';
 import type { CreditGrant, SampleMessage } from '../wire/contract.js';
+import { reasonMetadata } from '../wire/reasons.js';
+import { RpcError } from './service.js';
 import type { ShardAttempt } from './shard-attempt.js';
 
 /** How often credits are re-offered while the filter queue is full. */
@@ -65,7 +67,6 @@ export function serveSampleStream(
   let started = false;
   let ended = false;
   let retryTimer: NodeJS.Timeout | null = null;
-  opts.budget.join();
 
   const send = (credits: number): void => {
     stream.write({ credits });
@@ -88,7 +89,8 @@ export function serveSampleStream(
   const finish = (): void => {
     if (ended) return;
     ended = true;
-    opts.budget.leave();
+    // Only a stream whose attempt opened counts against the budget: an idle or refused one never did.
+    if (started) opts.budget.leave();
     if (retryTimer) clearTimeout(retryTimer);
   };
 
@@ -96,7 +98,16 @@ export function serveSampleStream(
     if (ended) return;
     finish();
     opts.onError(err);
-    const code = err instanceof StaleLeaseError ? grpc.status.FAILED_PRECONDITION : err instanceof CreditOverrunError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INTERNAL;
+    // A refusal keeps its status and declared reason, so the worker knows to register again or drop the shard.
+    if (err instanceof RpcError) {
+      stream.emit('error', { code: err.status, details: err.message, ...(err.reason ? { metadata: reasonMetadata(err.reason) } : {}) });
+      return;
+    }
+    if (err instanceof StaleLeaseError) {
+      stream.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: err.message, metadata: reasonMetadata('stale-lease') });
+      return;
+    }
+    const code = err instanceof CreditOverrunError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.INTERNAL;
     stream.emit('error', { code, details: err.message });
   };
 
@@ -111,7 +122,9 @@ export function serveSampleStream(
       attempt = opts.resolveAttempt(message);
       attempt.then(
         () => {
+          if (ended) return;
           started = true;
+          opts.budget.join();
           grant(true);
         },
         (err: Error) => fail(err),

@@ -1,7 +1,7 @@
 import { DEFAULT_DECODE_TIMEOUT_SECONDS } from '../filter/image-format.js';
 import type { WorkerSettings } from '../wire/contract.js';
 
-/** How the head schedules, supervises and filters. Every field has a flag on `cah gpu`. */
+/** How the head schedules, supervises and filters; most fields have a flag on `cah gpu` (the credit window and budget and the completion timeout are tuned here). */
 export interface CoordinatorSettings {
   /** Lease length; heartbeats renew it. */
   leaseMs: number;

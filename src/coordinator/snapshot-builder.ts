@@ -141,7 +141,12 @@ export class SnapshotBuilder {
     const run = this.store.runs.latest();
     const ended = run && run.id === this.runId && run.endedAt !== null ? { atMs: run.endedAt, reason: run.exitReason ?? 'ended' } : null;
     const perActor = this.actorShards();
-    const actors: ActorSnapshot[] = this.store.actors.list().map((a) => {
+    const rows = this.store.actors.list();
+    // Progress of actors that are no longer ALIVE (pruned, dead, re-registered under new ids) is forgotten.
+    const alive = new Set(rows.filter((a) => a.state === 'ALIVE').map((a) => a.id));
+    for (const id of this.progress.keys()) if (!alive.has(id)) this.progress.delete(id);
+    for (const id of this.actorRates.keys()) if (!alive.has(id)) this.actorRates.delete(id);
+    const actors: ActorSnapshot[] = rows.map((a) => {
       const rate = this.actorRates.get(a.id);
       const alive = a.state === 'ALIVE' && !ended;
       return {

@@ -2,11 +2,6 @@ import type { HistogramData } from '../filter/histogram.js';
 import type { ActorState } from '../store/actors.js';
 import type { ShardSampleCounts } from '../store/shards.js';
 
-/**
- * Everything the dashboard, the periodic JSON log line, `cah status` and /metrics show: one plain
- * object the coordinator builds every tick (and `cah status` builds from the SQLite file).
- */
-
 /** How an actor is shown: its state, or EXITED once the run it served has ended. */
 export type ActorView = ActorState | 'EXITED';
 
@@ -84,6 +79,10 @@ export interface OutputSnapshot {
   cost?: { hourlyGross: number; keptPerEuro: number | null };
 }
 
+/**
+ * Everything the dashboard, the periodic JSON log line, `cah status` and /metrics show: one plain
+ * object the coordinator builds every tick (and `cah status` builds from the SQLite file).
+ */
 export interface CoordinatorSnapshot {
   runId: string;
   startedAtMs: number;

@@ -1,7 +1,7 @@
 /**
  * The demo web's vocabulary. Fixture images are filled with one of these colours (a shape drawn in
  * it on a neutral background); captions name a colour. A matched pair names the image's colour,
- * a mismatched pair names another. The demo CLIP model (src/filter, `cah model demo`) is built
+ * a mismatched pair names another. The demo CLIP model (src/model, `cah model demo`) is built
  * from this palette so that matched pairs score high and mismatched pairs low.
  */
 export interface PaletteColour {

@@ -127,7 +127,7 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
       throw new StateFileError(`state file ${path} is damaged (${found}): ${RESTORE_HINT}`);
     }
     if (opts.readonly) return db;
-    db.pragma('journal_mode = WAL');
+    if (db.pragma('journal_mode = WAL', { simple: true }) === 'wal') walMode.add(db);
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db);
@@ -139,6 +139,9 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
   }
 }
 
+/** Connections in WAL mode, where a relaxed commit is safe (see withoutSync). */
+const walMode = new WeakSet<Db>();
+
 /**
  * Runs writes whose loss in a power cut costs nothing (leases, renewals, dedup claims, actor
  * bookkeeping: a restart requeues every leased shard and redoes it from scratch) without waiting
@@ -147,8 +150,9 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
  * most a suffix of relaxed writes, never one a durable commit depends on.
  */
 export function withoutSync<T>(db: Db, fn: () => T): T {
-  // SQLite refuses to change the level inside a transaction: there the outer one decides.
-  if (db.inTransaction) return fn();
+  // SQLite refuses to change the level inside a transaction: there the outer one decides. Outside
+  // WAL (a file system that refused it) NORMAL could corrupt the file in a power cut: stay FULL.
+  if (db.inTransaction || !walMode.has(db)) return fn();
   db.pragma('synchronous = NORMAL');
   try {
     return fn();

@@ -1,4 +1,4 @@
-import { withoutSync, type Db } from './db.js';
+import type { Db } from './db.js';
 
 export interface RunRow {
   id: string;
@@ -36,9 +36,10 @@ export class RunTable {
     const upsert = this.db.prepare(
       `INSERT INTO error_counts (message, count) VALUES (?, ?) ON CONFLICT (message) DO UPDATE SET count = count + excluded.count`,
     );
-    withoutSync(this.db, this.db.transaction(() => {
+    // Durable: a done shard's error counts are never recounted, so they must not be lost in a power cut.
+    this.db.transaction(() => {
       for (const [message, count] of counts) upsert.run(message, count);
-    }));
+    })();
   }
 
   topErrors(limit: number): { message: string; count: number }[] {

@@ -65,7 +65,6 @@ export interface Lease {
   shardId: number;
   source: string;
   fencingToken: number;
-  leaseExpiresAt: number;
   attempt: number;
 }
 
@@ -168,7 +167,7 @@ export class ShardTable {
              attempts = attempts + 1, updated_at = ? WHERE id = ?`,
         )
         .run(owner, expires, token, now, now, next.id);
-      return { shardId: next.id, source: next.source, fencingToken: token, leaseExpiresAt: expires, attempt: next.attempts + 1 };
+      return { shardId: next.id, source: next.source, fencingToken: token, attempt: next.attempts + 1 };
     }));
   }
 

@@ -52,11 +52,6 @@ function writeOrWait(out: NodeJS.WritableStream, text: string, closed: () => boo
   });
 }
 
-/**
- * `cah extract FILE [--json]`: the candidates of one WAT/WARC file (path or URL) on `out`, one per
- * line (JSON `{"url","caption","page_url","license"}` or `url<TAB>caption<TAB>page_url<TAB>license`),
- * warnings about bad records and a one-line summary on `err`. Stops quietly when `out` is closed.
- */
 /** `cah extract` could not open its input (UNREADABLE), stopped part-way (STOPPED), or found no records (EMPTY). */
 export class ExtractError extends CahError {
   constructor(message: string, code: 'CAH_EXTRACT_UNREADABLE' | 'CAH_EXTRACT_STOPPED' | 'CAH_EXTRACT_EMPTY') {
@@ -64,6 +59,11 @@ export class ExtractError extends CahError {
   }
 }
 
+/**
+ * `cah extract FILE [--json]`: the candidates of one WAT/WARC file (path or URL) on `out`, one per
+ * line (JSON `{"url","caption","page_url","license"}` or `url<TAB>caption<TAB>page_url<TAB>license`),
+ * warnings about bad records and a one-line summary on `err`. Stops quietly when `out` is closed.
+ */
 export async function runExtract(
   file: string,
   opts: ExtractCommandOptions,

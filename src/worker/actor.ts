@@ -53,7 +53,7 @@ class CoordinatorGone extends CahError {
   }
 }
 
-const GIVE_UP_AFTER_MS = 120_000;
+export const GIVE_UP_AFTER_MS = 120_000;
 
 /** How a worker's run ended; `cah worker` turns it into the exit code. */
 export type WorkerEnd = 'drained' | 'stopped' | 'refused' | 'coordinator-gone';
@@ -129,7 +129,7 @@ export class WorkerActor {
           pid: process.pid,
           actorId: this.opts.actorId ?? this.actorId,
         });
-        if (!res.settings) throw new Error('the coordinator answered Register without settings');
+        if (!res.settings) throw new CahError('CAH_PROTOCOL', `coordinator ${this.opts.coordinator} answered Register without settings: is it a cah coordinator of this version?`);
         this.actorId = res.actorId;
         this.configure(res.settings);
         logger.info({ actor: this.actorId, coordinator: this.opts.coordinator }, 'registered: ALIVE');

@@ -32,7 +32,8 @@ sharp.cache(false);
 export async function resizeImage(bytes: Buffer, opts: ResizeOptions): Promise<ResizeResult> {
   const refused = formatRefusal(bytes);
   if (refused) return { ok: false, error: refused };
-  const timeoutSeconds = opts.timeoutSeconds ?? DEFAULT_DECODE_TIMEOUT_SECONDS;
+  // 0 (an older coordinator's settings lack the field) would mean no limit to sharp: the default then.
+  const timeoutSeconds = opts.timeoutSeconds || DEFAULT_DECODE_TIMEOUT_SECONDS;
   try {
     const meta = await sharp(bytes, { limitInputPixels: opts.maxPixels }).metadata();
     if (!decodedFormat(meta)) return { ok: false, error: `not an image: ${meta.format ?? 'unknown'} format not accepted` };
