@@ -114,6 +114,7 @@ export class LocalWorkerPool {
   }
 
   private spawn(slot: Slot): void {
+    // A process boundary, not an import: a local worker is the `cah worker` command, as on a swarm host.
     const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
     const execArgv = main.endsWith('.ts') ? ['--import', 'tsx'] : [];
     const args = [
