@@ -11,7 +11,7 @@ const run = promisify(execFile);
  * What a worker loads: the worker needs neither SQLite (better-sqlite3) nor ONNX Runtime, which are
  * most of the install's size and need native builds. Their own dependencies come along.
  */
-export const WORKER_DEPENDENCIES = ['@grpc/grpc-js', '@grpc/proto-loader', 'undici', 'sharp', 'htmlparser2', 'ipaddr.js', 'commander', 'pino', 'exif-reader'];
+export const WORKER_DEPENDENCIES = ['@grpc/grpc-js', '@grpc/proto-loader', 'undici', 'sharp', 'htmlparser2', 'ipaddr.js', 'commander', 'pino', 'exif-reader', 'entities'];
 
 interface LockEntry extends PlatformFields {
   version: string;
