@@ -15,7 +15,7 @@ import { Store } from '../src/store/state-file.js';
 import { CreditWallet } from '../src/worker/credits.js';
 import { SampleBatcher } from '../src/worker/sample-batcher.js';
 import { CoordinatorClient } from '../src/worker/rpc.js';
-import type { WireSample } from '../src/wire/contract.js';
+import { benchSample } from './sample.js';
 import type { BenchResult } from './result.js';
 
 export const PAIR_BYTES = 20 * 1024;
@@ -191,26 +191,7 @@ async function grpcSender(address: string, pairs: number): Promise<number> {
     stream.write({ ...header, samples: [] });
     for (let i = 0; i < pairs; i++) {
       await wallet.take();
-      const sample: WireSample = {
-        key: i.toString(16).padStart(16, '0'),
-        url: `http://bench.example/${i}.jpg`,
-        caption: `a benchmark caption number ${i}`,
-        pageUrl: 'http://bench.example/',
-        exif: '',
-        license: '',
-        status: 'success',
-        errorMessage: '',
-        width: 256,
-        height: 256,
-        originalWidth: 500,
-        originalHeight: 400,
-        sha256: '',
-        jpeg,
-        downloadMs: 10,
-        resizeMs: 5,
-        downloadAttempts: 1,
-      };
-      await batcher.push(sample);
+      await batcher.push(benchSample(i, 'bench.example', jpeg));
     }
     await batcher.end();
     stream.end();

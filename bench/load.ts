@@ -14,7 +14,7 @@ import { Store } from '../src/store/state-file.js';
 import { CreditWallet } from '../src/worker/credits.js';
 import { CoordinatorClient } from '../src/worker/rpc.js';
 import { SampleBatcher } from '../src/worker/sample-batcher.js';
-import type { WireSample } from '../src/wire/contract.js';
+import { benchSample } from './sample.js';
 import type { BenchResult } from './result.js';
 
 export const LOAD_TOKEN = 'l0ad'.repeat(16);
@@ -82,26 +82,7 @@ async function streamShard(client: CoordinatorClient, actorId: string, shard: { 
   for (let i = 0; i < opts.pairsPerShard; i++) {
     await wallet.take();
     const n = shardId * opts.pairsPerShard + i;
-    const sample: WireSample = {
-      key: n.toString(16).padStart(16, '0'),
-      url: `http://load.example/${n}.jpg`,
-      caption: `a load test caption ${n}`,
-      pageUrl: 'http://load.example/',
-      exif: '',
-      license: '',
-      status: 'success',
-      errorMessage: '',
-      width: 256,
-      height: 256,
-      originalWidth: 512,
-      originalHeight: 512,
-      sha256: '',
-      jpeg,
-      downloadMs: 1,
-      resizeMs: 1,
-      downloadAttempts: 1,
-    };
-    await batcher.push(sample);
+    await batcher.push(benchSample(n, 'load.example', jpeg));
   }
   await batcher.end();
   stream.end();

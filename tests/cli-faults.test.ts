@@ -9,6 +9,7 @@ import { lastErrorLine, workerEnvironment } from '../src/coordinator/local-worke
 import { Store } from '../src/store/state-file.js';
 import { writeWatFile } from '../src/warc/wat-writer.js';
 import { runCli, startCli } from './support/cli.js';
+import { freePort } from './support/free-port.js';
 
 function oneLine(res: { stderr: string }, pattern: RegExp): void {
   const lines = res.stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
@@ -163,7 +164,7 @@ test('an external --exit-when-drained worker: exits 0 when the run ends (the coo
     const shard = join(dir, 'no-images.wat');
     await writeWatFile(shard, [{ url: 'https://example.com/', images: [] }], { gzip: false });
     addShards(state, [shard]);
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const gpu = startCli(['--state', state, 'gpu', '--until-done', '--no-dashboard', '--local-workers', '0', '--listen', `127.0.0.1:${port}`, '--out', join(dir, 'out')]);
     const tokenFile = join(state, 'worker-token');
     for (let i = 0; i < 600 && !existsSync(tokenFile); i++) await sleep(50);

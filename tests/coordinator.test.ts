@@ -201,22 +201,30 @@ test('credits: a slow filter slows the stream instead of queueing without bound;
   }
 });
 
+type SampleStream = ReturnType<CoordinatorClient['streamSamples']>;
+
+/** Registers an actor, leases a shard and opens its sample stream: resolves with the stream's first credit grant. */
+async function openAttemptStream(client: CoordinatorClient): Promise<{ grant: number; stream: SampleStream }> {
+  const { actorId } = await client.register(registerRequest());
+  const lease = (await client.leaseShard({ actorId })).shard!;
+  const stream = client.streamSamples();
+  stream.on('error', () => undefined);
+  const grant = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
+  stream.write({ actorId, shardId: lease.shardId, fencingToken: lease.fencingToken, samples: [] });
+  return { grant: await grant, stream };
+}
+
 test('credits: the swarm shares one budget; a stream opened among many gets its share (at least 8), not a full window', async () => {
   const c = await startTestCoordinator({ settings: { creditWindow: 32, creditBudget: 96 } });
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
-  const streams: ReturnType<CoordinatorClient['streamSamples']>[] = [];
+  const streams: SampleStream[] = [];
   try {
     c.store.shards.add(Array.from({ length: 14 }, (_, i) => `/data/budget-${i}.wat.gz`));
     const firstGrants: number[] = [];
     for (let i = 0; i < 14; i++) {
-      const { actorId } = await client.register(registerRequest());
-      const lease = (await client.leaseShard({ actorId })).shard!;
-      const stream = client.streamSamples();
-      stream.on('error', () => undefined);
+      const { grant, stream } = await openAttemptStream(client);
       streams.push(stream);
-      const grant = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
-      stream.write({ actorId, shardId: lease.shardId, fencingToken: lease.fencingToken, samples: [] });
-      firstGrants.push(await grant);
+      firstGrants.push(grant);
     }
     // 96 over 1, 2, 3 open streams is at least the window (32); then 96/4 = 24, 96/5 = 19, … down to the floor of 8.
     assert.deepEqual(firstGrants, [32, 32, 32, 24, 19, 16, 13, 12, 10, 9, 8, 8, 8, 8]);
@@ -230,18 +238,9 @@ test('credits: the swarm shares one budget; a stream opened among many gets its 
 test('credits: a stream counts against the budget only from its attempt\'s start to its end (idle, refused or ended ones do not)', async () => {
   const c = await startTestCoordinator({ settings: { creditWindow: 32, creditBudget: 40 } });
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
-  const idle: ReturnType<CoordinatorClient['streamSamples']>[] = [];
+  const idle: SampleStream[] = [];
   try {
     c.store.shards.add(['/data/b1.wat.gz', '/data/b2.wat.gz', '/data/b3.wat.gz']);
-    const firstGrant = async (): Promise<{ grant: number; stream: ReturnType<CoordinatorClient['streamSamples']> }> => {
-      const { actorId } = await client.register(registerRequest());
-      const lease = (await client.leaseShard({ actorId })).shard!;
-      const stream = client.streamSamples();
-      stream.on('error', () => undefined);
-      const grant = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
-      stream.write({ actorId, shardId: lease.shardId, fencingToken: lease.fencingToken, samples: [] });
-      return { grant: await grant, stream };
-    };
     // Streams opened and left silent, and one refused (an unknown actor), take no share.
     for (let i = 0; i < 3; i++) {
       const stream = client.streamSamples();
@@ -252,15 +251,15 @@ test('credits: a stream counts against the budget only from its attempt\'s start
     const refusal = new Promise<unknown>((resolve) => refused.on('error', resolve));
     refused.write({ actorId: 'nobody', shardId: 1, fencingToken: 1, samples: [] });
     await refusal;
-    const a = await firstGrant();
+    const a = await openAttemptStream(client);
     assert.equal(a.grant, 32, 'alone: the whole window (idle and refused streams not counted)');
-    const b = await firstGrant();
+    const b = await openAttemptStream(client);
     assert.equal(b.grant, 20, 'two streams share 40');
     // An ended stream gives its share back: the next one shares with b only (40 / 2), not with a too (40 / 3).
     const ended = new Promise<void>((resolve) => a.stream.on('end', () => resolve()));
     a.stream.end();
     await ended;
-    const d = await firstGrant();
+    const d = await openAttemptStream(client);
     assert.equal(d.grant, 20);
     b.stream.cancel();
     d.stream.cancel();

@@ -1,7 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +9,7 @@ import { Store } from '../src/store/state-file.js';
 import { runCli, startCli } from './support/cli.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 import { DelayProxy } from './support/delay-proxy.js';
+import { freePort } from './support/free-port.js';
 
 let root: string;
 let web: FixtureWeb;
@@ -23,14 +23,6 @@ after(async () => {
   await web.close();
   rmSync(root, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** `cah gpu` listening on loopback, no local workers; and the worker token it made. */
 async function startCoordinator(name: string): Promise<{ gpu: ReturnType<typeof startCli>; port: number; token: string; state: string; out: string }> {

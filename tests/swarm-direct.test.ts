@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +18,7 @@ import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
 import { runCli, startCli } from './support/cli.js';
 import { HetznerStandin } from './support/hetzner-standin.js';
 import { pidsWithEnv } from './support/sshd-host.js';
+import { freePort } from './support/free-port.js';
 
 let root: string;
 let standin: HetznerStandin;
@@ -37,14 +37,6 @@ after(async () => {
   await standin?.close();
   rmSync(root, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 test('the coordinator serves TLS with its certificate: a worker pinning it gets in, plain text and other certificates do not', async () => {
   const state = join(root, 'state-tls');

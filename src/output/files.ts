@@ -12,14 +12,9 @@ export async function fsyncFile(path: string): Promise<void> {
   }
 }
 
-/** Flushes a directory's entries (renames, creations, removals) to disk. */
-export async function fsyncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** Flushes a directory's entries (renames, creations, removals) to disk: opened and synced as a file is. */
+export function fsyncDir(path: string): Promise<void> {
+  return fsyncFile(path);
 }
 
 /** Writes a file and flushes it to disk. */
