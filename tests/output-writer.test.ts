@@ -156,3 +156,53 @@ test('a large shard reaches the parquet a row group at a time; every row comes b
     rmSync(out, { recursive: true, force: true });
   }
 });
+
+test('the shard tar is a POSIX archive that GNU tar and tar-stream both read back byte for byte', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-tar-'));
+  try {
+    const writer = await ShardWriter.open({ outDir: out, shardNumber: 3, attemptTag: 'a1' });
+    const bodies = new Map<string, Buffer>();
+    // Sizes around the 512-byte block: empty-ish, exact multiples, one past.
+    for (const [i, size] of [1, 511, 512, 513, 1024, 20_000].entries()) {
+      const s = sample(`0000000000000a0${i}`, 'success', 0.3);
+      s.jpeg = Buffer.alloc(size, i + 1);
+      s.caption = `caption ${i} — ünïcode`;
+      await writer.add(s);
+      bodies.set(`${s.key}.jpg`, s.jpeg);
+      bodies.set(`${s.key}.txt`, Buffer.from(s.caption, 'utf8'));
+    }
+    await writer.add(sample('0000000000000b00', 'failed_to_download', null));
+    const { tarPath } = await writer.commit({ startedAtMs: Date.now() });
+
+    const { readAllTarEntries } = await import('./support/dataset.js');
+    const entries = await readAllTarEntries(out);
+    assert.equal(entries.length, 18, 'three members per kept sample, none for the failed one');
+    for (const [name, body] of bodies) assert.deepEqual(entries.find((e) => e.name === name)?.data, body, name);
+    const json = JSON.parse(entries.find((e) => e.name === '0000000000000a05.json')!.data.toString('utf8')) as { key: string; status: string };
+    assert.equal(json.key, '0000000000000a05');
+    assert.equal(json.status, 'success');
+
+    const listed = spawnSync('tar', ['-tvf', tarPath], { encoding: 'utf8' });
+    if (listed.error) {
+      t.diagnostic('GNU tar is not installed: checked with tar-stream only');
+      return;
+    }
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.equal(listed.stderr, '', 'GNU tar has no complaint (checksums, end of archive)');
+    const lines = listed.stdout.trim().split('\n');
+    assert.equal(lines.length, 18);
+    assert.match(lines[0]!, /^-rw-r--r-- 0\/0 +1 .* 0000000000000a00\.jpg$/);
+    const extracted = spawnSync('tar', ['-xOf', tarPath, '0000000000000a05.jpg']);
+    assert.deepEqual(extracted.stdout, bodies.get('0000000000000a05.jpg'));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a tar member name must be printable ASCII of at most 100 characters', async () => {
+  const { tarHeader } = await import('../src/output/tar.js');
+  assert.equal(tarHeader('x'.repeat(100), 0, 0).length, 512);
+  assert.throws(() => tarHeader('x'.repeat(101), 0, 0), /1–100 printable ASCII/);
+  assert.throws(() => tarHeader('a\nb', 0, 0), /printable ASCII/);
+  assert.throws(() => tarHeader('a', -1, 0), /invalid size/);
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Store } from '../src/store/state-file.js';
-import { SCHEMA_VERSION } from '../src/store/db.js';
+import { SCHEMA_VERSION, WalFlusher } from '../src/store/db.js';
 
 function tempStore(): { store: Store; dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), 'cah-store-'));
@@ -202,5 +202,83 @@ test('hot writes skip the fsync, the durable ones keep it: synchronous is FULL o
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('durable commits: one fsync of the WAL covers every commit made before it started (group commit, off the event loop)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-group-'));
+  const path = join(dir, 'cah.sqlite');
+  const store = Store.open(path);
+  try {
+    const syncs: { path: string; done: () => void; failed: (err: Error) => void }[] = [];
+    const flusher = new WalFlusher(store.db, `${path}-wal`, (p) => new Promise((resolve, reject) => syncs.push({ path: p, done: resolve, failed: reject })));
+    store.shards.add(['/data/a.wat.gz']);
+    const level = (): number => store.db.pragma('synchronous', { simple: true }) as number;
+    const first = flusher.commit(() => store.shards.lease('w1', 60_000));
+    assert.ok(first);
+    assert.equal(level(), 2, 'FULL again after the relaxed commit');
+    const a = flusher.flush();
+    assert.equal(syncs.length, 1);
+    assert.equal(syncs[0]!.path, `${path}-wal`);
+    // Commits made while that fsync runs may have missed it: they wait for one more, all of them together.
+    let laterDone = 0;
+    const later = Array.from({ length: 10 }, () => flusher.flush().then(() => laterDone++));
+    let aDone = false;
+    void a.then(() => (aDone = true));
+    syncs[0]!.done();
+    await a;
+    assert.ok(aDone);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(laterDone, 0, 'the first fsync does not cover commits made while it ran');
+    assert.equal(syncs.length, 2, 'ten flushes behind a running fsync share the next one');
+    syncs[1]!.done();
+    await Promise.all(later);
+    assert.equal(laterDone, 10);
+    // A failed fsync reaches the callers waiting on it, and the next flush tries again.
+    const failing = flusher.flush();
+    syncs[2]!.failed(new Error('EIO: i/o error, fsync'));
+    await assert.rejects(failing, /EIO/);
+    const again = flusher.flush();
+    assert.equal(syncs.length, 4);
+    syncs[3]!.done();
+    await again;
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('durable commits with the real fsync: the write is visible at once and durable once awaited; a missing WAL is an error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-durable-'));
+  const path = join(dir, 'cah.sqlite');
+  const store = Store.open(path);
+  try {
+    store.shards.add(['/data/a.wat.gz']);
+    const lease = store.shards.lease('w1', 60_000)!;
+    const { result, durable } = store.commitDurably(() =>
+      store.shards.complete(lease.shardId, lease.fencingToken, { candidates: 2, duplicates: 0, downloaded: 2, failed: 0, kept: 2, filteredOut: 0, bytesIn: 1, outputBytes: 1, outputShard: '00001' }),
+    );
+    assert.equal(result, true);
+    assert.equal(store.shards.get(lease.shardId)?.state, 'done', 'visible before the fsync ends');
+    await durable;
+    await assert.rejects(new WalFlusher(store.db, join(dir, 'gone-wal')).flush(), /ENOENT/);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('compiled statements are reused per SQL text, and a call site that plucks does not change what the next one gets', () => {
+  const { store, dir } = tempStore();
+  try {
+    const sql = `SELECT COUNT(*) AS n FROM shards`;
+    const first = store.db.prepare(sql);
+    assert.equal(store.db.prepare(sql), first, 'compiled once');
+    assert.equal(first.pluck().get(), 0);
+    assert.deepEqual(store.db.prepare(sql).get(), { n: 0 }, 'rows as objects again');
+    assert.equal(store.db.prepare(`UPDATE shards SET attempts = 0`).run().changes, 0, 'writers are cached too');
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true });
   }
 });

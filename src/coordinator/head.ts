@@ -186,8 +186,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
 
   /** True when no shard is queued or leased. */
   isDone(): boolean {
-    const counts = this.opts.store.shards.counts();
-    return counts.queued === 0 && counts.leased === 0;
+    return !this.opts.store.shards.hasOpenWork();
   }
 
   leasedCount(): number {
@@ -249,10 +248,9 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   leaseShard(req: LeaseShardRequest, ctx: CallContext): LeaseShardResponse {
     return this.guard(() => {
       this.requireActor(req.actorId, ctx.session);
-      const drained = this.isDone();
       if (this.isPaused || this.draining) return { hasShard: false, shard: null, retryAfterMs: 1000, drained: this.draining };
       const lease = this.opts.store.shards.lease(req.actorId, this.opts.settings.leaseMs);
-      if (!lease) return { hasShard: false, shard: null, retryAfterMs: 1000, drained };
+      if (!lease) return { hasShard: false, shard: null, retryAfterMs: 1000, drained: this.isDone() };
       this.actors.leased(req.actorId, lease.shardId);
       this.opts.logger.info({ actor: req.actorId, shard: lease.shardId, attempt: lease.attempt }, 'shard leased');
       this.emit('change');
@@ -359,25 +357,37 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     this.attempts.delete(req.shardId);
     const extraction = req.extraction;
     let done: boolean;
+    let durable: Promise<void>;
     try {
-      done = this.guard(() =>
-        store.shards.complete(req.shardId, req.fencingToken, {
-          candidates: extraction?.candidates ?? attempt.counts.received,
-          duplicates: extraction?.duplicates ?? 0,
-          downloaded: attempt.counts.downloaded,
-          failed: attempt.counts.failed,
-          kept: attempt.counts.kept,
-          filteredOut: attempt.counts.filteredOut,
-          bytesIn: attempt.counts.bytesIn,
-          outputBytes: committed.tarBytes,
-          outputShard: committed.shardName,
+      // The done-mark and the shard's error counts in one commit, which must survive a power cut.
+      ({ result: done, durable } = this.guard(() =>
+        store.commitDurably(() => {
+          const marked = store.shards.complete(req.shardId, req.fencingToken, {
+            candidates: extraction?.candidates ?? attempt.counts.received,
+            duplicates: extraction?.duplicates ?? 0,
+            downloaded: attempt.counts.downloaded,
+            failed: attempt.counts.failed,
+            kept: attempt.counts.kept,
+            filteredOut: attempt.counts.filteredOut,
+            bytesIn: attempt.counts.bytesIn,
+            outputBytes: committed.tarBytes,
+            outputShard: committed.shardName,
+          });
+          if (marked) store.runs.addErrors(attempt.errors);
+          return marked;
         }),
-      );
+      ));
     } finally {
       this.publishing.delete(req.shardId);
     }
     if (!done) throw new RpcError(grpc.status.FAILED_PRECONDITION, `lease of shard ${req.shardId} was lost while writing`);
-    store.runs.addErrors(attempt.errors);
+    // The worker hears "done" only once the mark is on disk.
+    try {
+      await durable;
+    } catch (err) {
+      this.faultOf(new StateFileError(`state file ${store.path} could not be synced: ${(err as Error).message}: stopping (\`cah state check\`)`));
+      throw new RpcError(grpc.status.UNAVAILABLE, 'the coordinator is stopping: its state file failed');
+    }
     this.actors.released(req.actorId, req.shardId);
     this.snapshots.recordShardDone(attempt);
     logger.info(

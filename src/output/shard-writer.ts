@@ -4,11 +4,11 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/pair-filter.js';
-import tar from 'tar-stream';
 import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
 import { METADATA_COLUMNS, metadataRow, type MetadataRow, type SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 import { ShardStats } from './stats.js';
+import { TAR_END, tarMember } from './tar.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -88,7 +88,6 @@ export class ShardWriter {
     private readonly opts: ShardWriterOptions,
     readonly shardName: string,
     private readonly tmpTar: string,
-    private readonly pack: tar.Pack,
     private readonly file: WriteStream,
     private readonly tmpParquet: string,
     private readonly parquet: ParquetWriter,
@@ -101,17 +100,14 @@ export class ShardWriter {
     const partial = join(opts.outDir, PARTIAL_DIR);
     await mkdir(partial, { recursive: true });
     const tmpTar = join(partial, `${shardName}.${opts.attemptTag}.tar`);
-    const pack = tar.pack();
     // Images are ~20 KB each; the default 16 KB buffer would make every sample wait for a disk write.
     const file = createWriteStream(tmpTar, { highWaterMark: TAR_WRITE_BUFFER_BYTES });
-    pack.pipe(file);
     const tmpParquet = join(partial, `${shardName}.${opts.attemptTag}.parquet`);
     const schema = schemaFromColumnData({ columnData: parquetColumns([], opts.extraColumns ?? []) });
     const parquet = new ParquetWriter({ writer: fileWriter(tmpParquet), schema });
     const embeddings = opts.embeddingDim ? new EmbeddingWriter(partial, `${shardName}.${opts.attemptTag}`, opts.embeddingDim) : null;
-    const writer = new ShardWriter(opts, shardName, tmpTar, pack, file, tmpParquet, parquet, embeddings);
-    // Without listeners a disk error (ENOSPC, EACCES) would be an unhandled 'error' event: a crash.
-    pack.on('error', (err: Error) => (writer.failure ??= err));
+    const writer = new ShardWriter(opts, shardName, tmpTar, file, tmpParquet, parquet, embeddings);
+    // Without a listener a disk error (ENOSPC, EACCES) would be an unhandled 'error' event: a crash.
     file.on('error', (err: Error) => (writer.failure ??= err));
     return writer;
   }
@@ -135,9 +131,17 @@ export class ShardWriter {
     // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
     if (this.pending.length >= PARQUET_ROW_GROUP || this.pendingBytes >= PARQUET_BUFFER_BYTES) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
-      this.entry(`${sample.key}.jpg`, sample.jpeg);
-      this.entry(`${sample.key}.txt`, Buffer.from(sample.caption, 'utf8'));
-      this.entry(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...row.meta, ...row.extra })));
+      const mtime = Date.now() / 1000;
+      // The sample's three members in one writev (the stream coalesces what it is given while corked).
+      this.file.cork();
+      for (const part of [
+        ...tarMember(`${sample.key}.jpg`, sample.jpeg, mtime),
+        ...tarMember(`${sample.key}.txt`, Buffer.from(sample.caption, 'utf8'), mtime),
+        ...tarMember(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...row.meta, ...row.extra })), mtime),
+      ]) {
+        this.file.write(part);
+      }
+      this.file.uncork();
       if (this.file.writableNeedDrain) await drainedOrClosed(this.file);
       if (this.error) throw this.error;
       if (this.closed) throw new Error(`shard ${this.shardName} was aborted`);
@@ -165,7 +169,7 @@ export class ShardWriter {
     this.closed = true;
     try {
       if (this.error) throw this.error;
-      this.pack.finalize();
+      this.file.end(TAR_END);
       if (!this.file.closed) await once(this.file, 'close');
       if (this.error) throw this.error;
       await fsyncFile(this.tmpTar);
@@ -220,24 +224,17 @@ export class ShardWriter {
   async abort(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      abandonStream(this.pack);
       abandonStream(this.file);
     }
     await this.removeTemp();
   }
 
   private async removeTemp(): Promise<void> {
-    abandonStream(this.pack);
     await abandonFile(this.file);
     await this.embeddings?.abort();
     const temp = [this.tmpTar, this.tmpParquet, ...this.staged.map(([from]) => from)];
     this.staged = [];
     await Promise.all(temp.map((path) => rm(path, { force: true })));
-  }
-
-  /** One tar member; an entry stream of a pack that failed (a full disk) errors too: recorded, never unhandled. */
-  private entry(name: string, data: Buffer): void {
-    this.pack.entry({ name }, data).on('error', (err: Error) => (this.failure ??= err));
   }
 
 

@@ -36,7 +36,7 @@ export class RunTable {
     const upsert = this.db.prepare(
       `INSERT INTO error_counts (message, count) VALUES (?, ?) ON CONFLICT (message) DO UPDATE SET count = count + excluded.count`,
     );
-    // Durable: a done shard's error counts are never recounted, so they must not be lost in a power cut.
+    // A done shard's error counts are never recounted: the coordinator adds them in the done-mark's durable commit.
     this.db.transaction(() => {
       for (const [message, count] of counts) upsert.run(message, count);
     })();

@@ -139,6 +139,11 @@ export class ShardTable {
     return counts;
   }
 
+  /** True while a shard is queued or leased; an index probe, unlike counts(), which reads every row. */
+  hasOpenWork(): boolean {
+    return this.db.prepare(`SELECT EXISTS (SELECT 1 FROM shards WHERE state IN ('queued', 'leased'))`).pluck().get() === 1;
+  }
+
   /** The output shard names of the done shards: what the output directory may hold. */
   doneOutputNames(): Set<string> {
     const names = this.db.prepare(`SELECT output_shard FROM shards WHERE state = 'done' AND output_shard IS NOT NULL`).pluck().all() as string[];

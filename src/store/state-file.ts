@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { openDb, type Db } from './db.js';
+import { openDb, WalFlusher, type Db } from './db.js';
 import { acquireCoordinatorLock } from './coordinator-lock.js';
 import { ActorTable } from './actors.js';
 import { DedupTable } from './dedup.js';
@@ -14,12 +14,26 @@ export class Store {
   readonly actors: ActorTable;
   readonly dedup: DedupTable;
   readonly runs: RunTable;
+  private readonly wal: WalFlusher;
 
   private constructor(readonly db: Db, readonly path: string) {
+    this.wal = new WalFlusher(db, `${path}-wal`);
     this.shards = new ShardTable(db);
     this.actors = new ActorTable(db);
     this.dedup = new DedupTable(db);
     this.runs = new RunTable(db);
+  }
+
+  /**
+   * Runs `fn`'s writes as one transaction that must survive a power cut; they are on disk once the
+   * returned `durable` resolves (group commit: the fsync runs off the event loop, see WalFlusher).
+   */
+  commitDurably<T>(fn: () => T): { result: T; durable: Promise<void> } {
+    const result = this.wal.commit(fn);
+    const durable = this.wal.flush();
+    // A caller that gives up before awaiting it must not turn a failed fsync into an unhandled rejection.
+    durable.catch(() => undefined);
+    return { result, durable };
   }
 
   /** A random identity of this state file, recorded by the output directories it writes. */
