@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './support/cli.js';
-import { HetznerStandin } from './support/hetzner-standin.js';
+import { HetznerStandin, IPV4_HOURLY, money } from './support/hetzner-standin.js';
 
 let dir: string;
 let standin: HetznerStandin;
@@ -84,12 +84,17 @@ test('configuration errors are one line with exit code 2, before anything is cre
 test('ls shows cah servers only; down --dry-run lists without deleting', async () => {
   const ls = await swarm(['ls', '--json']);
   assert.equal(ls.code, 0, ls.stderr);
-  const rows = JSON.parse(ls.stdout) as { name: string; swarm: string; hourlyGross: number | null }[];
+  const rows = JSON.parse(ls.stdout) as { name: string; swarm: string; hourlyGross: number | null; ipv4HourlyGross: number | null }[];
   assert.deepEqual(rows.map((r) => [r.name, r.swarm]), [['cah-other-1', 'other']]);
   assert.ok(rows[0]!.hourlyGross! > 0);
+  const ipv4Gross = Number(money(IPV4_HOURLY).gross);
+  assert.equal(rows[0]!.ipv4HourlyGross, ipv4Gross, 'the Primary IPv4 priced (gross) from GET /pricing');
   const table = await swarm(['ls']);
   assert.match(table.stdout, /^NAME\s+IP\s+LOCATION\s+TYPE\s+STATUS\s+AGE\s+€\/H\s+ACTOR$/m);
   assert.match(table.stdout, /cah-other-1 .* fsn1 .* cpx22 .* running/);
+  const total = rows[0]!.hourlyGross! + ipv4Gross;
+  assert.match(table.stdout, new RegExp(`^fsn1: 1 server\\(s\\) .* \\+ 1 Primary IPv4 ${ipv4Gross.toFixed(4)} €/h = ${total.toFixed(4)} €/h`, 'm'));
+  assert.match(table.stdout, new RegExp(`^1 server\\(s\\), ${total.toFixed(4)} €/h gross with their Primary IPv4s`, 'm'));
 
   const dry = await swarm(['down', '--name', 'other', '--dry-run']);
   assert.equal(dry.code, 0, dry.stderr);

@@ -253,8 +253,11 @@ Examples:
           ...rows.map((r) => [r.name, r.ip, r.location, r.type, r.status, age(r.ageSeconds), r.hourlyGross === null ? '-' : r.hourlyGross.toFixed(4), r.actor?.state ?? '-']),
         ]),
       );
-      const total = rows.reduce((sum, r) => sum + (r.hourlyGross ?? 0), 0);
-      process.stdout.write(`${rows.length} server(s), ${total.toFixed(4)} €/h gross\n`);
+      const { costByLocation, formatLocationCost } = await import('../swarm/cost.js');
+      const perLocation = costByLocation(rows.map((r) => ({ location: r.location, ...(r.hourlyGross === null ? {} : { hourlyGross: r.hourlyGross }), ...(r.ipv4HourlyGross === null ? {} : { ipv4HourlyGross: r.ipv4HourlyGross }) })));
+      for (const c of perLocation) process.stdout.write(`${formatLocationCost(c)}\n`);
+      const total = perLocation.reduce((sum, c) => sum + c.hourly, 0);
+      process.stdout.write(`${rows.length} server(s), ${total.toFixed(4)} €/h gross with their Primary IPv4s (each bills until deleted)\n`);
     });
 
   swarm

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { ipv4HourlyByLocation } from './cost.js';
 import { Fleet, type FleetOptions } from './fleet.js';
 import type { HetznerAccount } from './hetzner/tokens.js';
 import { hourlyPrice } from './server-types.js';
@@ -25,8 +26,10 @@ export interface SwarmServerRow {
   status: string;
   created: string;
   ageSeconds: number;
-  /** Gross € per hour where the API gives prices. */
+  /** Gross € per hour of the server's type where the API gives prices. */
   hourlyGross: number | null;
+  /** Gross € per hour of its Primary IPv4 (billed with the server until it is deleted), from `GET /pricing`. */
+  ipv4HourlyGross: number | null;
   project: string;
   actor: ActorStatus | null;
 }
@@ -48,7 +51,8 @@ export async function actorStatesFromStore(stateDir: string): Promise<ActorLooku
 export async function listSwarm(opts: FleetOptions & { accounts: HetznerAccount[]; swarm?: string; actors: ActorLookup; now?: number }): Promise<SwarmServerRow[]> {
   const fleet = new Fleet(opts.accounts, opts);
   const now = opts.now ?? Date.now();
-  const servers = await fleet.swarmServers(opts.swarm);
+  const [servers, pricing] = await Promise.all([fleet.swarmServers(opts.swarm), fleet.projects[0]!.client.getPricing()]);
+  const ipv4Hourly = ipv4HourlyByLocation(pricing);
   return servers
     .map(({ server, project }) => ({
       name: server.name,
@@ -61,6 +65,7 @@ export async function listSwarm(opts: FleetOptions & { accounts: HetznerAccount[
       created: server.created,
       ageSeconds: Math.max(0, Math.round((now - Date.parse(server.created)) / 1000)),
       hourlyGross: hourlyPrice(server.server_type, server.location.name),
+      ipv4HourlyGross: server.public_net.ipv4 ? (ipv4Hourly.get(server.location.name) ?? null) : null,
       project: project.account.project,
       actor: opts.actors(server.name),
     }))

@@ -158,10 +158,11 @@ const IMAGES = Object.entries(IMAGE_NAMES).flatMap(([name, image], i) =>
 );
 
 /** Primary IPv4 per hour (net), in every location. */
-const IPV4_HOURLY = 0.0008;
+export const IPV4_HOURLY = 0.0008;
 const EPOCH = '2016-01-30T23:50:00+00:00';
 
-function money(n: number): { net: string; gross: string } {
+/** A price as the API writes it: net and gross (German VAT) as decimal strings. */
+export function money(n: number): { net: string; gross: string } {
   return { net: n.toFixed(10), gross: (n * 1.19).toFixed(10) };
 }
 
