@@ -112,7 +112,8 @@ export function isSqliteError(err: unknown): boolean {
 
 /**
  * Opens (creating if needed) the state file: WAL so `cah status` can read while `cah gpu` writes;
- * synchronous=FULL so a shard marked done survives a power cut. quick_check at open: a damaged file
+ * synchronous=FULL by default; the writes that must survive a power cut are flushed by WalFlusher, the
+ * others are relaxed (withoutSync). quick_check at open: a damaged file
  * is a one-line StateFileError, never a failure charged to shards later.
  */
 export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
