@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -234,34 +234,50 @@ test('durable commits: one fsync of the WAL covers every commit made before it s
     syncs[1]!.done();
     await Promise.all(later);
     assert.equal(laterDone, 10);
-    // A failed fsync reaches the callers waiting on it, and the next flush tries again.
+    // A failed fsync reaches the callers waiting on it and every later one: after an EIO the kernel
+    // may have dropped the dirty pages, so a later fsync that succeeds proves nothing.
     const failing = flusher.flush();
+    const queued = flusher.flush();
     syncs[2]!.failed(new Error('EIO: i/o error, fsync'));
     await assert.rejects(failing, /EIO/);
-    const again = flusher.flush();
-    assert.equal(syncs.length, 4);
-    syncs[3]!.done();
-    await again;
+    await assert.rejects(queued, /EIO/, 'a flush queued behind the failed fsync fails too');
+    await assert.rejects(flusher.flush(), /EIO/);
+    assert.equal(syncs.length, 3, 'no fsync is tried after one failed');
+    assert.throws(() => store.db.transaction(() => flusher.commit(() => 1))(), /inside another transaction/);
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('durable commits with the real fsync: the write is visible at once and durable once awaited; a missing WAL is an error', async () => {
+test('durable commits with the real fsync: the write is visible at once and durable once awaited; a missing WAL is an error; a symlinked state file works', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cah-durable-'));
   const path = join(dir, 'cah.sqlite');
   const store = Store.open(path);
   try {
     store.shards.add(['/data/a.wat.gz']);
     const lease = store.shards.lease('w1', 60_000)!;
-    const { result, durable } = store.commitDurably(() =>
+    const result = store.commitUnsynced(() =>
       store.shards.complete(lease.shardId, lease.fencingToken, { candidates: 2, duplicates: 0, downloaded: 2, failed: 0, kept: 2, filteredOut: 0, bytesIn: 1, outputBytes: 1, outputShard: '00001' }),
     );
     assert.equal(result, true);
     assert.equal(store.shards.get(lease.shardId)?.state, 'done', 'visible before the fsync ends');
-    await durable;
+    await store.synced();
     await assert.rejects(new WalFlusher(store.db, join(dir, 'gone-wal')).flush(), /ENOENT/);
+    // SQLite keeps the WAL next to the file a symlinked state file points at: that is the one synced.
+    mkdirSync(join(dir, 'real'));
+    mkdirSync(join(dir, 'state'));
+    const linked = Store.open(join(dir, 'real', 'cah.sqlite'));
+    linked.close();
+    symlinkSync(join(dir, 'real', 'cah.sqlite'), join(dir, 'state', 'cah.sqlite'));
+    const viaLink = Store.open(join(dir, 'state', 'cah.sqlite'));
+    try {
+      viaLink.shards.add(['/data/b.wat.gz']);
+      viaLink.commitUnsynced(() => viaLink.shards.lease('w2', 60_000));
+      await viaLink.synced();
+    } finally {
+      viaLink.close();
+    }
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -276,6 +292,8 @@ test('compiled statements are reused per SQL text, and a call site that plucks d
     assert.equal(store.db.prepare(sql), first, 'compiled once');
     assert.equal(first.pluck().get(), 0);
     assert.deepEqual(store.db.prepare(sql).get(), { n: 0 }, 'rows as objects again');
+    assert.deepEqual(store.db.prepare(sql).raw(true).get(), [0]);
+    assert.deepEqual(store.db.prepare(sql).get(), { n: 0 }, 'not raw either');
     assert.equal(store.db.prepare(`UPDATE shards SET attempts = 0`).run().changes, 0, 'writers are cached too');
   } finally {
     store.close();

@@ -357,11 +357,10 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     this.attempts.delete(req.shardId);
     const extraction = req.extraction;
     let done: boolean;
-    let durable: Promise<void>;
     try {
       // The done-mark and the shard's error counts in one commit, which must survive a power cut.
-      ({ result: done, durable } = this.guard(() =>
-        store.commitDurably(() => {
+      done = this.guard(() =>
+        store.commitUnsynced(() => {
           const marked = store.shards.complete(req.shardId, req.fencingToken, {
             candidates: extraction?.candidates ?? attempt.counts.received,
             duplicates: extraction?.duplicates ?? 0,
@@ -376,14 +375,14 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
           if (marked) store.runs.addErrors(attempt.errors);
           return marked;
         }),
-      ));
+      );
     } finally {
       this.publishing.delete(req.shardId);
     }
     if (!done) throw new RpcError(grpc.status.FAILED_PRECONDITION, `lease of shard ${req.shardId} was lost while writing`);
     // The worker hears "done" only once the mark is on disk.
     try {
-      await durable;
+      await store.synced();
     } catch (err) {
       this.faultOf(new StateFileError(`state file ${store.path} could not be synced: ${(err as Error).message}: stopping (\`cah state check\`)`));
       throw new RpcError(grpc.status.UNAVAILABLE, 'the coordinator is stopping: its state file failed');

@@ -8,7 +8,7 @@ import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, write
 import { METADATA_COLUMNS, metadataRow, type MetadataRow, type SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 import { ShardStats } from './stats.js';
-import { TAR_END, tarMember } from './tar.js';
+import { TAR_END, isTarMemberName, tarMember } from './tar.js';
 
 export interface ShardWriterOptions {
   outDir: string;
@@ -122,7 +122,8 @@ export class ShardWriter {
     if (this.closed) throw new Error(`shard ${this.shardName} is already committed or aborted`);
     if (this.error) throw this.error;
     if (this.keys.has(sample.key)) return false;
-    if (sample.key.includes('.') || sample.key.includes('/')) throw new Error(`invalid sample key "${sample.key}"`);
+    // Checked before anything is recorded: a key its tar members cannot carry fails this sample only.
+    if (sample.key.includes('.') || sample.key.includes('/') || !isTarMemberName(`${sample.key}.json`)) throw new Error(`invalid sample key "${sample.key}"`);
     this.keys.add(sample.key);
     const row: Row = { meta: metadataRow(sample), extra: extras.extra ?? {} };
     this.stats.add(sample);
@@ -132,15 +133,14 @@ export class ShardWriter {
     if (this.pending.length >= PARQUET_ROW_GROUP || this.pendingBytes >= PARQUET_BUFFER_BYTES) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const mtime = Date.now() / 1000;
-      // The sample's three members in one writev (the stream coalesces what it is given while corked).
-      this.file.cork();
-      for (const part of [
+      const parts = [
         ...tarMember(`${sample.key}.jpg`, sample.jpeg, mtime),
         ...tarMember(`${sample.key}.txt`, Buffer.from(sample.caption, 'utf8'), mtime),
         ...tarMember(`${sample.key}.json`, Buffer.from(JSON.stringify({ ...row.meta, ...row.extra })), mtime),
-      ]) {
-        this.file.write(part);
-      }
+      ];
+      // The sample's three members in one writev (the stream coalesces what it is given while corked).
+      this.file.cork();
+      for (const part of parts) this.file.write(part);
       this.file.uncork();
       if (this.file.writableNeedDrain) await drainedOrClosed(this.file);
       if (this.error) throw this.error;

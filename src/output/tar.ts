@@ -17,9 +17,14 @@ function octal(header: Buffer, offset: number, width: number, value: number): vo
   header.write(value.toString(8).padStart(width - 1, '0') + '\0', offset, width, 'ascii');
 }
 
+/** True for a name a member can have here: 1–100 printable ASCII characters (ustar's name field, no prefix). */
+export function isTarMemberName(name: string): boolean {
+  return name.length > 0 && name.length <= 100 && /^[\x21-\x7e]+$/.test(name);
+}
+
 /** A regular file's 512-byte header (mode 0644, owner 0:0). `name` is ASCII, at most 100 bytes. */
 export function tarHeader(name: string, size: number, mtimeSeconds: number): Buffer {
-  if (name.length === 0 || name.length > 100 || !/^[\x21-\x7e]+$/.test(name)) throw new Error(`tar member name ${JSON.stringify(name.slice(0, 120))} is not 1–100 printable ASCII characters`);
+  if (!isTarMemberName(name)) throw new Error(`tar member name ${JSON.stringify(name.slice(0, 120))} is not 1–100 printable ASCII characters`);
   if (!Number.isSafeInteger(size) || size < 0 || size > MAX_MEMBER_BYTES) throw new Error(`tar member ${name} has an invalid size ${size}`);
   const header = Buffer.alloc(BLOCK);
   header.write(name, 0, 100, 'ascii');

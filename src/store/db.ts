@@ -145,8 +145,9 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
 /**
  * Every query in the store is written where it is used, as `db.prepare(sql)`; compiling it each
  * time cost a lease or a done-mark a third of its time on the event loop. The connection keeps one
- * compiled statement per SQL text instead. A reused statement starts in its default mode (rows as
- * objects), so a call site that plucks does not change what another one gets.
+ * compiled statement per SQL text instead. Each `prepare` hands it back in the default mode (rows as
+ * objects), so a call site that plucks does not change what the next one gets; a handle kept across
+ * another call site's `prepare` of the same text is reset too, so the store never keeps one.
  */
 function cacheStatements(db: Db): void {
   const compile = db.prepare.bind(db);
@@ -157,7 +158,7 @@ function cacheStatements(db: Db): void {
       statement = compile(sql);
       compiled.set(sql, statement);
     } else if (statement.reader) {
-      statement.pluck(false);
+      statement.pluck(false).expand(false).raw(false);
     }
     return statement;
   }) as Db['prepare'];
@@ -205,6 +206,8 @@ async function fsyncPath(path: string): Promise<void> {
 export class WalFlusher {
   private running: Promise<void> | null = null;
   private next: Promise<void> | null = null;
+  /** After a failed fsync the kernel may have dropped the dirty pages: no later fsync proves anything. */
+  private failed: Error | null = null;
 
   constructor(
     private readonly db: Db,
@@ -214,17 +217,20 @@ export class WalFlusher {
 
   /** Runs `fn` in one transaction without waiting for the disk; `flush()` makes it durable. */
   commit<T>(fn: () => T): T {
+    // Inside an outer transaction this would be a savepoint, committed (and written) only later.
+    if (this.db.inTransaction) throw new Error('a durable commit cannot run inside another transaction');
     return withoutSync(this.db, this.db.transaction(fn));
   }
 
   /** Resolves once every commit made before this call is on disk. */
   flush(): Promise<void> {
     if (!walMode.has(this.db)) return Promise.resolve();
+    if (this.failed) return Promise.reject(this.failed);
     // An fsync already running may have started before the caller's commit: wait for the next one.
     if (this.running) {
       this.next ??= this.running.then(() => {
         this.next = null;
-        return this.sync();
+        return this.failed ? Promise.reject(this.failed) : this.sync();
       });
       return this.next;
     }
@@ -232,7 +238,10 @@ export class WalFlusher {
   }
 
   private sync(): Promise<void> {
-    const run = this.syncFile(this.walPath);
+    const run = this.syncFile(this.walPath).catch((err: unknown) => {
+      this.failed ??= err instanceof Error ? err : new Error(String(err));
+      throw err;
+    });
     // Callers see the fsync's failure; the queue only needs to know that it ended.
     const ended = run.then(
       () => undefined,
@@ -244,6 +253,13 @@ export class WalFlusher {
     });
     return run;
   }
+}
+
+/** The WAL of the connection's main database, where SQLite puts it (next to the file a symlink points at). */
+export function walPathOf(db: Db): string {
+  const main = (db.pragma('database_list') as { name: string; file: string }[]).find((d) => d.name === 'main');
+  if (!main?.file) throw new StateFileError('the state file has no path (an in-memory database cannot be made durable)');
+  return `${main.file}-wal`;
 }
 
 const RESTORE_HINT = 'restore it from a backup (`cah state backup`), or move it away to start afresh';

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { openDb, WalFlusher, type Db } from './db.js';
+import { openDb, WalFlusher, walPathOf, type Db } from './db.js';
 import { acquireCoordinatorLock } from './coordinator-lock.js';
 import { ActorTable } from './actors.js';
 import { DedupTable } from './dedup.js';
@@ -17,7 +17,7 @@ export class Store {
   private readonly wal: WalFlusher;
 
   private constructor(readonly db: Db, readonly path: string) {
-    this.wal = new WalFlusher(db, `${path}-wal`);
+    this.wal = new WalFlusher(db, walPathOf(db));
     this.shards = new ShardTable(db);
     this.actors = new ActorTable(db);
     this.dedup = new DedupTable(db);
@@ -25,15 +25,16 @@ export class Store {
   }
 
   /**
-   * Runs `fn`'s writes as one transaction that must survive a power cut; they are on disk once the
-   * returned `durable` resolves (group commit: the fsync runs off the event loop, see WalFlusher).
+   * Runs `fn`'s writes as one transaction that must survive a power cut, without waiting for the
+   * disk: they are on disk once a later `synced()` resolves (group commit, see WalFlusher).
    */
-  commitDurably<T>(fn: () => T): { result: T; durable: Promise<void> } {
-    const result = this.wal.commit(fn);
-    const durable = this.wal.flush();
-    // A caller that gives up before awaiting it must not turn a failed fsync into an unhandled rejection.
-    durable.catch(() => undefined);
-    return { result, durable };
+  commitUnsynced<T>(fn: () => T): T {
+    return this.wal.commit(fn);
+  }
+
+  /** Resolves once every commit made before this call is on disk (one fsync, off the event loop). */
+  synced(): Promise<void> {
+    return this.wal.flush();
   }
 
   /** A random identity of this state file, recorded by the output directories it writes. */

@@ -51,8 +51,9 @@ export async function actorStatesFromStore(stateDir: string): Promise<ActorLooku
 export async function listSwarm(opts: FleetOptions & { accounts: HetznerAccount[]; swarm?: string; actors: ActorLookup; now?: number }): Promise<SwarmServerRow[]> {
   const fleet = new Fleet(opts.accounts, opts);
   const now = opts.now ?? Date.now();
-  const [servers, pricing] = await Promise.all([fleet.swarmServers(opts.swarm), fleet.projects[0]!.client.getPricing()]);
-  const ipv4Hourly = ipv4HourlyByLocation(pricing);
+  // Without prices the listing still answers; the IPv4s are then unpriced.
+  const [servers, pricing] = await Promise.all([fleet.swarmServers(opts.swarm), fleet.projects[0]!.client.getPricing().catch(() => null)]);
+  const ipv4Hourly = pricing ? ipv4HourlyByLocation(pricing) : new Map<string, number>();
   return servers
     .map(({ server, project }) => ({
       name: server.name,
