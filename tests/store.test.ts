@@ -300,3 +300,43 @@ test('compiled statements are reused per SQL text, and a call site that plucks d
     rmSync(dir, { recursive: true });
   }
 });
+
+test('the hot counts (any open work, how many leased) agree with counts() and read the state index, not every shard', () => {
+  const { store, dir } = tempStore();
+  try {
+    const agree = (): void => {
+      const c = store.shards.counts();
+      assert.equal(store.shards.hasOpenWork(), c.queued + c.leased > 0);
+      assert.equal(store.shards.leasedCount(), c.leased);
+    };
+    agree();
+    store.shards.add(['/a', '/b', '/c']);
+    agree();
+    const a = store.shards.lease('w1', 60_000)!;
+    const b = store.shards.lease('w1', 60_000)!;
+    agree();
+    store.shards.complete(a.shardId, a.fencingToken, { candidates: 0, duplicates: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0, outputBytes: 0, outputShard: '00001' });
+    store.shards.returnLease(b.shardId, b.fencingToken, 'boom', { countsAsFailure: true, maxRetries: 1 });
+    agree();
+    const c = store.shards.lease('w1', 60_000)!;
+    store.shards.complete(c.shardId, c.fencingToken, { candidates: 0, duplicates: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0, outputBytes: 0, outputShard: '00002' });
+    agree();
+    assert.equal(store.shards.hasOpenWork(), false, 'one done, one failed: nothing open');
+    // A crawl queues ~80,000 shards: these run on every lease and state change, so they must not scan the table.
+    const used: string[] = [];
+    const prepare = store.db.prepare;
+    store.db.prepare = ((sql: string) => (used.push(sql), prepare(sql))) as typeof prepare;
+    store.shards.hasOpenWork();
+    store.shards.leasedCount();
+    store.db.prepare = prepare;
+    assert.equal(used.length, 2);
+    for (const sql of used) {
+      const plan = (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join('; ');
+      assert.match(plan, /SEARCH shards USING (COVERING )?INDEX shards_state \(state=\?\)/, plan);
+      assert.doesNotMatch(plan, /SCAN shards/, `a scan, of the table or of a whole index: ${plan}`);
+    }
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true });
+  }
+});

@@ -180,7 +180,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   beginDrain(): void {
     if (this.draining) return;
     this.draining = true;
-    this.opts.logger.info({ leased: this.opts.store.shards.counts().leased }, 'draining: no new leases');
+    this.opts.logger.info({ leased: this.opts.store.shards.leasedCount() }, 'draining: no new leases');
     this.emit('change');
   }
 
@@ -190,7 +190,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   }
 
   leasedCount(): number {
-    return this.opts.store.shards.counts().leased;
+    return this.opts.store.shards.leasedCount();
   }
 
   /** Returns every lease still held (not counted as failures) and stops serving. */

@@ -144,6 +144,11 @@ export class ShardTable {
     return this.db.prepare(`SELECT EXISTS (SELECT 1 FROM shards WHERE state IN ('queued', 'leased'))`).pluck().get() === 1;
   }
 
+  /** How many shards are leased: read from the state index, so it costs the leases, not the queue. */
+  leasedCount(): number {
+    return this.db.prepare(`SELECT COUNT(*) FROM shards WHERE state = 'leased'`).pluck().get() as number;
+  }
+
   /** The output shard names of the done shards: what the output directory may hold. */
   doneOutputNames(): Set<string> {
     const names = this.db.prepare(`SELECT output_shard FROM shards WHERE state = 'done' AND output_shard IS NOT NULL`).pluck().all() as string[];
