@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Store } from '../src/store/state-file.js';
+import type { ShardResultCounts } from '../src/store/shards.js';
 import { SCHEMA_VERSION, WalFlusher } from '../src/store/db.js';
+
+/** A done shard's result with every counter `n` (what the counts are does not matter to these tests). */
+function doneResult(outputShard: string, n = 0): ShardResultCounts {
+  return { candidates: n, duplicates: 0, downloaded: n, failed: 0, kept: n, filteredOut: 0, bytesIn: n, outputBytes: n, outputShard };
+}
 
 function tempStore(): { store: Store; dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), 'cah-store-'));
@@ -74,7 +80,7 @@ test('restart: a reopened store requeues leased shards and keeps done ones done'
   const { store, dir, path } = tempStore();
   store.shards.add(['a', 'b']);
   const a = store.shards.lease('w1', 60_000)!;
-  store.shards.complete(a.shardId, a.fencingToken, { candidates: 0, duplicates: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0, outputBytes: 0, outputShard: '00001' });
+  store.shards.complete(a.shardId, a.fencingToken, doneResult('00001'));
   const b = store.shards.lease('w1', 60_000)!;
   store.close();
   const reopened = Store.open(path);
@@ -183,8 +189,7 @@ test('dead actors are pruned: 10,000 registrations do not leave 10,000 rows', ()
 });
 
 test('hot writes skip the fsync, the durable ones keep it: synchronous is FULL outside them, also when nested in a transaction', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cah-sync-'));
-  const store = Store.open(join(dir, 'cah.sqlite'));
+  const { store, dir } = tempStore();
   try {
     const level = (): number => store.db.pragma('synchronous', { simple: true }) as number;
     assert.equal(level(), 2, 'FULL');
@@ -198,7 +203,7 @@ test('hot writes skip the fsync, the durable ones keep it: synchronous is FULL o
     // Inside a transaction SQLite refuses to change the level: the relaxed writes run under the outer one.
     store.db.transaction(() => store.actors.heartbeat('w1', { currentShardId: lease.shardId, candidates: 1, downloaded: 1 }))();
     assert.equal(level(), 2);
-    assert.ok(store.shards.complete(lease.shardId, lease.fencingToken, { candidates: 2, duplicates: 0, downloaded: 2, failed: 0, kept: 2, filteredOut: 0, bytesIn: 1, outputBytes: 1, outputShard: '00001' }));
+    assert.ok(store.shards.complete(lease.shardId, lease.fencingToken, doneResult('00001', 2)));
   } finally {
     store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -206,9 +211,7 @@ test('hot writes skip the fsync, the durable ones keep it: synchronous is FULL o
 });
 
 test('durable commits: one fsync of the WAL covers every commit made before it started (group commit, off the event loop)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cah-group-'));
-  const path = join(dir, 'cah.sqlite');
-  const store = Store.open(path);
+  const { store, dir, path } = tempStore();
   try {
     const syncs: { path: string; done: () => void; failed: (err: Error) => void }[] = [];
     const flusher = new WalFlusher(store.db, `${path}-wal`, (p) => new Promise((resolve, reject) => syncs.push({ path: p, done: resolve, failed: reject })));
@@ -251,14 +254,12 @@ test('durable commits: one fsync of the WAL covers every commit made before it s
 });
 
 test('durable commits with the real fsync: the write is visible at once and durable once awaited; a missing WAL is an error; a symlinked state file works', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cah-durable-'));
-  const path = join(dir, 'cah.sqlite');
-  const store = Store.open(path);
+  const { store, dir } = tempStore();
   try {
     store.shards.add(['/data/a.wat.gz']);
     const lease = store.shards.lease('w1', 60_000)!;
     const result = store.commitUnsynced(() =>
-      store.shards.complete(lease.shardId, lease.fencingToken, { candidates: 2, duplicates: 0, downloaded: 2, failed: 0, kept: 2, filteredOut: 0, bytesIn: 1, outputBytes: 1, outputShard: '00001' }),
+      store.shards.complete(lease.shardId, lease.fencingToken, doneResult('00001', 2)),
     );
     assert.equal(result, true);
     assert.equal(store.shards.get(lease.shardId)?.state, 'done', 'visible before the fsync ends');
@@ -295,6 +296,11 @@ test('compiled statements are reused per SQL text, and a call site that plucks d
     assert.deepEqual(store.db.prepare(sql).raw(true).get(), [0]);
     assert.deepEqual(store.db.prepare(sql).get(), { n: 0 }, 'not raw either');
     assert.equal(store.db.prepare(`UPDATE shards SET attempts = 0`).run().changes, 0, 'writers are cached too');
+    // The cache is bounded: past its size a text is compiled afresh each time instead of kept.
+    for (let i = 0; i < 300; i++) store.db.prepare(`SELECT ${i} AS n`);
+    const late = `SELECT 299 AS n`;
+    assert.notEqual(store.db.prepare(late), store.db.prepare(late));
+    assert.equal(store.db.prepare(sql), first, 'what was cached stays cached');
   } finally {
     store.close();
     rmSync(dir, { recursive: true });
@@ -315,11 +321,11 @@ test('the hot counts (any open work, how many leased) agree with counts() and re
     const a = store.shards.lease('w1', 60_000)!;
     const b = store.shards.lease('w1', 60_000)!;
     agree();
-    store.shards.complete(a.shardId, a.fencingToken, { candidates: 0, duplicates: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0, outputBytes: 0, outputShard: '00001' });
+    store.shards.complete(a.shardId, a.fencingToken, doneResult('00001'));
     store.shards.returnLease(b.shardId, b.fencingToken, 'boom', { countsAsFailure: true, maxRetries: 1 });
     agree();
     const c = store.shards.lease('w1', 60_000)!;
-    store.shards.complete(c.shardId, c.fencingToken, { candidates: 0, duplicates: 0, downloaded: 0, failed: 0, kept: 0, filteredOut: 0, bytesIn: 0, outputBytes: 0, outputShard: '00002' });
+    store.shards.complete(c.shardId, c.fencingToken, doneResult('00002'));
     agree();
     assert.equal(store.shards.hasOpenWork(), false, 'one done, one failed: nothing open');
     // A crawl queues ~80,000 shards: these run on every lease and state change, so they must not scan the table.

@@ -254,7 +254,7 @@ Examples:
         ]),
       );
       const { costByLocation, formatLocationCost } = await import('../swarm/cost.js');
-      const perLocation = costByLocation(rows.map((r) => ({ location: r.location, ...(r.hourlyGross === null ? {} : { hourlyGross: r.hourlyGross }), ...(r.ipv4HourlyGross === null ? {} : { ipv4HourlyGross: r.ipv4HourlyGross }) })));
+      const perLocation = costByLocation(rows);
       for (const c of perLocation) process.stdout.write(`${formatLocationCost(c)}\n`);
       const total = perLocation.reduce((sum, c) => sum + c.hourly, 0);
       process.stdout.write(`${rows.length} server(s), ${total.toFixed(4)} €/h gross with their Primary IPv4s (each bills until deleted)\n`);

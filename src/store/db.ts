@@ -144,11 +144,14 @@ export function openDb(path: string, opts: { readonly?: boolean } = {}): Db {
 
 /**
  * Every query in the store is written where it is used, as `db.prepare(sql)`; compiling it each
- * time cost a lease or a done-mark a third of its time on the event loop. The connection keeps one
- * compiled statement per SQL text instead. Each `prepare` hands it back in the default mode (rows as
+ * time cost a lease about a third of its time on the event loop. The connection keeps one compiled
+ * statement per SQL text instead (the texts are the store's constants; past MAX_CACHED_STATEMENTS a
+ * text is compiled each time rather than kept). Each `prepare` hands it back in the default mode (rows as
  * objects), so a call site that plucks does not change what the next one gets; a handle kept across
  * another call site's `prepare` of the same text is reset too, so the store never keeps one.
  */
+const MAX_CACHED_STATEMENTS = 256;
+
 function cacheStatements(db: Db): void {
   const compile = db.prepare.bind(db);
   const compiled = new Map<string, Database.Statement>();
@@ -156,7 +159,7 @@ function cacheStatements(db: Db): void {
     let statement = compiled.get(sql);
     if (!statement) {
       statement = compile(sql);
-      compiled.set(sql, statement);
+      if (compiled.size < MAX_CACHED_STATEMENTS) compiled.set(sql, statement);
     } else if (statement.reader) {
       statement.pluck(false).expand(false).raw(false);
     }

@@ -106,6 +106,11 @@ const COLUMNS = `id, source, state, attempts, failures, lease_owner AS leaseOwne
   fencing_token AS fencingToken, error, added_at AS addedAt, updated_at AS updatedAt, done_at AS doneAt,
   output_shard AS outputShard, ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')}`;
 
+const DONE_TOTALS_SQL = `SELECT ${COUNTS.map(([name, column]) => `COALESCE(SUM(${column}),0) AS ${name}`).join(', ')} FROM shards WHERE state = 'done'`;
+const COMPLETE_SQL = `UPDATE shards SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, error = NULL, done_at = ?,
+    updated_at = ?, output_shard = ?, ${COUNTS.map(([, column]) => `${column} = ?`).join(', ')}
+  WHERE id = ? AND state = 'leased' AND fencing_token = ?`;
+
 export class ShardTable {
   constructor(private readonly db: Db) {}
 
@@ -157,8 +162,7 @@ export class ShardTable {
 
   /** Sums over done shards, for the dashboard and `cah status`. */
   doneTotals(): ShardSampleCounts {
-    const sums = COUNTS.map(([name, column]) => `COALESCE(SUM(${column}),0) AS ${name}`).join(', ');
-    return this.db.prepare(`SELECT ${sums} FROM shards WHERE state = 'done'`).get() as ShardSampleCounts;
+    return this.db.prepare(DONE_TOTALS_SQL).get() as ShardSampleCounts;
   }
 
   /** Gives the oldest queued shard to `owner` with a fresh fencing token, or null when none is queued. */
@@ -237,11 +241,7 @@ export class ShardTable {
    */
   complete(shardId: number, fencingToken: number, result: ShardResultCounts, now: number = Date.now()): boolean {
     const info = this.db
-      .prepare(
-        `UPDATE shards SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, error = NULL, done_at = ?,
-           updated_at = ?, output_shard = ?, ${COUNTS.map(([, column]) => `${column} = ?`).join(', ')}
-         WHERE id = ? AND state = 'leased' AND fencing_token = ?`,
-      )
+      .prepare(COMPLETE_SQL)
       .run(now, now, result.outputShard, ...COUNTS.map(([name]) => result[name]), shardId, fencingToken);
     return info.changes === 1;
   }

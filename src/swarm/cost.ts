@@ -25,14 +25,14 @@ export interface LocationCost {
 }
 
 /** Sums servers (every one that exists: a failed bootstrap bills too) per location. */
-export function costByLocation(servers: { location: string; hourlyGross?: number; ipv4HourlyGross?: number }[]): LocationCost[] {
+export function costByLocation(servers: { location: string; hourlyGross?: number | null; ipv4HourlyGross?: number | null }[]): LocationCost[] {
   const by = new Map<string, LocationCost>();
   for (const s of servers) {
     const c = by.get(s.location) ?? { location: s.location, servers: 0, unpriced: 0, serversHourly: 0, ipv4s: 0, ipv4Hourly: 0, hourly: 0 };
     c.servers++;
-    if (s.hourlyGross === undefined) c.unpriced++;
+    if (s.hourlyGross == null) c.unpriced++;
     c.serversHourly += s.hourlyGross ?? 0;
-    if (s.ipv4HourlyGross !== undefined) c.ipv4s++;
+    if (s.ipv4HourlyGross != null) c.ipv4s++;
     c.ipv4Hourly += s.ipv4HourlyGross ?? 0;
     c.hourly = c.serversHourly + c.ipv4Hourly;
     by.set(s.location, c);
@@ -40,7 +40,7 @@ export function costByLocation(servers: { location: string; hourlyGross?: number
   return [...by.values()].sort((a, b) => a.location.localeCompare(b.location));
 }
 
-/** `fsn1: 5 servers 0.0560 €/h + 5 IPv4 0.0048 €/h = 0.0608 €/h (1.46 €/day)`. */
+/** `fsn1: 5 server(s) 0.0560 €/h + 5 Primary IPv4 0.0048 €/h = 0.0608 €/h (1.46 €/day)`. */
 export function formatLocationCost(c: LocationCost): string {
   const unpriced = c.unpriced ? ` (${c.unpriced} without a price)` : '';
   return `${c.location}: ${c.servers} server(s)${unpriced} ${c.serversHourly.toFixed(4)} €/h + ${c.ipv4s} Primary IPv4 ${c.ipv4Hourly.toFixed(4)} €/h = ${c.hourly.toFixed(4)} €/h (${(c.hourly * 24).toFixed(2)} €/day)`;
