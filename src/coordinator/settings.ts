@@ -50,7 +50,7 @@ export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {
   leaseMs: 5 * 60_000,
   heartbeatTimeoutMs: 30_000,
   maxRetries: 3,
-  creditWindow: 128,
+  creditWindow: 512,
   creditBudget: 1024,
   completeTimeoutMs: 120_000,
   maxLeaseAgeMs: 6 * 3600_000,

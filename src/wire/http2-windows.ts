@@ -4,16 +4,18 @@ import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:ht
 /**
  * HTTP/2 receive windows for the coordinator's gRPC server. grpc-js keeps HTTP/2's 64 KB defaults
  * (grpc/grpc-node#3058), so a worker could send one window per round trip: ~2 MB/s at 30 ms. A
- * sender needs a window of at least bandwidth × RTT; these cover ~130 MB/s at 30 ms and ~50 MB/s at
- * 80 ms per stream. Credits stay the real limit on what a worker may send.
+ * sender needs a window of at least bandwidth × RTT, and in practice about twice that: the window
+ * is handed back only as the coordinator reads, so half of it is often waiting on the event loop.
+ * With 4 MiB a single sender stalled at ~50 MB/s at 30 ms (bench/RESULTS.md); 16 MiB per stream
+ * leaves it bounded by its credits and CPU. Credits stay the real limit on what a worker may send.
  *
  * Memory: Node consumes a stream's window only as grpc-js reads the stream, so what one connection
- * can make the server hold is bounded by MAX_CONCURRENT_STREAMS × STREAM_WINDOW_BYTES plus one
- * message per stream being decoded; unauthenticated streams are refused before their body is read.
+ * can make the server hold is bounded by its connection window (32 MiB) plus one message per
+ * stream being decoded; unauthenticated streams are refused before their body is read.
  */
-export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 /** The connection's window covers several streams in flight at once. */
-export const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+export const CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024;
 /** A worker uses one sample stream per shard it works on and a few unary calls. */
 export const MAX_CONCURRENT_STREAMS = 16;
 
