@@ -4,12 +4,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_WORKER_SETTINGS } from '../src/coordinator/settings.js';
 import { startFixtureWeb, type FixtureWeb } from '../src/demo/fixture-web.js';
 import { Store } from '../src/store/state-file.js';
+import { KnownHosts } from '../src/swarm/ssh.js';
+import { generateEd25519KeyPair } from '../src/swarm/state.js';
+import { HostLink } from '../src/swarm/tunnel.js';
 import { runCli, startCli } from './support/cli.js';
+import { startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
 import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 import { DelayProxy } from './support/delay-proxy.js';
 import { freePort } from './support/free-port.js';
+import { SSHD, SshdHost } from './support/sshd-host.js';
 
 let root: string;
 let web: FixtureWeb;
@@ -106,3 +112,63 @@ test('a link cut while samples are streaming still ends with exact output', asyn
   assert.ok(proxy.accepted > 1, 'the worker dialed again after the cut');
   await assertExactOutput(run.out);
 });
+
+test(
+  'a worker through the SSH reverse tunnel, its link cut mid-stream, still ends with exact output',
+  { skip: existsSync(SSHD) ? false : `no sshd at ${SSHD} (install openssh-server); the tunnel's channel handling is still run by the swarm supervisor tests` },
+  async () => {
+    // The worker's host is a real sshd on its own loopback address; the coordinator's SSH link reaches it through a 20 ms proxy.
+    const c = await startTestCoordinator({
+      settings: {
+        heartbeatTimeoutMs: 8000,
+        worker: { ...DEFAULT_WORKER_SETTINGS, allowLoopback: true, downloadTimeoutMs: 2500, perHostRps: 500, perHostConcurrency: 8, maxImageBytes: 2_000_000 },
+      },
+    });
+    c.store.shards.add(web.shardPaths);
+    const keys = generateEd25519KeyPair();
+    const address = '127.0.0.61';
+    const host = await SshdHost.start({ root: join(root, 'tunnel-host'), configDir: join(root, 'tunnel-sshd'), address, port: await freePort(), authorizedKeys: [keys.public] });
+    const proxy = await DelayProxy.start({ targetPort: host.opts.port, targetHost: address, rttMs: 20, lifetimeMs: 240_000 });
+    const tunnelPort = await freePort();
+    const link = new HostLink({
+      target: { name: 'tunnel-test', host: '127.0.0.1', port: proxy.port },
+      privateKey: keys.private,
+      knownHosts: new KnownHosts(join(root, 'tunnel-known_hosts')),
+      tunnel: { bind: address, port: tunnelPort, serve: (connection) => c.coordinator.serveConnection(connection) },
+      log: () => undefined,
+      minRetryMs: 100,
+      maxRetryMs: 500,
+    });
+    link.start();
+    let cuts = 0;
+    try {
+      for (let i = 0; i < 200 && !link.isOpen; i++) await sleep(50);
+      assert.ok(link.isOpen, 'the tunnel opened');
+      const worker = startCli(['worker', '--coordinator', `${address}:${tunnelPort}`, '--exit-when-drained'], { env: { CAH_WORKER_TOKEN: TEST_TOKEN } });
+      const timer = setTimeout(() => worker.child.kill('SIGKILL'), 150_000);
+      // Cut the SSH connection twice, each time once a fresh ~60 KB of samples has come down it (the
+      // coordinator dialed the host, so samples flow target → client): the tunnel and every stream in it drop.
+      let mark = 0;
+      while (worker.child.exitCode === null && worker.child.signalCode === null) {
+        await sleep(20);
+        if (cuts < 2 && proxy.bytes.down - mark > 60_000) {
+          proxy.cut();
+          cuts++;
+          mark = proxy.bytes.down;
+        }
+      }
+      const w = await worker.done;
+      clearTimeout(timer);
+      assert.equal(w.code, 0, w.stderr.slice(-3000));
+      assert.deepEqual(c.store.shards.counts(), { queued: 0, leased: 0, done: web.shardPaths.length, failed: 0 });
+    } finally {
+      await link.close();
+      await proxy.close();
+      await host.stop();
+      await c.close(false);
+    }
+    assert.ok(cuts >= 1, 'the link was cut mid-stream');
+    assert.ok(proxy.accepted > 1, 'the coordinator opened the tunnel again after the cut');
+    await assertExactOutput(c.outDir);
+  },
+);

@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,21 +16,18 @@ import { HetznerStandin } from './support/hetzner-standin.js';
 import { SshdHost } from './support/sshd-host.js';
 
 let dir: string;
-let coordinator: Server;
-let coordinatorPort: number;
+/** What the tunnels lead to: a stand-in for the coordinator's gRPC server, answering every connection handed to it. */
+const serveConnection = (connection: Duplex): void => {
+  connection.end('coordinator here\n');
+};
 const hosts: SshdHost[] = [];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cah-supervisor-'));
-  // What the tunnels lead to: a stand-in for the coordinator's gRPC port.
-  coordinator = createServer((socket) => socket.end('coordinator here\n'));
-  await new Promise<void>((resolve) => coordinator.listen(0, '127.0.0.1', resolve));
-  coordinatorPort = (coordinator.address() as { port: number }).port;
 });
 
 after(async () => {
   await Promise.all(hosts.map((h) => h.stop()));
-  await new Promise<void>((resolve) => coordinator.close(() => resolve()));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -81,7 +79,7 @@ test('the reverse tunnel leads from the host loopback to the coordinator port, a
   const { host, record: server, port } = await startHost('cah-t-1', pair.publicKey);
   record(state, 't', port, [server]);
   const logs: string[] = [];
-  const supervisor = new SwarmSupervisor({ stateDir: state, coordinatorPort, workerToken: 'w', log: (_o, m) => logs.push(m), isWorkerAlive: () => true, checkIntervalMs: 100 });
+  const supervisor = new SwarmSupervisor({ stateDir: state, serveConnection, workerToken: 'w', log: (_o, m) => logs.push(m), isWorkerAlive: () => true, checkIntervalMs: 100 });
   await supervisor.start();
   try {
     await until('tunnel open', () => supervisor.servers()[0]?.tunnel === 'open');
@@ -104,7 +102,7 @@ test('a changed host key is refused: by the supervisor, by SSH sessions and by t
   const { host, record: server, port } = await startHost('cah-k-1', pair.publicKey);
   record(state, 'k', port, [server]);
   const logs: string[] = [];
-  const supervisor = new SwarmSupervisor({ stateDir: state, coordinatorPort, workerToken: 'w', log: (_o, m) => logs.push(m), isWorkerAlive: () => true, checkIntervalMs: 100 });
+  const supervisor = new SwarmSupervisor({ stateDir: state, serveConnection, workerToken: 'w', log: (_o, m) => logs.push(m), isWorkerAlive: () => true, checkIntervalMs: 100 });
   await supervisor.start();
   const knownHosts = new KnownHosts(join(swarmDir(state), 'known_hosts'));
   try {
@@ -162,7 +160,7 @@ test('a dead worker is restarted over SSH, then its server is deleted and recrea
     const events: SwarmActorEvent[] = [];
     const supervisor = new SwarmSupervisor({
       stateDir: state,
-      coordinatorPort,
+      serveConnection,
       workerToken: 'w',
       log: () => undefined,
       isWorkerAlive: () => false,

@@ -19,7 +19,7 @@ export async function holdSwarm(
   const { logger } = opts;
   const supervisor = new SwarmSupervisor({
     stateDir: opts.stateDir,
-    coordinatorPort: running.port,
+    serveConnection: (connection) => coordinator.serveConnection(connection),
     workerToken: opts.workerToken,
     replaceAfterMs: opts.replaceAfterMs,
     log: (obj, msg) => logger.info(obj, msg),

@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { statSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FilterStage } from '../filter/stage.js';
 import { claimOutputDir, type OutputMode } from '../output/ownership.js';
@@ -28,7 +29,7 @@ import type {
   SampleMessage,
 } from '../wire/contract.js';
 import { MAX_MESSAGE_BYTES } from '../wire/contract.js';
-import { RpcError, bindServer, createGrpcServer, sessionOf, type CallContext, type CoordinatorHandlers, type TlsIdentity } from './service.js';
+import { RpcError, bindServer, connectionInjector, createGrpcServer, sessionOf, type CallContext, type CoordinatorHandlers, type TlsIdentity } from './service.js';
 import { ShardAttempt } from './shard-attempt.js';
 import { CreditBudget, StaleLeaseError, serveSampleStream } from './sample-stream.js';
 import type { CoordinatorSettings } from './settings.js';
@@ -81,6 +82,7 @@ const MAX_REPORTED_SHARDS = 16;
 export class Coordinator extends EventEmitter implements CoordinatorHandlers {
   readonly runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
   private server: grpc.Server | null = null;
+  private injector: grpc.ConnectionInjector | null = null;
   private superviseTimer: NodeJS.Timeout | null = null;
   private readonly attempts = new Map<number, ShardAttempt>();
   private readonly opening = new Map<number, Promise<ShardAttempt>>();
@@ -166,6 +168,22 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     return this.port;
   }
 
+  /**
+   * Serves one connection that did not come through the port: a swarm server's reverse tunnel
+   * channel. Handing the channel to the gRPC server directly saves the loopback hop a forward to
+   * the port would take (every byte written and read once more by this process; ~25% of the
+   * coordinator's CPU per pair through the tunnel, bench/RESULTS.md). The same handlers and checks
+   * apply: the worker token on every call, the receive limits, the windows.
+   */
+  serveConnection(connection: Duplex): void {
+    if (!this.server) {
+      connection.destroy();
+      return;
+    }
+    this.injector ??= connectionInjector(this.server);
+    this.injector.injectConnection(connection);
+  }
+
   snapshot(): CoordinatorSnapshot {
     return this.snapshots.build({ paused: this.isPaused, draining: this.draining });
   }
@@ -207,6 +225,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     this.attempts.clear();
     const server = this.server;
     this.server = null;
+    this.injector = null;
     if (server) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -170,6 +170,16 @@ export function bindServer(server: grpc.Server, address: string, tls?: TlsIdenti
   });
 }
 
+/**
+ * Serves connections that arrive other than through a listening port (the swarm's SSH tunnel
+ * channels) on `server`, in plain text, with the same handlers, token checks and receive windows.
+ */
+export function connectionInjector(server: grpc.Server): grpc.ConnectionInjector {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  widenReceiveWindows(server);
+  return injector;
+}
+
 /** The coordinator could not listen where it was told (address in use, not local, malformed). */
 export class ListenError extends CahError {
   constructor(

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WORKER_CTL } from './bootstrap.js';
 import type { FleetOptions } from './fleet.js';
@@ -20,8 +21,8 @@ export interface SwarmActorEvent {
 
 export interface SwarmSupervisorOptions {
   stateDir: string;
-  /** The coordinator's gRPC port on 127.0.0.1, where the tunnels lead. */
-  coordinatorPort: number;
+  /** Where the tunnels lead: each connection a worker opens through its tunnel is handed here (the coordinator's gRPC server). */
+  serveConnection: (connection: Duplex) => void;
   workerToken: string;
   /** Only these swarms (default: every swarm recorded in the state directory). */
   swarmNames?: string[];
@@ -124,7 +125,7 @@ export class SwarmSupervisor {
         target: { name, host: server.ip, port: swarm.sshPort },
         privateKey: pair.privateKey,
         knownHosts: this.knownHosts,
-        tunnel: swarm.route.mode === 'tunnel' ? { bind: server.tunnelBind ?? '127.0.0.1', port: swarm.route.port, localPort: this.opts.coordinatorPort } : null,
+        tunnel: swarm.route.mode === 'tunnel' ? { bind: server.tunnelBind ?? '127.0.0.1', port: swarm.route.port, serve: this.opts.serveConnection } : null,
         log: this.opts.log,
       });
       this.watches.set(name, { swarm, server, link, deadSince: null, restarted: false, replacing: false });

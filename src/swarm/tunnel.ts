@@ -1,4 +1,3 @@
-import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SwarmLog } from './log.js';
@@ -40,8 +39,8 @@ export interface HostLinkOptions {
   target: SshTarget;
   privateKey: string;
   knownHosts: KnownHosts;
-  /** The reverse tunnel: the host's `bind:port` forwarded to the coordinator's local gRPC port. Null: SSH only (direct mode). */
-  tunnel: { bind: string; port: number; localPort: number } | null;
+  /** The reverse tunnel: connections to the host's `bind:port` are handed to `serve` (the coordinator's gRPC server). Null: SSH only (direct mode). */
+  tunnel: { bind: string; port: number; serve: (connection: Duplex) => void } | null;
   log: SwarmLog;
   /** Reconnect delays grow from `minRetryMs` to `maxRetryMs`. */
   minRetryMs?: number;
@@ -115,11 +114,9 @@ export class HostLink {
       session.client.on('tcp connection', (_info, accept) => {
         const channel = accept();
         widenReceiveWindow(channel, TUNNEL_WINDOW_BYTES);
-        const socket = connect(tunnel.localPort, '127.0.0.1');
-        channel.pipe(socket).pipe(channel);
-        socket.on('error', () => channel.close());
-        channel.on('error', () => socket.destroy());
-        channel.on('close', () => socket.destroy());
+        // Without a listener a channel error would be an unhandled 'error' event: a crash.
+        channel.on('error', () => channel.destroy());
+        tunnel.serve(channel);
       });
       try {
         await new Promise<void>((resolve, reject) =>
@@ -132,7 +129,7 @@ export class HostLink {
     }
     this.session = session;
     this.open = true;
-    this.opts.log({ server: this.name, host: this.opts.target.host, ...(tunnel ? { tunnel: `${tunnel.bind}:${tunnel.port} -> 127.0.0.1:${tunnel.localPort}` } : {}) }, 'SSH link open');
+    this.opts.log({ server: this.name, host: this.opts.target.host, ...(tunnel ? { tunnel: `${tunnel.bind}:${tunnel.port} -> coordinator` } : {}) }, 'SSH link open');
     return session;
   }
 
