@@ -198,7 +198,7 @@ export async function benchLoad(): Promise<BenchResult[]> {
       ratio: hundred.leaseMsP50 / ten.leaseMsP50,
       target: '<= 1.2x (within 20%)',
       met: hundred.leaseMsP50 <= 1.2 * ten.leaseMsP50,
-      notes: `p95 ${hundred.leaseMsP95.toFixed(0)} vs ${ten.leaseMsP95.toFixed(0)} ms; the head ingests on the event loop that answers leases, and at 100 streams each turn of it carries ~10x the ready sockets: moving ingest (decode, tar and parquet writes) off that loop is the remedy not yet built`,
+      notes: `p95 ${hundred.leaseMsP95.toFixed(0)} vs ${ten.leaseMsP95.toFixed(0)} ms; the head ingests on the event loop that answers leases, saturated at 100 workers (client-bound at 10): pacing the sample work per turn did not help (bench/RESULTS.md notes); a loop of their own for the control calls (samples on a second connection, served by an ingest thread or process) is the remedy not yet built`,
     },
   ];
 }

@@ -32,6 +32,25 @@ test('a full disk under the shard writer is an error of add(), not an unhandled 
   }
 });
 
+test('a full disk under the parquet file fails the shard\'s staging with ENOSPC, not an unhandled stream error, and leaves no temp file', { skip: !haveDevFull && 'needs /dev/full' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cah-enospc-parquet-'));
+  try {
+    mkdirSync(join(dir, '.partial'));
+    symlinkSync('/dev/full', join(dir, '.partial', '00001.t1.parquet'));
+    const writer = await ShardWriter.open({ outDir: dir, shardNumber: 1, attemptTag: 't1' });
+    // Rows only (failed samples write no tar member): the parquet is the one file that fills.
+    for (let i = 0; i < 50; i++) await writer.add({ ...sample(`k${i}`), status: 'failed_to_download', errorMessage: 'HTTP 404' });
+    const error = await writer.stage({ startedAtMs: Date.now(), source: 'a.wat.gz' }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    assert.equal((error as NodeJS.ErrnoException | null)?.code, 'ENOSPC');
+    assert.deepEqual(readdirSync(join(dir, '.partial')), [], 'no temp file left');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a full disk fails the attempt without charging the shard, pauses leasing until writable, leaves no temp file; then the shard completes', { skip: !haveDevFull && 'needs /dev/full' }, async () => {
   const c = await startTestCoordinator({ settings: { maxRetries: 1, retryBackoffMs: 0 }, superviseIntervalMs: 3_600_000 });
   const client = new CoordinatorClient(c.address, TEST_TOKEN);

@@ -2,9 +2,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { fileWriter, ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
+import { ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/pair-filter.js';
 import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
+import { ParquetFile } from './parquet-file.js';
 import { METADATA_COLUMNS, metadataRow, type MetadataRow, type SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 import { ShardStats } from './stats.js';
@@ -89,7 +90,7 @@ export class ShardWriter {
     readonly shardName: string,
     private readonly tmpTar: string,
     private readonly file: WriteStream,
-    private readonly tmpParquet: string,
+    private readonly parquetFile: ParquetFile,
     private readonly parquet: ParquetWriter,
     /** img_emb/text_emb/metadata of the kept pairs, when the filter yields embeddings. */
     private readonly embeddings: EmbeddingWriter | null,
@@ -104,9 +105,10 @@ export class ShardWriter {
     const file = createWriteStream(tmpTar, { highWaterMark: TAR_WRITE_BUFFER_BYTES });
     const tmpParquet = join(partial, `${shardName}.${opts.attemptTag}.parquet`);
     const schema = schemaFromColumnData({ columnData: parquetColumns([], opts.extraColumns ?? []) });
-    const parquet = new ParquetWriter({ writer: fileWriter(tmpParquet), schema });
+    const parquetFile = new ParquetFile(tmpParquet);
+    const parquet = new ParquetWriter({ writer: parquetFile.writer, schema });
     const embeddings = opts.embeddingDim ? new EmbeddingWriter(partial, `${shardName}.${opts.attemptTag}`, opts.embeddingDim) : null;
-    const writer = new ShardWriter(opts, shardName, tmpTar, file, tmpParquet, parquet, embeddings);
+    const writer = new ShardWriter(opts, shardName, tmpTar, file, parquetFile, parquet, embeddings);
     // Without a listener a disk error (ENOSPC, EACCES) would be an unhandled 'error' event: a crash.
     file.on('error', (err: Error) => (writer.failure ??= err));
     return writer;
@@ -114,7 +116,7 @@ export class ShardWriter {
 
   /** The first write error of this attempt, if any. */
   get error(): Error | null {
-    return this.failure ?? this.embeddings?.error ?? null;
+    return this.failure ?? this.parquetFile.error ?? this.embeddings?.error ?? null;
   }
 
   /** Adds one sample; a key already added is ignored (returns false). */
@@ -177,7 +179,8 @@ export class ShardWriter {
       const partial = join(outDir, PARTIAL_DIR);
       await this.flushRows();
       await this.parquet.finish();
-      await fsyncFile(this.tmpParquet);
+      await this.parquetFile.close();
+      await fsyncFile(this.parquetFile.path);
       const counts = this.stats.counts;
       const stats = this.stats.json({
         source: info.source ?? null,
@@ -193,7 +196,7 @@ export class ShardWriter {
       // Embedding rows follow the order of the kept rows of the parquet: both follow `add`.
       this.staged = (await this.embeddings?.stage(outDir, this.shardName)) ?? [];
       // The stats file is the commit marker: renamed last.
-      this.staged.push([this.tmpParquet, parquetPath], [this.tmpTar, tarPath], [tmpStats, statsPath]);
+      this.staged.push([this.parquetFile.path, parquetPath], [this.tmpTar, tarPath], [tmpStats, statsPath]);
       await writeFileSynced(tmpStats, JSON.stringify(stats, null, 2));
       const tarBytes = (await stat(this.tmpTar)).size;
       const embeddingPaths = this.staged.slice(0, -3).map(([, path]) => path);
@@ -231,8 +234,9 @@ export class ShardWriter {
 
   private async removeTemp(): Promise<void> {
     await abandonFile(this.file);
+    await this.parquetFile.abandon();
     await this.embeddings?.abort();
-    const temp = [this.tmpTar, this.tmpParquet, ...this.staged.map(([from]) => from)];
+    const temp = [this.tmpTar, this.parquetFile.path, ...this.staged.map(([from]) => from)];
     this.staged = [];
     await Promise.all(temp.map((path) => rm(path, { force: true })));
   }
