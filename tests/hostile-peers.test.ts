@@ -5,9 +5,11 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { STREAM_BYTES_IN_FLIGHT } from '../src/coordinator/sample-stream.js';
+import type { PairFilter } from '../src/filter/pair-filter.js';
 import { ShardWriter } from '../src/output/shard-writer.js';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
-import { downloadFailure, runShard, startTestCoordinator, TEST_TOKEN } from './support/coordinator.js';
+import { downloadFailure, registerRequest, runShard, startTestCoordinator, TEST_TOKEN, wireSample } from './support/coordinator.js';
 
 async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
   const parquet = readdirSync(outDir).find((n) => n.endsWith('.parquet'))!;
@@ -48,6 +50,54 @@ test('corpus/grpc: a worker sending more samples than its credits is refused (RE
     const samples = Array.from({ length: 64 }, (_, i) => downloadFailure(i));
     await assert.rejects(runShard(client, samples, { ignoreCredits: true, perMessage: 16 }), (err: unknown) => isStatus(err, grpc.status.RESOURCE_EXHAUSTED));
   } finally {
+    client.close();
+    await c.close();
+  }
+});
+
+test('corpus/grpc: a worker sending big images faster than they are filtered is read only up to the byte bound, whatever its credits', async () => {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  // A filter that answers nothing until the end: every sample read stays in the coordinator.
+  const blocked: PairFilter = {
+    provider: 'none',
+    name: 'blocked',
+    async score(batch) {
+      await gate;
+      return batch.map(() => ({ keep: true, similarity: 1 }));
+    },
+    async close() {},
+  };
+  const c = await startTestCoordinator({ filter: blocked, settings: { creditWindow: 512, creditBudget: 1024 } });
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
+  const stream = client.streamSamples();
+  stream.on('error', () => undefined);
+  try {
+    c.store.shards.add(['/data/big.wat.gz']);
+    const { actorId } = await client.register(registerRequest());
+    const { shardId, fencingToken } = (await client.leaseShard({ actorId })).shard!;
+    const granted = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
+    stream.write({ actorId, shardId, fencingToken, samples: [] });
+    const credits = await granted;
+    const imageBytes = 1024 * 1024;
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(imageBytes - 3, 7)]);
+    const sent = 160;
+    assert.ok(credits >= sent, `the worker holds ${credits} credits: enough for all ${sent} images`);
+    for (let i = 0; i < sent; i++) stream.write({ actorId, shardId, fencingToken, samples: [wireSample(`big${i}`, { jpeg })] });
+    // Wait until the coordinator stops taking more (its count is still for a whole second).
+    let received = -1;
+    for (let still = 0, i = 0; still < 10 && i < 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      still = c.stage.queueDepth === received ? still + 1 : 0;
+      received = c.stage.queueDepth;
+    }
+    const bound = STREAM_BYTES_IN_FLIGHT / imageBytes;
+    assert.ok(received >= bound / 2, `it read up to its bound (${received} images)`);
+    // The bound, plus what grpc-js decodes ahead into the stream's buffer (16 messages) before it pauses.
+    assert.ok(received <= bound + 20, `${received} of ${sent} MiB-sized images read with the filter stuck (bound ${bound})`);
+  } finally {
+    release();
+    stream.cancel();
     client.close();
     await c.close();
   }

@@ -13,6 +13,15 @@ const CREDIT_RETRY_MS = 25;
 const CREDIT_BATCH = 8;
 /** The smallest share a stream gets, however many streams there are: every worker keeps moving. */
 const MIN_SHARE = 8;
+/**
+ * Image bytes one stream may have received and not yet filtered and written. Credits count
+ * samples, not bytes: past this the stream stops reading, so HTTP/2 flow control holds the worker
+ * back whatever the size of what it sends (a broken or hostile worker with 512 credits of 10 MB
+ * images would otherwise be read in full).
+ */
+export const STREAM_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
+/** The same bound across every stream of the swarm. */
+export const SWARM_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 
 /**
  * The swarm's credit budget: the most samples in flight (granted, on the wire, or being filtered)
@@ -23,11 +32,37 @@ const MIN_SHARE = 8;
  */
 export class CreditBudget {
   private open = 0;
+  private bytes = 0;
+  private waiting = new Set<() => void>();
 
   constructor(
     private readonly budget: number,
     private readonly window: number,
+    private readonly byteBudget = SWARM_BYTES_IN_FLIGHT,
   ) {}
+
+  /** Counts image bytes received (positive) or filtered and written (negative) across every stream. */
+  addBytes(n: number): void {
+    this.bytes += n;
+    if (n < 0 && !this.bytesFull && this.waiting.size > 0) {
+      const waiting = [...this.waiting];
+      this.waiting.clear();
+      for (const wake of waiting) wake();
+    }
+  }
+
+  get bytesFull(): boolean {
+    return this.bytes >= this.byteBudget;
+  }
+
+  /** Calls `wake` once the swarm's bytes in flight are under the budget again. */
+  whenBytesFree(wake: () => void): void {
+    this.waiting.add(wake);
+  }
+
+  forget(wake: () => void): void {
+    this.waiting.delete(wake);
+  }
 
   join(): void {
     this.open++;
@@ -67,6 +102,35 @@ export function serveSampleStream(
   let started = false;
   let ended = false;
   let retryTimer: NodeJS.Timeout | null = null;
+  /** Image bytes received and not yet filtered and written; past the bounds the stream stops reading. */
+  let bytesIn = 0;
+  let reading = true;
+
+  const mayRead = (): boolean => bytesIn <= STREAM_BYTES_IN_FLIGHT && !opts.budget.bytesFull;
+  const resumeReading = (): void => {
+    if (reading || ended) return;
+    if (!mayRead()) {
+      if (opts.budget.bytesFull) opts.budget.whenBytesFree(resumeReading);
+      return;
+    }
+    reading = true;
+    stream.resume();
+  };
+  const holdBytes = (n: number): void => {
+    bytesIn += n;
+    opts.budget.addBytes(n);
+    if (!reading || mayRead()) return;
+    reading = false;
+    stream.pause();
+    if (opts.budget.bytesFull) opts.budget.whenBytesFree(resumeReading);
+  };
+  const releaseBytes = (n: number): void => {
+    // After the stream's end its bytes left the swarm's count at once (finish).
+    if (ended) return;
+    bytesIn -= n;
+    opts.budget.addBytes(-n);
+    resumeReading();
+  };
 
   const send = (credits: number): void => {
     stream.write({ credits });
@@ -92,6 +156,9 @@ export function serveSampleStream(
     // Only a stream whose attempt opened counts against the budget: an idle or refused one never did.
     if (started) opts.budget.leave();
     if (retryTimer) clearTimeout(retryTimer);
+    opts.budget.forget(resumeReading);
+    opts.budget.addBytes(-bytesIn);
+    bytesIn = 0;
   };
 
   const fail = (err: Error): void => {
@@ -130,6 +197,7 @@ export function serveSampleStream(
         (err: Error) => fail(err),
       );
     }
+    holdBytes(message.samples.reduce((n, sample) => n + sample.jpeg.length, 0));
     for (const sample of message.samples) {
       outstanding++;
       attempt
@@ -137,9 +205,10 @@ export function serveSampleStream(
         .then(
           () => {
             outstanding--;
+            releaseBytes(sample.jpeg.length);
             grant();
           },
-          () => undefined,
+          () => releaseBytes(sample.jpeg.length),
         );
     }
   });

@@ -27,6 +27,8 @@ export interface TestCoordinator {
   outDir: string;
   store: Store;
   coordinator: Coordinator;
+  /** The filter stage the coordinator submits to (its queue depth: samples received and not yet filtered). */
+  stage: FilterStage;
   address: string;
   /** Every log line the coordinator wrote (pino JSON, parsed). */
   logs: { level: number; msg: string; [k: string]: unknown }[];
@@ -72,6 +74,7 @@ export async function startTestCoordinator(
     outDir,
     store,
     coordinator,
+    stage,
     address: `127.0.0.1:${port}`,
     logs,
     async close(remove = true) {
