@@ -5,10 +5,12 @@ import { HostKeyChangedError, SshSession, type ExecResult, type KnownHosts, type
 
 /**
  * Receive window of a tunnel channel. ssh2 keeps 1–2 MB per channel (a fixed constant), which caps
- * one worker's tunnel at ~50 MB/s at 30 ms RTT and ~20 MB/s at 80 ms; this covers ~250 MB/s at
- * 30 ms. What it lets the host send is read only as the coordinator's gRPC port takes it.
+ * one worker's tunnel at ~50 MB/s at 30 ms RTT and ~20 MB/s at 80 ms. 8 MiB still held a sender to
+ * 41–49 MB/s at 80 ms (the window is topped up only as the coordinator reads, so about half of it
+ * waits there); 16 MiB, the gRPC stream's window, gave 52–62 (bench/RESULTS.md). What it lets the
+ * host send is read only as the coordinator's gRPC server takes it.
  */
-export const TUNNEL_WINDOW_BYTES = 8 * 1024 * 1024;
+export const TUNNEL_WINDOW_BYTES = 16 * 1024 * 1024;
 
 interface ChannelInternals {
   incoming?: { window?: number };
