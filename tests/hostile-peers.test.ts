@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { STREAM_BYTES_IN_FLIGHT } from '../src/coordinator/sample-stream.js';
+import { STREAM_WINDOW_BYTES } from '../src/wire/http2-windows.js';
 import type { PairFilter } from '../src/filter/pair-filter.js';
 import { ShardWriter } from '../src/output/shard-writer.js';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
@@ -55,53 +56,67 @@ test('corpus/grpc: a worker sending more samples than its credits is refused (RE
   }
 });
 
-test('corpus/grpc: a worker sending big images faster than they are filtered is read only up to the byte bound, whatever its credits', async () => {
+/** A filter that answers nothing until `release`: every sample read stays in the coordinator. */
+function stuckFilter(): { filter: PairFilter; release: () => void } {
   let release: () => void = () => undefined;
   const gate = new Promise<void>((resolve) => (release = resolve));
-  // A filter that answers nothing until the end: every sample read stays in the coordinator.
-  const blocked: PairFilter = {
+  const filter: PairFilter = {
     provider: 'none',
-    name: 'blocked',
+    name: 'stuck',
     async score(batch) {
       await gate;
       return batch.map(() => ({ keep: true, similarity: 1 }));
     },
     async close() {},
   };
-  const c = await startTestCoordinator({ filter: blocked, settings: { creditWindow: 512, creditBudget: 1024 } });
-  const client = new CoordinatorClient(c.address, TEST_TOKEN);
-  const stream = client.streamSamples();
-  stream.on('error', () => undefined);
-  try {
-    c.store.shards.add(['/data/big.wat.gz']);
-    const { actorId } = await client.register(registerRequest());
-    const { shardId, fencingToken } = (await client.leaseShard({ actorId })).shard!;
-    const granted = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
-    stream.write({ actorId, shardId, fencingToken, samples: [] });
-    const credits = await granted;
-    const imageBytes = 1024 * 1024;
-    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(imageBytes - 3, 7)]);
-    const sent = 160;
-    assert.ok(credits >= sent, `the worker holds ${credits} credits: enough for all ${sent} images`);
-    for (let i = 0; i < sent; i++) stream.write({ actorId, shardId, fencingToken, samples: [wireSample(`big${i}`, { jpeg })] });
-    // Wait until the coordinator stops taking more (its count is still for a whole second).
-    let received = -1;
-    for (let still = 0, i = 0; still < 10 && i < 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      still = c.stage.queueDepth === received ? still + 1 : 0;
-      received = c.stage.queueDepth;
+  return { filter, release };
+}
+
+for (const { imageBytes, sent } of [
+  { imageBytes: 1024 * 1024, sent: 160 },
+  // Few big messages: a paused stream must not decode ahead a buffer's worth of them (16 by default).
+  { imageBytes: 8 * 1024 * 1024, sent: 24 },
+]) {
+  test(`corpus/grpc: a worker sending ${imageBytes >> 20} MiB images faster than they are filtered is read only up to the byte bound, whatever its credits`, async () => {
+    const stuck = stuckFilter();
+    const c = await startTestCoordinator({ filter: stuck.filter, settings: { creditWindow: 512, creditBudget: 1024 } });
+    const client = new CoordinatorClient(c.address, TEST_TOKEN);
+    const stream = client.streamSamples();
+    stream.on('error', () => undefined);
+    try {
+      c.store.shards.add(['/data/big.wat.gz']);
+      const { actorId } = await client.register(registerRequest());
+      const { shardId, fencingToken } = (await client.leaseShard({ actorId })).shard!;
+      const granted = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
+      stream.write({ actorId, shardId, fencingToken, samples: [] });
+      const credits = await granted;
+      const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(imageBytes - 3, 7)]);
+      assert.ok(credits >= sent, `the worker holds ${credits} credits: enough for all ${sent} images`);
+      // What the worker could hand over: written once HTTP/2 flow control let the bytes go.
+      let written = 0;
+      for (let i = 0; i < sent; i++) stream.write({ actorId, shardId, fencingToken, samples: [wireSample(`big${i}`, { jpeg })] }, () => written++);
+      // Wait until the coordinator stops taking more (its count is still for a whole second).
+      let received = -1;
+      for (let still = 0, i = 0; still < 10 && i < 300; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        still = c.stage.queueDepth === received ? still + 1 : 0;
+        received = c.stage.queueDepth;
+      }
+      const bound = STREAM_BYTES_IN_FLIGHT / imageBytes;
+      assert.ok(received >= bound / 2, `it read up to its bound (${received} images)`);
+      // The bound, the message that crossed it, one buffered and one being decoded.
+      assert.ok(received <= bound + 3, `${received} of ${sent} images of ${imageBytes >> 20} MiB read with the filter stuck (bound ${bound})`);
+      // Taken off the wire: those read, one decoded ahead, and what the stream's HTTP/2 window holds unread.
+      const window = STREAM_WINDOW_BYTES / imageBytes;
+      assert.ok(written <= bound + window + 4, `${written} of ${sent} images left the worker (bound ${bound}, window ${window})`);
+    } finally {
+      stuck.release();
+      stream.cancel();
+      client.close();
+      await c.close();
     }
-    const bound = STREAM_BYTES_IN_FLIGHT / imageBytes;
-    assert.ok(received >= bound / 2, `it read up to its bound (${received} images)`);
-    // The bound, plus what grpc-js decodes ahead into the stream's buffer (16 messages) before it pauses.
-    assert.ok(received <= bound + 20, `${received} of ${sent} MiB-sized images read with the filter stuck (bound ${bound})`);
-  } finally {
-    release();
-    stream.cancel();
-    client.close();
-    await c.close();
-  }
-});
+  });
+}
 
 test('corpus/grpc: the parquet buffer is bounded by bytes, not only rows (long strings flush early)', async () => {
   const out = mkdtempSync(join(tmpdir(), 'cah-hostile-parquet-'));

@@ -105,6 +105,10 @@ export function serveSampleStream(
   /** Image bytes received and not yet filtered and written; past the bounds the stream stops reading. */
   let bytesIn = 0;
   let reading = true;
+  // A paused stream still decodes ahead into its buffer up to the high-water mark: 16 messages of up
+  // to 64 MiB by default. One is enough here; the bound below does the rest.
+  const readable = (stream as unknown as { _readableState?: { highWaterMark?: unknown } })._readableState;
+  if (typeof readable?.highWaterMark === 'number') readable.highWaterMark = 1;
 
   const mayRead = (): boolean => bytesIn <= STREAM_BYTES_IN_FLIGHT && !opts.budget.bytesFull;
   const resumeReading = (): void => {
@@ -125,8 +129,7 @@ export function serveSampleStream(
     if (opts.budget.bytesFull) opts.budget.whenBytesFree(resumeReading);
   };
   const releaseBytes = (n: number): void => {
-    // After the stream's end its bytes left the swarm's count at once (finish).
-    if (ended) return;
+    // Also after the stream's end: its samples stay in memory until filtered and written.
     bytesIn -= n;
     opts.budget.addBytes(-n);
     resumeReading();
@@ -157,8 +160,6 @@ export function serveSampleStream(
     if (started) opts.budget.leave();
     if (retryTimer) clearTimeout(retryTimer);
     opts.budget.forget(resumeReading);
-    opts.budget.addBytes(-bytesIn);
-    bytesIn = 0;
   };
 
   const fail = (err: Error): void => {

@@ -53,9 +53,10 @@ export class ParquetFile {
 
   private flush(): void {
     const { writer } = this;
-    if (writer.index === 0 || this.stream.destroyed) return;
+    if (writer.index === 0) return;
     // A copy: the writer reuses its buffer from index 0 (its offset keeps counting the file's bytes).
-    this.stream.write(Buffer.from(writer.buffer.slice(0, writer.index)));
+    // After a write error the bytes are dropped (the shard fails), so the buffer does not grow.
+    if (!this.stream.destroyed) this.stream.write(Buffer.from(writer.buffer.slice(0, writer.index)));
     writer.index = 0;
   }
 }

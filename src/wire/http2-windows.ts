@@ -9,9 +9,11 @@ import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:ht
  * With 4 MiB a single sender stalled at ~50 MB/s at 30 ms (bench/RESULTS.md); 16 MiB per stream
  * leaves it bounded by its credits and CPU. Credits stay the real limit on what a worker may send.
  *
- * Memory: Node consumes a stream's window only as grpc-js reads the stream, so what one connection
- * can make the server hold is bounded by its connection window (32 MiB) plus one message per
- * stream being decoded; unauthenticated streams are refused before their body is read.
+ * Memory: Node hands the connection's window back as data arrives, a stream's only as grpc-js
+ * reads the stream, so what one connection can make the server hold unread is bounded by
+ * MAX_CONCURRENT_STREAMS × STREAM_WINDOW_BYTES (256 MiB), and what it has read by the sample
+ * stream's byte bound (src/coordinator/sample-stream.ts) plus a message being decoded per stream.
+ * Unauthenticated streams are refused before their body is read.
  */
 export const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 /** The connection's window covers several streams in flight at once. */
