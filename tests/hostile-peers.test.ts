@@ -118,6 +118,54 @@ for (const { imageBytes, sent } of [
   });
 }
 
+test('corpus/grpc: a stream that opens while the swarm\'s byte budget is full waits, and resumes once the filter catches up; both shards commit exactly', async () => {
+  const stuck = stuckFilter();
+  const imageBytes = 1024 * 1024;
+  // A swarm budget of 6 MiB, below one stream's own bound: the first worker fills it alone.
+  const c = await startTestCoordinator({ filter: stuck.filter, settings: { creditWindow: 512, creditBudget: 1024, creditBytes: 6 * imageBytes } });
+  const clients = [new CoordinatorClient(c.address, TEST_TOKEN), new CoordinatorClient(c.address, TEST_TOKEN)];
+  const steady = async (): Promise<number> => {
+    let depth = -1;
+    for (let still = 0, i = 0; still < 10 && i < 300; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      still = c.stage.queueDepth === depth ? still + 1 : 0;
+      depth = c.stage.queueDepth;
+    }
+    return depth;
+  };
+  try {
+    c.store.shards.add(['/data/swarm-a.wat.gz', '/data/swarm-b.wat.gz']);
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(imageBytes - 3, 7)]);
+    const perShard = 12;
+    const shard = (w: number): ReturnType<typeof runShard> =>
+      runShard(
+        clients[w]!,
+        Array.from({ length: perShard }, (_, i) => wireSample(`sw${w}-${i}`, { jpeg })),
+      );
+    const first = shard(0);
+    const filled = await steady();
+    assert.ok(filled >= 6 && filled <= 6 + 2, `the first worker filled the budget: ${filled} images read`);
+    // The second stream opens on a full budget: it stops reading before its first image, with nothing of its own in flight.
+    const second = shard(1);
+    assert.equal(await steady(), filled, 'nothing of the second worker was read while the budget was full');
+    stuck.release();
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the paused stream did not resume within 60 s')), 60_000);
+    });
+    const done = await Promise.race([Promise.all([first, second]), stalled]).finally(() => clearTimeout(timer));
+    assert.deepEqual(
+      done.map((d) => d.complete.kept),
+      [perShard, perShard],
+      'every image of both shards was read once the budget freed up, and kept',
+    );
+  } finally {
+    stuck.release();
+    for (const client of clients) client.close();
+    await c.close();
+  }
+});
+
 test('corpus/grpc: the parquet buffer is bounded by bytes, not only rows (long strings flush early)', async () => {
   const out = mkdtempSync(join(tmpdir(), 'cah-hostile-parquet-'));
   try {

@@ -104,7 +104,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
 
   constructor(private readonly opts: CoordinatorOptions) {
     super();
-    this.creditBudget = new CreditBudget(opts.settings.creditBudget, opts.settings.creditWindow);
+    this.creditBudget = new CreditBudget(opts.settings.creditBudget, opts.settings.creditWindow, opts.settings.creditBytes);
     this.actors = new ActorManager(opts.store.actors);
     this.snapshots = new SnapshotBuilder(opts.store, opts.filter, opts.outDir, this.runId);
     this.snapshots.trackAttempts(() => this.attempts.values());

@@ -20,8 +20,6 @@ const MIN_SHARE = 8;
  * images would otherwise be read in full).
  */
 export const STREAM_BYTES_IN_FLIGHT = 32 * 1024 * 1024;
-/** The same bound across every stream of the swarm. */
-export const SWARM_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 
 /**
  * The swarm's credit budget: the most samples in flight (granted, on the wire, or being filtered)
@@ -38,7 +36,8 @@ export class CreditBudget {
   constructor(
     private readonly budget: number,
     private readonly window: number,
-    private readonly byteBudget = SWARM_BYTES_IN_FLIGHT,
+    /** The same bound across every stream of the swarm (settings.creditBytes). */
+    private readonly byteBudget: number,
   ) {}
 
   /** Counts image bytes received (positive) or filtered and written (negative) across every stream. */

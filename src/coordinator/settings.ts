@@ -13,6 +13,8 @@ export interface CoordinatorSettings {
   creditWindow: number;
   /** The most samples in flight across the whole swarm: each stream's share is this over the open streams (src/coordinator/sample-stream.ts). */
   creditBudget: number;
+  /** The most image bytes received and not yet filtered and written across the swarm: past it, streams stop reading. */
+  creditBytes: number;
   /** How long CompleteShard waits for the last samples of a shard to be filtered and written. */
   completeTimeoutMs: number;
   /** A lease older than this comes back even while heartbeats renew it (a worker that never finishes). */
@@ -52,6 +54,7 @@ export const DEFAULT_COORDINATOR_SETTINGS: CoordinatorSettings = {
   maxRetries: 3,
   creditWindow: 512,
   creditBudget: 1024,
+  creditBytes: 256 * 1024 * 1024,
   completeTimeoutMs: 120_000,
   maxLeaseAgeMs: 6 * 3600_000,
   retryBackoffMs: 2000,
