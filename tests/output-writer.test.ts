@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,6 +153,27 @@ test('a large shard reaches the parquet a row group at a time; every row comes b
     assert.equal(stats.count, n);
     assert.equal(stats.successes, n / 1000);
     assert.deepEqual(stats.error_counts, { failed_to_download: { nope: n - n / 1000 } });
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a parquet of several MB goes to disk in chunks and reads back intact: every row, every byte of its text', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'cah-parquet-chunks-'));
+  try {
+    const writer = await ShardWriter.open({ outDir: out, shardNumber: 4, attemptTag: 'c' });
+    // Captions of random hex do not compress: the file outgrows the 1 MB chunks it is written in.
+    const captions = Array.from({ length: 3000 }, () => randomBytes(1024).toString('hex'));
+    for (const [i, caption] of captions.entries()) await writer.add({ ...sample(`c${i}`, 'failed_to_download', null), caption });
+    const committed = await writer.commit({ startedAtMs: Date.now() });
+    const bytes = readFileSync(committed.parquetPath);
+    assert.ok(bytes.length > 4 * 1024 * 1024, `the parquet is ${bytes.length} bytes: several chunks`);
+    const rows = await parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer });
+    assert.equal(rows.length, captions.length);
+    rows.forEach((r, i) => {
+      assert.equal(r['key'], `c${i}`);
+      assert.equal(r['caption'], captions[i]);
+    });
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
