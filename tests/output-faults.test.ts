@@ -14,30 +14,33 @@ import { readAllParquet, readAllTarEntries } from './support/dataset.js';
 const haveDevFull = existsSync('/dev/full');
 const sample = (key: string) => ({ ...wireSample(key), license: null, errorMessage: null, sha256: null, similarity: null, downloadMs: 1, resizeMs: 1, pageUrl: '' });
 
-test('a full disk under the shard writer is an error of add(), not an unhandled stream error', { skip: !haveDevFull && 'needs /dev/full' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cah-enospc-'));
+/** A shard writer whose temp `member` file is /dev/full (every write to it fails with ENOSPC); `use` gets it and its .partial/ directory. */
+async function onFullDisk(member: 'tar' | 'parquet', use: (writer: ShardWriter, partial: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `cah-enospc-${member}-`));
   try {
-    mkdirSync(join(dir, '.partial'));
-    symlinkSync('/dev/full', join(dir, '.partial', '00001.t1.tar'));
-    const writer = await ShardWriter.open({ outDir: dir, shardNumber: 1, attemptTag: 't1' });
+    const partial = join(dir, '.partial');
+    mkdirSync(partial);
+    symlinkSync('/dev/full', join(partial, `00001.t1.${member}`));
+    await use(await ShardWriter.open({ outDir: dir, shardNumber: 1, attemptTag: 't1' }), partial);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a full disk under the shard writer is an error of add(), not an unhandled stream error', { skip: !haveDevFull && 'needs /dev/full' }, async () => {
+  await onFullDisk('tar', async (writer, partial) => {
     let error: unknown = null;
     for (let i = 0; i < 400 && !error; i++) {
       await writer.add({ ...sample(`k${i}`), jpeg: Buffer.alloc(64 * 1024, 1), status: 'success', width: 8, height: 8, originalWidth: 8, originalHeight: 8 }).catch((err: unknown) => (error = err));
     }
     assert.equal((error as NodeJS.ErrnoException | null)?.code, 'ENOSPC');
     await writer.abort();
-    assert.deepEqual(readdirSync(join(dir, '.partial')), [], 'no temp file left');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    assert.deepEqual(readdirSync(partial), [], 'no temp file left');
+  });
 });
 
 test('a full disk under the parquet file fails the shard\'s staging with ENOSPC, not an unhandled stream error, and leaves no temp file', { skip: !haveDevFull && 'needs /dev/full' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cah-enospc-parquet-'));
-  try {
-    mkdirSync(join(dir, '.partial'));
-    symlinkSync('/dev/full', join(dir, '.partial', '00001.t1.parquet'));
-    const writer = await ShardWriter.open({ outDir: dir, shardNumber: 1, attemptTag: 't1' });
+  await onFullDisk('parquet', async (writer, partial) => {
     // Rows only (failed samples write no tar member): the parquet is the one file that fills.
     for (let i = 0; i < 50; i++) await writer.add({ ...sample(`k${i}`), status: 'failed_to_download', errorMessage: 'HTTP 404' });
     const error = await writer.stage({ startedAtMs: Date.now(), source: 'a.wat.gz' }).then(
@@ -45,10 +48,8 @@ test('a full disk under the parquet file fails the shard\'s staging with ENOSPC,
       (err: unknown) => err,
     );
     assert.equal((error as NodeJS.ErrnoException | null)?.code, 'ENOSPC');
-    assert.deepEqual(readdirSync(join(dir, '.partial')), [], 'no temp file left');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    assert.deepEqual(readdirSync(partial), [], 'no temp file left');
+  });
 });
 
 test('a full disk fails the attempt without charging the shard, pauses leasing until writable, leaves no temp file; then the shard completes', { skip: !haveDevFull && 'needs /dev/full' }, async () => {
