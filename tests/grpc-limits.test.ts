@@ -124,7 +124,7 @@ test('authenticated unary calls are capped at a small size; the sample stream is
     await assert.rejects(client.claimKeys({ actorId: 'a1', shardId: 1, fencingToken: 1, keys }), (err) => isStatus(err, grpc.status.RESOURCE_EXHAUSTED));
     assert.equal(calls.claimKeys, before, 'the oversized call never reached the handler');
 
-    const stream = client.streamSamples();
+    const stream = client.grpcSampleStream();
     const ended = new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject).resume());
     const jpeg = Buffer.alloc(4 * MAX_UNARY_MESSAGE_BYTES, 1);
     stream.write({ actorId: 'a1', shardId: 1, fencingToken: 1, samples: [{ key: 'k', jpeg } as unknown as WireSample] });

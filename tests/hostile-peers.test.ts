@@ -72,16 +72,18 @@ function stuckFilter(): { filter: PairFilter; release: () => void } {
   return { filter, release };
 }
 
-for (const { imageBytes, sent } of [
-  { imageBytes: 1024 * 1024, sent: 160 },
+for (const { imageBytes, sent, path } of [
+  { imageBytes: 1024 * 1024, sent: 160, path: 'bulk' },
+  { imageBytes: 1024 * 1024, sent: 160, path: 'grpc' },
   // Few big messages: a paused stream must not decode ahead a buffer's worth of them (16 by default).
-  { imageBytes: 8 * 1024 * 1024, sent: 24 },
-]) {
-  test(`corpus/grpc: a worker sending ${imageBytes >> 20} MiB images faster than they are filtered is read only up to the byte bound, whatever its credits`, async () => {
+  { imageBytes: 8 * 1024 * 1024, sent: 24, path: 'bulk' },
+  { imageBytes: 8 * 1024 * 1024, sent: 24, path: 'grpc' },
+] as const) {
+  test(`corpus/${path}: a worker sending ${imageBytes >> 20} MiB images faster than they are filtered is read only up to the byte bound, whatever its credits`, async () => {
     const stuck = stuckFilter();
     const c = await startTestCoordinator({ filter: stuck.filter, settings: { creditWindow: 512, creditBudget: 1024 } });
     const client = new CoordinatorClient(c.address, TEST_TOKEN);
-    const stream = client.streamSamples();
+    const stream = path === 'bulk' ? client.streamSamples() : client.grpcSampleStream();
     stream.on('error', () => undefined);
     try {
       c.store.shards.add(['/data/big.wat.gz']);

@@ -3,6 +3,7 @@ import { CahError } from '../errors.js';
 import { tokensEqual } from './credentials.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService, type CoordinatorServiceImplementation } from '../wire/contract.js';
 import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
+import { routeBulkStreams } from './bulk-stream.js';
 import { reasonMetadata, type RefusalReason } from '../wire/reasons.js';
 import type {
   ClaimKeysRequest,
@@ -55,6 +56,7 @@ export interface CoordinatorHandlers {
   claimKeys(req: ClaimKeysRequest, ctx: CallContext): ClaimKeysResponse;
   completeShard(req: CompleteShardRequest, ctx: CallContext): Promise<CompleteShardResponse>;
   failShard(req: FailShardRequest, ctx: CallContext): Promise<FailShardResponse>;
+  /** A gRPC sample stream, or a bulk one (src/coordinator/bulk-stream.ts) that behaves as one. */
   streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void;
 }
 
@@ -147,7 +149,18 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
     StreamSamples: (stream) => handlers.streamSamples(stream),
   };
   server.addService(coordinatorService().service, implementation);
+  bulkRoutes.set(server, { token, serve: (stream) => handlers.streamSamples(stream as unknown as grpc.ServerDuplexStream<SampleMessage, CreditGrant>) });
   return server;
+}
+
+/** What each server built here serves on the bulk sample path (src/wire/bulk.ts). */
+const bulkRoutes = new WeakMap<grpc.Server, { token: string; serve: Parameters<typeof routeBulkStreams>[2] }>();
+
+/** After each bind or injector: wide receive windows, and the bulk sample path ahead of grpc-js. */
+function adaptHttp2Servers(server: grpc.Server): void {
+  widenReceiveWindows(server);
+  const route = bulkRoutes.get(server);
+  if (route) routeBulkStreams(server, route.token, route.serve);
 }
 
 /** A certificate and key the coordinator serves TLS with (`--direct` swarms pin the certificate). */
@@ -164,7 +177,7 @@ export function bindServer(server: grpc.Server, address: string, tls?: TlsIdenti
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (err, port) => {
       if (err) return reject(new ListenError(address, err.message));
-      widenReceiveWindows(server);
+      adaptHttp2Servers(server);
       resolve(port);
     });
   });
@@ -176,7 +189,7 @@ export function bindServer(server: grpc.Server, address: string, tls?: TlsIdenti
  */
 export function connectionInjector(server: grpc.Server): grpc.ConnectionInjector {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  widenReceiveWindows(server);
+  adaptHttp2Servers(server);
   return injector;
 }
 

@@ -31,15 +31,23 @@ export const DEFAULT_RECEIVE_WINDOWS: ReceiveWindows = { streamBytes: STREAM_WIN
 const widened = new WeakSet<object>();
 
 /**
- * Applies `windows` to every HTTP/2 server `server` listens with (call after each bind): the
- * stream window through the SETTINGS sent to each new client, the connection window through a
- * WINDOW_UPDATE when the session opens. grpc-js keeps its HTTP/2 servers in a private map: if a
- * grpc-js upgrade moves it, this throws at startup rather than silently falling back to 64 KB.
+ * The HTTP/2 servers grpc-js listens with: one per bound address and one per connection injector.
+ * They sit in a private map: if a grpc-js upgrade moves it, this throws at startup rather than
+ * letting the windows or the bulk route (src/coordinator/bulk-stream.ts) silently go missing.
  */
-export function widenReceiveWindows(server: grpc.Server, windows: ReceiveWindows = DEFAULT_RECEIVE_WINDOWS): void {
+export function http2ServersOf(server: grpc.Server): (Http2Server | Http2SecureServer)[] {
   const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
   if (!(servers instanceof Map)) throw new Error('grpc-js no longer exposes its HTTP/2 servers (http2Servers): update src/wire/http2-windows.ts');
-  for (const h2 of servers.keys() as IterableIterator<Http2Server | Http2SecureServer>) {
+  return [...(servers.keys() as IterableIterator<Http2Server | Http2SecureServer>)];
+}
+
+/**
+ * Applies `windows` to every HTTP/2 server `server` listens with (call after each bind): the
+ * stream window through the SETTINGS sent to each new client, the connection window through a
+ * WINDOW_UPDATE when the session opens.
+ */
+export function widenReceiveWindows(server: grpc.Server, windows: ReceiveWindows = DEFAULT_RECEIVE_WINDOWS): void {
+  for (const h2 of http2ServersOf(server)) {
     if (widened.has(h2)) continue;
     widened.add(h2);
     h2.updateSettings({ initialWindowSize: windows.streamBytes });

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { BulkChannel, type BulkSampleCall } from './bulk-client.js';
 import { MAX_MESSAGE_BYTES, SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService } from '../wire/contract.js';
 import type {
   ClaimKeysRequest,
@@ -33,6 +34,7 @@ export function isStatus(err: unknown, code: grpc.status): boolean {
 export class CoordinatorClient {
   private readonly client: InstanceType<ReturnType<typeof coordinatorService>>;
   private readonly metadata = new grpc.Metadata();
+  private readonly bulk: BulkChannel;
 
   /** `ca`: the coordinator's certificate, pinned as the only trusted root (TLS); none: plain text. */
   constructor(address: string, token: string, ca?: Buffer) {
@@ -50,8 +52,10 @@ export class CoordinatorClient {
       // limit (MAX_CONCURRENT_STREAMS) and queue their calls behind each other's streams.
       'grpc.use_local_subchannel_pool': 1,
     });
+    const session = randomBytes(24).toString('base64url');
     this.metadata.set(TOKEN_METADATA_KEY, token);
-    this.metadata.set(SESSION_METADATA_KEY, randomBytes(24).toString('base64url'));
+    this.metadata.set(SESSION_METADATA_KEY, session);
+    this.bulk = new BulkChannel(address, token, session, ca);
   }
 
   register(req: RegisterRequest): Promise<RegisterResponse> {
@@ -73,11 +77,18 @@ export class CoordinatorClient {
     return this.unary((md, opts, done) => this.client.failShard(req, md, opts, done), 30_000);
   }
 
-  streamSamples(): grpc.ClientDuplexStream<SampleMessage, CreditGrant> {
+  /** A sample stream on the bulk path (src/wire/bulk.ts), the one workers use. */
+  streamSamples(): BulkSampleCall {
+    return this.bulk.stream();
+  }
+
+  /** The same stream as a gRPC call, still served for workers of earlier versions. */
+  grpcSampleStream(): grpc.ClientDuplexStream<SampleMessage, CreditGrant> {
     return this.client.streamSamples(this.metadata);
   }
 
   close(): void {
+    this.bulk.close();
     this.client.close();
   }
 

@@ -1,0 +1,191 @@
+import * as grpc from '@grpc/grpc-js';
+import { CahError } from '../errors.js';
+import { MAX_MESSAGE_BYTES, coordinatorService, type SampleMessage, type WireSample } from './contract.js';
+
+/**
+ * The bulk sample stream: how a worker's images reach the coordinator. A plain HTTP/2 request on
+ * the coordinator's gRPC port (same connection rules, TLS, tunnel and receive windows), beside the
+ * gRPC calls rather than one of them: grpc-js copies every message twice on the way out (protobuf,
+ * then its length prefix) and reassembles it into one fresh buffer on the way in, which cost more
+ * CPU per pair than everything else the coordinator does with it (bench/RESULTS.md). Here the
+ * image bytes are written straight from the worker's buffers and read into one buffer each.
+ *
+ * Request: POST BULK_PATH, the worker token and session in the headers (checked before a byte of
+ * the body is read), the lease in BULK_ACTOR/BULK_SHARD/BULK_FENCING. Body: one frame per batch of
+ * samples, each
+ *
+ *   u32 metadata length | u32 sample count | metadata | sample count × (u32 length | image bytes)
+ *
+ * where the metadata is a SampleMessage (the contract's own encoding) whose samples carry every
+ * field but the image. Response body: credit grants, a u32 each; trailers: BULK_STATUS (a gRPC
+ * status code), BULK_DETAILS and the refusal reason (src/wire/reasons.ts), as a gRPC call ends.
+ */
+export const BULK_PATH = '/cah.v1.Bulk/StreamSamples';
+export const BULK_CONTENT_TYPE = 'application/x-cah-samples';
+export const BULK_ACTOR = 'x-cah-actor';
+export const BULK_SHARD = 'x-cah-shard';
+export const BULK_FENCING = 'x-cah-fencing';
+export const BULK_STATUS = 'x-cah-status';
+export const BULK_DETAILS = 'x-cah-details';
+
+/**
+ * A frame's metadata is a few hundred bytes per sample; this bounds what a peer can make the reader
+ * hold before any image. A frame's images are bounded as a gRPC message is (MAX_MESSAGE_BYTES).
+ */
+export const MAX_BULK_METADATA_BYTES = 1024 * 1024;
+/** A frame carries at most this many samples (a worker sends 16). */
+export const MAX_BULK_SAMPLES = 256;
+
+/** The peer broke the framing: the stream ends with INVALID_ARGUMENT or RESOURCE_EXHAUSTED. */
+export class BulkFrameError extends CahError {
+  constructor(
+    message: string,
+    readonly status: grpc.status = grpc.status.INVALID_ARGUMENT,
+  ) {
+    super('CAH_BULK_FRAME', message);
+  }
+}
+
+function sampleCodec(): { encode: (m: SampleMessage) => Buffer; decode: (b: Buffer) => SampleMessage } {
+  const method = coordinatorService().service.StreamSamples;
+  return { encode: (m) => method.requestSerialize(m), decode: (b) => method.requestDeserialize(b) };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The buffers of one frame, in order, for a writev: the images are the caller's own buffers, not
+ * copies. The lease is not repeated per frame (it is in the request headers).
+ */
+export function encodeBulkFrame(samples: WireSample[]): Buffer[] {
+  const metadata = sampleCodec().encode({ actorId: '', shardId: 0, fencingToken: 0, samples: samples.map((s) => ({ ...s, jpeg: EMPTY })) });
+  const head = Buffer.allocUnsafe(8);
+  head.writeUInt32BE(metadata.length, 0);
+  head.writeUInt32BE(samples.length, 4);
+  const out: Buffer[] = [head, metadata];
+  for (const sample of samples) {
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(sample.jpeg.length, 0);
+    out.push(length);
+    if (sample.jpeg.length > 0) out.push(sample.jpeg);
+  }
+  return out;
+}
+
+export function encodeCredits(credits: number): Buffer {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE(credits, 0);
+  return out;
+}
+
+/**
+ * Reads frames from the chunks of a request body as they arrive. Bytes are copied once, into the
+ * metadata or the image they belong to; nothing larger than one image or one frame's metadata is
+ * ever assembled, and every length is checked before it is buffered.
+ */
+export class BulkFrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** The frame being read: its metadata once decoded, the images read so far and their bytes. */
+  private frame: { samples: WireSample[]; next: number; bytes: number } | null = null;
+  private readonly codec = sampleCodec();
+
+  /** `maxFrameBytes`: what one frame's images may add up to (as a gRPC message's size limit); one image is at most that too. */
+  constructor(private readonly maxFrameBytes: number = MAX_MESSAGE_BYTES) {}
+
+  /** Bytes received and not yet part of a finished frame's image. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  /** Adds a chunk; returns the frames it completes (each a batch of samples with their images). */
+  push(chunk: Buffer): WireSample[][] {
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    const done: WireSample[][] = [];
+    for (;;) {
+      if (!this.frame) {
+        if (this.buffered < 8) break;
+        const head = this.peek(8);
+        const metaLength = head.readUInt32BE(0);
+        const count = head.readUInt32BE(4);
+        if (metaLength > MAX_BULK_METADATA_BYTES) throw new BulkFrameError(`frame metadata of ${metaLength} bytes (at most ${MAX_BULK_METADATA_BYTES})`, grpc.status.RESOURCE_EXHAUSTED);
+        if (count > MAX_BULK_SAMPLES) throw new BulkFrameError(`frame of ${count} samples (at most ${MAX_BULK_SAMPLES})`, grpc.status.RESOURCE_EXHAUSTED);
+        if (this.buffered < 8 + metaLength) break;
+        this.take(8);
+        const samples = this.decodeMetadata(this.take(metaLength));
+        if (samples.length !== count) throw new BulkFrameError(`frame declares ${count} samples and its metadata holds ${samples.length}`);
+        this.frame = { samples, next: 0, bytes: 0 };
+      }
+      const frame = this.frame;
+      if (frame.next === frame.samples.length) {
+        done.push(frame.samples);
+        this.frame = null;
+        continue;
+      }
+      if (this.buffered < 4) break;
+      const length = this.peek(4).readUInt32BE(0);
+      if (frame.bytes + length > this.maxFrameBytes) {
+        throw new BulkFrameError(`frame of more than ${this.maxFrameBytes} bytes of images (an image of ${length} after ${frame.bytes})`, grpc.status.RESOURCE_EXHAUSTED);
+      }
+      if (this.buffered < 4 + length) break;
+      this.take(4);
+      frame.samples[frame.next]!.jpeg = length === 0 ? EMPTY : this.take(length);
+      frame.bytes += length;
+      frame.next++;
+    }
+    return done;
+  }
+
+  /** True when the body ended on a frame boundary. */
+  get atBoundary(): boolean {
+    return this.frame === null && this.buffered === 0;
+  }
+
+  private decodeMetadata(bytes: Buffer): WireSample[] {
+    try {
+      return this.codec.decode(bytes).samples;
+    } catch (err) {
+      throw new BulkFrameError(`frame metadata does not decode: ${(err as Error).message}`);
+    }
+  }
+
+  /** The next `n` buffered bytes without consuming them (n ≤ 8: a copy is cheap). */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first;
+    return Buffer.concat(this.chunks, Math.min(this.buffered, Math.max(n, 8))).subarray(0, n);
+  }
+
+  /** Consumes `n` bytes into a buffer of their own. */
+  private take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const used = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/** Reads u32 credit grants from the chunks of the response body. */
+export class CreditDecoder {
+  private rest: Buffer = EMPTY;
+
+  push(chunk: Buffer): number[] {
+    const data = this.rest.length > 0 ? Buffer.concat([this.rest, chunk]) : chunk;
+    const grants: number[] = [];
+    let at = 0;
+    for (; at + 4 <= data.length; at += 4) grants.push(data.readUInt32BE(at));
+    this.rest = data.subarray(at);
+    return grants;
+  }
+}

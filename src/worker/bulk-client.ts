@@ -1,0 +1,190 @@
+import { EventEmitter } from 'node:events';
+import * as http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import {
+  BULK_ACTOR,
+  BULK_CONTENT_TYPE,
+  BULK_DETAILS,
+  BULK_FENCING,
+  BULK_PATH,
+  BULK_SHARD,
+  BULK_STATUS,
+  CreditDecoder,
+  encodeBulkFrame,
+} from '../wire/bulk.js';
+import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, type CreditGrant, type SampleMessage } from '../wire/contract.js';
+import { STREAM_WINDOW_BYTES } from '../wire/http2-windows.js';
+import { REASON_METADATA_KEY } from '../wire/reasons.js';
+
+/** As the gRPC channel's keepalive: a connection that stops answering pings fails its streams within seconds. */
+const KEEPALIVE_MS = 5000;
+
+/** The `http(s)://host:port` of a gRPC target (`host:port`, `dns:host:port`, `[v6]:port`). */
+export function authorityOf(address: string, tls: boolean): string {
+  const target = address.replace(/^dns:(\/\/[^/]*\/)?/, '');
+  return `${tls ? 'https' : 'http'}://${target}`;
+}
+
+/** A failed stream, shaped as grpc-js's ServiceError (code, details, metadata with the refusal reason). */
+function serviceError(code: grpc.status, details: string, reason?: string): grpc.ServiceError {
+  const metadata = new grpc.Metadata();
+  if (reason) metadata.set(REASON_METADATA_KEY, reason);
+  return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
+}
+
+function statusOf(headers: http2.IncomingHttpHeaders): { code: grpc.status; details: string; reason?: string } | null {
+  const code = headers[BULK_STATUS];
+  if (typeof code !== 'string' || !/^\d{1,2}$/.test(code)) return null;
+  const raw = headers[BULK_DETAILS];
+  let details = '';
+  try {
+    details = typeof raw === 'string' ? decodeURIComponent(raw) : '';
+  } catch {
+    details = String(raw);
+  }
+  const reason = headers[REASON_METADATA_KEY];
+  return { code: Number(code) as grpc.status, details, ...(typeof reason === 'string' ? { reason } : {}) };
+}
+
+/**
+ * The worker's HTTP/2 connection for bulk sample streams (src/wire/bulk.ts), beside its gRPC
+ * channel to the same address: opened on first use, pinged every few seconds, and opened again
+ * after it closes or stops answering.
+ */
+export class BulkChannel {
+  private session: http2.ClientHttp2Session | null = null;
+
+  constructor(
+    private readonly address: string,
+    private readonly token: string,
+    private readonly sessionSecret: string,
+    private readonly ca?: Buffer,
+  ) {}
+
+  /** A sample stream; it opens its request with the lease of the first message written. */
+  stream(): BulkSampleCall {
+    return new BulkSampleCall((lease) => this.request(lease));
+  }
+
+  close(): void {
+    this.session?.close();
+    this.session = null;
+  }
+
+  private connection(): http2.ClientHttp2Session {
+    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
+    const session = http2.connect(authorityOf(this.address, this.ca !== undefined), {
+      ...(this.ca ? { ca: this.ca } : {}),
+      // Credits come back this way: a small window would do, but the default is no cost.
+      settings: { initialWindowSize: STREAM_WINDOW_BYTES },
+    });
+    session.on('error', () => undefined);
+    const keepalive = setInterval(() => {
+      const timeout = setTimeout(() => session.destroy(new Error('the coordinator stopped answering keepalive pings')), KEEPALIVE_MS);
+      timeout.unref();
+      if (!session.ping((err) => (err ? session.destroy(err) : clearTimeout(timeout)))) clearTimeout(timeout);
+    }, KEEPALIVE_MS);
+    keepalive.unref();
+    session.on('close', () => {
+      clearInterval(keepalive);
+      if (this.session === session) this.session = null;
+    });
+    this.session = session;
+    return session;
+  }
+
+  private request(lease: { actorId: string; shardId: number; fencingToken: number }): http2.ClientHttp2Stream {
+    return this.connection().request({
+      ':method': 'POST',
+      ':path': BULK_PATH,
+      'content-type': BULK_CONTENT_TYPE,
+      [TOKEN_METADATA_KEY]: this.token,
+      [SESSION_METADATA_KEY]: this.sessionSecret,
+      [BULK_ACTOR]: lease.actorId,
+      [BULK_SHARD]: String(lease.shardId),
+      [BULK_FENCING]: String(lease.fencingToken),
+    });
+  }
+}
+
+/**
+ * One bulk sample stream, used as the gRPC one was: write() SampleMessages (the first one names
+ * the lease and opens the request), 'data' with credit grants, 'drain', end(), cancel(); it ends
+ * with 'end', or 'error' carrying a ServiceError (status, details, refusal reason).
+ */
+export class BulkSampleCall extends EventEmitter {
+  private req: http2.ClientHttp2Stream | null = null;
+  private status: { code: grpc.status; details: string; reason?: string } | null = null;
+  private settled = false;
+
+  constructor(private readonly open: (lease: { actorId: string; shardId: number; fencingToken: number }) => http2.ClientHttp2Stream) {
+    super();
+  }
+
+  /** Sends a message's samples as one frame; `written` runs once its bytes have left (handed to HTTP/2). */
+  write(message: SampleMessage, written?: () => void): boolean {
+    // After the end nothing is sent, and nobody should wait for a 'drain' that will not come.
+    if (this.settled) return true;
+    if (!this.req) this.start(message);
+    if (message.samples.length === 0 || !this.req) {
+      if (written) process.nextTick(written);
+      return true;
+    }
+    const req = this.req;
+    const buffers = encodeBulkFrame(message.samples);
+    req.cork();
+    let ok = true;
+    buffers.forEach((buffer, i) => (ok = i === buffers.length - 1 && written ? req.write(buffer, () => written()) : req.write(buffer)));
+    req.uncork();
+    return ok;
+  }
+
+  end(): void {
+    this.req?.end();
+  }
+
+  cancel(): void {
+    if (this.settled) return;
+    this.req?.close(http2.constants.NGHTTP2_CANCEL);
+    this.settle(serviceError(grpc.status.CANCELLED, 'cancelled by the worker'));
+  }
+
+  private start(first: SampleMessage): void {
+    let req: http2.ClientHttp2Stream;
+    try {
+      req = this.open({ actorId: first.actorId, shardId: first.shardId, fencingToken: first.fencingToken });
+    } catch (err) {
+      process.nextTick(() => this.settle(serviceError(grpc.status.UNAVAILABLE, (err as Error).message)));
+      return;
+    }
+    this.req = req;
+    const credits = new CreditDecoder();
+    // A failed status ends the call at once, as a gRPC call's does: the worker stops sending.
+    const onStatus = (headers: http2.IncomingHttpHeaders): void => {
+      this.status ??= statusOf(headers);
+      if (!this.status || this.status.code === grpc.status.OK) return;
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      this.settle(serviceError(this.status.code, this.status.details, this.status.reason));
+    };
+    req.on('response', onStatus);
+    req.on('trailers', onStatus);
+    req.on('data', (chunk: Buffer) => {
+      for (const n of credits.push(chunk)) this.emit('data', { credits: n } satisfies CreditGrant);
+    });
+    req.on('drain', () => this.emit('drain'));
+    req.on('error', () => undefined);
+    req.on('close', () => {
+      const status = this.status;
+      if (!status) return this.settle(serviceError(grpc.status.UNAVAILABLE, `the sample stream closed without a status (HTTP/2 code ${req.rstCode ?? 'none'})`));
+      if (status.code === grpc.status.OK) return this.settle(null);
+      this.settle(serviceError(status.code, status.details, status.reason));
+    });
+  }
+
+  private settle(err: grpc.ServiceError | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (err) this.emit('error', err);
+    else this.emit('end');
+  }
+}
