@@ -19,6 +19,7 @@ import { runCli, startCli } from './support/cli.js';
 import { HetznerStandin } from './support/hetzner-standin.js';
 import { pidsWithEnv } from './support/sshd-host.js';
 import { freePort } from './support/free-port.js';
+import { streamAll, wireSample } from './support/coordinator.js';
 
 let root: string;
 let standin: HetznerStandin;
@@ -38,7 +39,7 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-test('the coordinator serves TLS with its certificate: a worker pinning it gets in, plain text and other certificates do not', async () => {
+test('the coordinator serves TLS with its certificate: a worker pinning it gets in (calls and bulk sample stream), plain text and other certificates do not', async () => {
   const state = join(root, 'state-tls');
   const cert = await ensureCoordinatorCertificate(state, '127.0.0.1');
   const other = await ensureCoordinatorCertificate(join(root, 'state-other'), '127.0.0.1');
@@ -60,6 +61,22 @@ test('the coordinator serves TLS with its certificate: a worker pinning it gets 
     await assert.rejects(register(plain), (err) => isStatus(err, grpc.status.UNAVAILABLE), 'plain text is not served on the TLS port');
     await assert.rejects(register(wrongCa), (err) => isStatus(err, grpc.status.UNAVAILABLE), 'a certificate other than the pinned one is refused');
     await assert.rejects(register(wrongToken), (err) => isStatus(err, grpc.status.UNAUTHENTICATED), 'TLS does not replace the worker token');
+    // The bulk sample stream goes over its own connection with the same pinning.
+    store.shards.add(['/data/tls.wat.gz']);
+    const lease = (await pinned.leaseShard({ actorId: 'direct-1' })).shard!;
+    const header = { actorId: 'direct-1', shardId: lease.shardId, fencingToken: lease.fencingToken };
+    await streamAll(pinned, header, [wireSample('over-tls')]);
+    const done = await pinned.completeShard({ ...header, samplesSent: 1, extraction: null, sourceErrors: [] });
+    assert.equal(done.kept, 1, 'the sample sent on the bulk stream over TLS was kept');
+    for (const [client, why] of [
+      [plain, 'plain text is not served on the TLS port'],
+      [wrongCa, 'a certificate other than the pinned one is refused'],
+    ] as const) {
+      const stream = client.streamSamples();
+      const ended = new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject));
+      stream.write({ ...header, samples: [] });
+      await assert.rejects(ended, (err) => isStatus(err, grpc.status.UNAVAILABLE), why);
+    }
   } finally {
     for (const c of [pinned, plain, wrongCa, wrongToken]) c.close();
     await coordinator.stop('test done');

@@ -1,5 +1,9 @@
 import { EventEmitter } from 'node:events';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import {
   BULK_ACTOR,
@@ -13,7 +17,6 @@ import {
   encodeBulkFrame,
 } from '../wire/bulk.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, type CreditGrant, type SampleMessage } from '../wire/contract.js';
-import { STREAM_WINDOW_BYTES } from '../wire/http2-windows.js';
 import { REASON_METADATA_KEY } from '../wire/reasons.js';
 
 /** As the gRPC channel's keepalive: a connection that stops answering pings fails its streams within seconds. */
@@ -73,13 +76,17 @@ export class BulkChannel {
 
   private connection(): http2.ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
+    // What this worker may send is set by the coordinator's windows (src/wire/http2-windows.ts).
     const session = http2.connect(authorityOf(this.address, this.ca !== undefined), {
-      ...(this.ca ? { ca: this.ca } : {}),
-      // Credits come back this way: a small window would do, but the default is no cost.
-      settings: { initialWindowSize: STREAM_WINDOW_BYTES },
+      createConnection: (url: URL) => this.socketTo(url),
+      // Node's default (10 MB, counting what is queued to send) resets streams mid-shard once a
+      // 16 MiB window's worth is in flight; credits bound what this worker queues (as grpc-js sets it).
+      maxSessionMemory: Number.MAX_SAFE_INTEGER,
     });
     session.on('error', () => undefined);
     const keepalive = setInterval(() => {
+      // A session closing or destroyed has its 'close' still to come: no ping on it (ping() would throw).
+      if (session.closed || session.destroyed) return;
       const timeout = setTimeout(() => session.destroy(new Error('the coordinator stopped answering keepalive pings')), KEEPALIVE_MS);
       timeout.unref();
       if (!session.ping((err) => (err ? session.destroy(err) : clearTimeout(timeout)))) clearTimeout(timeout);
@@ -91,6 +98,19 @@ export class BulkChannel {
     });
     this.session = session;
     return session;
+  }
+
+  /**
+   * The connection under the session: TLS with the pinned certificate as the only trusted root
+   * (as the gRPC channel's), and Nagle off, as grpc-js sets it, so that HTTP/2's small frames
+   * (window updates, acknowledgements) do not wait behind unacknowledged data.
+   */
+  private socketTo(url: URL): Duplex {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(url.port);
+    const socket = this.ca ? tls.connect({ host, port, ca: this.ca, ALPNProtocols: ['h2'], ...(isIP(host) ? {} : { servername: host }) }) : net.connect({ host, port });
+    socket.setNoDelay(true);
+    return socket;
   }
 
   private request(lease: { actorId: string; shardId: number; fencingToken: number }): http2.ClientHttp2Stream {
