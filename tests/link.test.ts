@@ -52,8 +52,16 @@ async function finish(run: Awaited<ReturnType<typeof startCoordinator>>, worker:
   const w = await worker.done;
   clearTimeout(timer);
   run.gpu.child.kill('SIGTERM');
+  // A hang detector, not a timing: the coordinator exits within seconds of SIGTERM, whatever its peers' links do.
+  let hung = false;
+  const stopTimer = setTimeout(() => {
+    hung = true;
+    run.gpu.child.kill('SIGKILL');
+  }, 60_000);
   const gpu = await run.gpu.done;
+  clearTimeout(stopTimer);
   assert.equal(w.code, 0, w.stderr.slice(-3000));
+  assert.ok(!hung, 'cah gpu did not exit within 60 s of SIGTERM');
   assert.equal(gpu.signal ?? gpu.code, 0, gpu.stderr.slice(-3000));
 }
 
@@ -110,6 +118,32 @@ test('a link cut while samples are streaming still ends with exact output', asyn
   }
   assert.ok(cuts >= 1, 'the link was cut mid-stream');
   assert.ok(proxy.accepted > 1, 'the worker dialed again after the cut');
+  await assertExactOutput(run.out);
+});
+
+test('a link that goes silent while samples are streaming (no reset, nothing relayed) is found dead by keepalives; the output is exact', async () => {
+  const run = await startCoordinator('stall');
+  const proxy = await DelayProxy.start({ targetPort: run.port, rttMs: 20, lifetimeMs: 240_000 });
+  let stalled = false;
+  try {
+    const worker = startCli(['worker', '--coordinator', proxy.address, '--exit-when-drained'], { env: { CAH_WORKER_TOKEN: run.token } });
+    // Once samples flow, every connection of the worker (its calls and its sample stream) goes silent.
+    const staller = (async () => {
+      while (!stalled && worker.child.exitCode === null) {
+        await sleep(20);
+        if (proxy.bytes.up > 60_000) {
+          proxy.stall();
+          stalled = true;
+        }
+      }
+    })();
+    await finish(run, worker);
+    await staller;
+  } finally {
+    await proxy.close();
+  }
+  assert.ok(stalled, 'the link went silent mid-stream');
+  assert.ok(proxy.accepted > 2, 'the worker dialed again once its connections were found dead');
   await assertExactOutput(run.out);
 });
 

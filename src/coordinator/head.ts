@@ -29,7 +29,7 @@ import type {
   SampleMessage,
 } from '../wire/contract.js';
 import { MAX_MESSAGE_BYTES } from '../wire/contract.js';
-import { RpcError, bindServer, connectionInjector, createGrpcServer, sessionOf, type CallContext, type CoordinatorHandlers, type TlsIdentity } from './service.js';
+import { RpcError, bindServer, connectionInjector, createGrpcServer, destroyConnections, sessionOf, type CallContext, type CoordinatorHandlers, type TlsIdentity } from './service.js';
 import { ShardAttempt } from './shard-attempt.js';
 import { CreditBudget, StaleLeaseError, serveSampleStream } from './sample-stream.js';
 import type { CoordinatorSettings } from './settings.js';
@@ -237,6 +237,7 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
           resolve();
         });
       });
+      destroyConnections(server);
     }
     this.emit('stopped');
   }

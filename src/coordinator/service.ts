@@ -2,7 +2,8 @@ import * as grpc from '@grpc/grpc-js';
 import { CahError } from '../errors.js';
 import { tokensEqual } from './credentials.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService, type CoordinatorServiceImplementation } from '../wire/contract.js';
-import { MAX_CONCURRENT_STREAMS, widenReceiveWindows } from '../wire/http2-windows.js';
+import type { Duplex } from 'node:stream';
+import { MAX_CONCURRENT_STREAMS, http2ServersOf, widenReceiveWindows } from '../wire/http2-windows.js';
 import { routeBulkStreams } from './bulk-stream.js';
 import { reasonMetadata, type RefusalReason } from '../wire/reasons.js';
 import type {
@@ -156,11 +157,37 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
 /** What each server built here serves on the bulk sample path (src/wire/bulk.ts). */
 const bulkRoutes = new WeakMap<grpc.Server, { token: string; serve: Parameters<typeof routeBulkStreams>[2] }>();
 
-/** After each bind or injector: wide receive windows, and the bulk sample path ahead of grpc-js. */
+/** Every connection each server built here has taken (TCP, TLS or a tunnel channel), until it closes. */
+const connections = new WeakMap<grpc.Server, Set<Duplex>>();
+const tracked = new WeakSet<object>();
+
+/** After each bind or injector: wide receive windows, the bulk sample path ahead of grpc-js, and its connections tracked. */
 function adaptHttp2Servers(server: grpc.Server): void {
   widenReceiveWindows(server);
   const route = bulkRoutes.get(server);
   if (route) routeBulkStreams(server, route.token, route.serve);
+  const open = connections.get(server) ?? new Set<Duplex>();
+  connections.set(server, open);
+  for (const h2server of http2ServersOf(server)) {
+    if (tracked.has(h2server)) continue;
+    tracked.add(h2server);
+    h2server.on('connection', (socket: Duplex) => {
+      open.add(socket);
+      socket.once('close', () => open.delete(socket));
+    });
+  }
+}
+
+/**
+ * Destroys what is left of `server`'s connections once it has shut down. grpc-js ends each one,
+ * which waits for the peer's own end: a worker whose link went silent (a NAT entry gone, a cable
+ * pulled) never sends it, and the coordinator would not exit until TCP gave up, minutes later.
+ */
+export function destroyConnections(server: grpc.Server): void {
+  const open = connections.get(server);
+  if (!open) return;
+  for (const socket of open) socket.destroy();
+  open.clear();
 }
 
 /** A certificate and key the coordinator serves TLS with (`--direct` swarms pin the certificate). */

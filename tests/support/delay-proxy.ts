@@ -24,10 +24,12 @@ interface Pair {
 /**
  * A userspace TCP proxy on 127.0.0.1 that delays every chunk by half the round trip in each
  * direction, for measuring and testing links with real latency on loopback. It can cut every
- * connection through it (a link failure), and refuse new ones while `blocked`.
+ * connection through it (a link failure), stall them (a blackholed link), and refuse new ones while `blocked`.
  */
 export class DelayProxy {
   private readonly pairs = new Set<Pair>();
+  /** The sockets of stalled connections, destroyed when the proxy closes. */
+  private readonly stalled = new Set<Socket>();
   private readonly lifetime: NodeJS.Timeout;
   /** While true, new connections are closed at once (the link is down). */
   blocked = false;
@@ -70,6 +72,23 @@ export class DelayProxy {
     this.opts = { ...this.opts, rttMs };
   }
 
+  /**
+   * Makes every connection through the proxy go silent without closing (a blackholed link: a NAT
+   * entry gone, a cable pulled): nothing more is relayed either way, and neither end is told. New
+   * connections are relayed as usual. Only keepalives find such a link dead.
+   */
+  stall(): void {
+    for (const pair of this.pairs) {
+      for (const socket of [pair.client, pair.upstream]) {
+        socket.removeAllListeners('data');
+        socket.removeAllListeners('end');
+        socket.on('data', () => undefined);
+        this.stalled.add(socket);
+      }
+    }
+    this.pairs.clear();
+  }
+
   /** Destroys every connection through the proxy now (both ends see a reset). */
   cut(): void {
     for (const pair of this.pairs) {
@@ -82,6 +101,8 @@ export class DelayProxy {
   async close(): Promise<void> {
     clearTimeout(this.lifetime);
     this.cut();
+    for (const socket of this.stalled) socket.destroy();
+    this.stalled.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
