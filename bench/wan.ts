@@ -62,14 +62,14 @@ export async function tcpThrough(rttMs: number | null): Promise<Rate> {
   }
 }
 
-/** The gRPC sample stream (credits, filter, tar on disk) from `senders` processes, each through its own proxy (null: dialing directly). */
+/** The sample stream (bulk HTTP/2, credits, filter, tar on disk) from `senders` processes, each through its own proxy (null: dialing directly). */
 export async function grpcThrough(rttMs: number | null, senders: number, pairs: number): Promise<{ rate: Rate; peakRssMb: number }> {
   const ingest = await startIngest(senders);
   const proxy = rttMs === null ? null : await startProxies(rttMs, ingest.port, senders);
   try {
     const addresses = Array.from({ length: senders }, (_, i) => `127.0.0.1:${proxy ? proxy.ports[i] : ingest.port}`);
     const { result: secs, peakMb } = await withPeakRss(() =>
-      senders === 1 ? senderSeconds(['grpc', addresses[0]!, String(pairs)]) : syncedSendersSeconds(addresses.map((a) => ['grpc', a, String(pairs)])),
+      senders === 1 ? senderSeconds(['bulk', addresses[0]!, String(pairs)]) : syncedSendersSeconds(addresses.map((a) => ['bulk', a, String(pairs)])),
     );
     if (ingest.store.shards.counts().done !== senders) throw new Error('not every bench shard was completed');
     return { rate: rate(senders * pairs, secs), peakRssMb: peakMb };
@@ -102,7 +102,7 @@ export async function sshThrough(rttMs: number, dir: string, index: number): Pro
   try {
     for (let i = 0; i < 200 && !link.isOpen; i++) await new Promise((r) => setTimeout(r, 50));
     if (!link.isOpen) throw new Error('the SSH tunnel did not open');
-    return rate(PAIRS, await senderSeconds(['grpc', `${address}:${tunnelPort}`, String(PAIRS)]));
+    return rate(PAIRS, await senderSeconds(['bulk', `${address}:${tunnelPort}`, String(PAIRS)]));
   } finally {
     await link.close();
     await proxy.close();
@@ -197,7 +197,7 @@ export async function benchWan(): Promise<BenchResult[]> {
       if (rtt === 0) Object.assign(atZero, { grpc, tcp });
       rows.push(
         ratioRow(
-          `gRPC sample stream, 1 worker, ${rtt} ms RTT`,
+          `sample stream (bulk HTTP/2), 1 worker, ${rtt} ms RTT`,
           grpc!.mbPerSec,
           'MB/s',
           'raw TCP through the same proxy',
@@ -212,13 +212,13 @@ export async function benchWan(): Promise<BenchResult[]> {
         const hop = (through: Rate, base: Rate): string => `${((through.mbPerSec / base.mbPerSec) * 100).toFixed(0)}%`;
         rows.push(
           ratioRow(
-            'gRPC sample stream, 1 worker, 30 ms RTT vs 0 ms through the same proxy',
+            'sample stream (bulk HTTP/2), 1 worker, 30 ms RTT vs 0 ms through the same proxy',
             grpc!.pairsPerSec,
             'pairs/s',
             'the same sender through the proxy at 0 ms',
             atZero.grpc!.pairsPerSec,
             0.8,
-            `dialing directly: ${direct!.pairsPerSec.toFixed(0)} pairs/s (${direct!.mbPerSec.toFixed(1)} MB/s); the 0 ms proxy hop alone leaves gRPC ${hop(atZero.grpc!, direct!)} and raw TCP ${hop(atZero.tcp!, tcpDirect!)} of their direct rates (raw TCP direct ${tcpDirect!.mbPerSec.toFixed(0)} MB/s)`,
+            `dialing directly: ${direct!.pairsPerSec.toFixed(0)} pairs/s (${direct!.mbPerSec.toFixed(1)} MB/s); the 0 ms proxy hop alone leaves the stream ${hop(atZero.grpc!, direct!)} and raw TCP ${hop(atZero.tcp!, tcpDirect!)} of their direct rates (raw TCP direct ${tcpDirect!.mbPerSec.toFixed(0)} MB/s)`,
           ),
         );
       }
@@ -231,7 +231,7 @@ export async function benchWan(): Promise<BenchResult[]> {
             'raw TCP through the same proxy',
             tcp!.mbPerSec,
             rtt === 30 ? 0.5 : null,
-            `${ssh.pairsPerSec.toFixed(0)} pairs/s; gRPC inside the tunnel`,
+            `${ssh.pairsPerSec.toFixed(0)} pairs/s; the sample stream inside the tunnel`,
           ),
         );
       }

@@ -17,7 +17,7 @@ async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
   return parquetReadObjects({ file: await asyncBufferFromFile(join(outDir, parquet)) });
 }
 
-test('corpus/grpc: hostile keys (NUL, path, dot, too long, upper case) and unknown statuses fail those samples, not the shard', async () => {
+test('corpus/stream: hostile keys (NUL, path, dot, too long, upper case) and unknown statuses fail those samples, not the shard', async () => {
   const c = await startTestCoordinator();
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
@@ -43,7 +43,7 @@ test('corpus/grpc: hostile keys (NUL, path, dot, too long, upper case) and unkno
   }
 });
 
-test('corpus/grpc: a worker sending more samples than its credits is refused (RESOURCE_EXHAUSTED)', async () => {
+test('corpus/stream: a worker sending more samples than its credits is refused (RESOURCE_EXHAUSTED)', async () => {
   const c = await startTestCoordinator({ settings: { creditWindow: 4 } });
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
@@ -120,7 +120,7 @@ for (const { imageBytes, sent, path } of [
   });
 }
 
-test('corpus/grpc: a stream that opens while the swarm\'s byte budget is full waits, and resumes once the filter catches up; both shards commit exactly', async () => {
+test('corpus/stream: a stream that opens while the swarm\'s byte budget is full waits, and resumes once the filter catches up; both shards commit exactly', async () => {
   const stuck = stuckFilter();
   const imageBytes = 1024 * 1024;
   // A swarm budget of 6 MiB, below one stream's own bound: the first worker fills it alone.
@@ -168,7 +168,7 @@ test('corpus/grpc: a stream that opens while the swarm\'s byte budget is full wa
   }
 });
 
-test('corpus/grpc: the parquet buffer is bounded by bytes, not only rows (long strings flush early)', async () => {
+test('corpus/stream: the parquet buffer is bounded by bytes, not only rows (long strings flush early)', async () => {
   const out = mkdtempSync(join(tmpdir(), 'cah-hostile-parquet-'));
   try {
     const writer = await ShardWriter.open({ outDir: out, shardNumber: 1, attemptTag: 't1' });

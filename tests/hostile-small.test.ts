@@ -32,7 +32,7 @@ test('corpus/warc: a Content-Length that is not a decimal count (0x10, 1e1, …)
   }
 });
 
-test('corpus/grpc: credentials in image and page URLs never reach the parquet or the tar', async () => {
+test('corpus/stream: credentials in image and page URLs never reach the parquet or the tar', async () => {
   assert.equal(storedUrl('http://user:secret@example.test/a.jpg?q=1'), 'http://example.test/a.jpg?q=1');
   assert.equal(storedUrl('http://example.test/@me.jpg'), 'http://example.test/@me.jpg', 'an @ in the path is kept as written');
   const c = await startTestCoordinator();
