@@ -198,7 +198,7 @@ export async function benchLoad(): Promise<BenchResult[]> {
       ratio: hundred.leaseMsP50 / ten.leaseMsP50,
       target: '<= 1.2x (within 20%)',
       met: hundred.leaseMsP50 <= 1.2 * ten.leaseMsP50,
-      notes: `p95 ${hundred.leaseMsP95.toFixed(0)} vs ${ten.leaseMsP95.toFixed(0)} ms; the head ingests on the event loop that answers leases, saturated at 100 workers (client-bound at 10): pacing the sample work per turn did not help (bench/RESULTS.md notes); a loop of their own for the control calls (samples on a second connection, served by an ingest thread or process) is the remedy not yet built`,
+      notes: `p95 ${hundred.leaseMsP95.toFixed(0)} vs ${ten.leaseMsP95.toFixed(0)} ms; measured in the clients, 50 to a process, whose own loops add to it; at 100 workers the 2 cores run the coordinator and two busy client processes: even an idle coordinator answers 1.25–1.4x slower there (a probe's leases, bench/RESULTS.md notes), and neither pacing the sample work per turn nor an ingest thread for the streams brought the loaded one within 20%`,
     },
   ];
 }
