@@ -134,6 +134,26 @@ test('corpus/bulk: an image length past the bound is refused from its prefix (RE
   });
 });
 
+test('corpus/bulk: a request that ends with its headers (no body) still gets its lease checked: a stale one is not answered OK', async () => {
+  await withLease(async (c, lease) => {
+    const session = http2.connect(`http://${c.address}`);
+    session.on('error', () => undefined);
+    try {
+      const req = session.request({ ':method': 'POST', ':path': BULK_PATH, 'content-type': BULK_CONTENT_TYPE, ...leaseHeaders({ ...lease, fencingToken: lease.fencingToken + 1 }) }, { endStream: true });
+      req.on('error', () => undefined);
+      let status: string | undefined;
+      const take = (h: http2.IncomingHttpHeaders): void => void (typeof h[BULK_STATUS] === 'string' && (status = h[BULK_STATUS] as string));
+      req.on('response', take).on('trailers', take).resume();
+      await new Promise<void>((resolve) => req.on('close', resolve));
+      assert.equal(status, String(grpc.status.FAILED_PRECONDITION));
+      const fresh = await rawBulk(c.address, leaseHeaders(lease), []);
+      assert.equal(fresh.status, String(grpc.status.OK), 'the same request with the current lease ends OK');
+    } finally {
+      session.close();
+    }
+  });
+});
+
 test('corpus/bulk: a stale fencing token gets FAILED_PRECONDITION with the stale-lease reason, through the worker\'s own client', async () => {
   await withLease(async (_c, lease, client) => {
     const stream = client.streamSamples();
@@ -142,4 +162,38 @@ test('corpus/bulk: a stale fencing token gets FAILED_PRECONDITION with the stale
     stream.end();
     await assert.rejects(ended, (err: unknown) => isStatus(err, grpc.status.FAILED_PRECONDITION) && refusalReason(err) === 'stale-lease');
   });
+});
+
+test('the worker\'s bulk call: a status outside gRPC\'s codes reads as UNKNOWN, a coordinator without the bulk path as its gRPC status, and an end before any write settles', async () => {
+  const answers: http2.OutgoingHttpHeaders[] = [
+    { ':status': 200, [BULK_STATUS]: '99', [BULK_DETAILS]: 'odd' },
+    // What grpc-js answers for a path it does not serve (a coordinator of an earlier version).
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpc.status.UNIMPLEMENTED), 'grpc-message': 'Received a request for an unknown method' },
+  ];
+  let next = 0;
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => undefined);
+    stream.respond(answers[next++ % answers.length]!, { endStream: true });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const client = new CoordinatorClient(address, TEST_TOKEN);
+  const outcome = async (write: boolean): Promise<unknown> => {
+    const call = client.streamSamples();
+    const ended = new Promise<unknown>((resolve) => call.on('end', () => resolve('end')).on('error', resolve));
+    if (write) call.write({ actorId: 'a', shardId: 1, fencingToken: 1, samples: [] });
+    call.end();
+    return ended;
+  };
+  try {
+    assert.ok(isStatus(await outcome(true), grpc.status.UNKNOWN), 'code 99');
+    const old = await outcome(true);
+    assert.ok(isStatus(old, grpc.status.UNIMPLEMENTED), 'grpc-status of a coordinator without the path');
+    assert.match((old as Error).message, /unknown method/);
+    assert.equal(await outcome(false), 'end', 'nothing written, nothing to send');
+  } finally {
+    client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });

@@ -72,14 +72,18 @@ function stuckFilter(): { filter: PairFilter; release: () => void } {
   return { filter, release };
 }
 
-for (const { imageBytes, sent, path } of [
+for (const sample of [
   { imageBytes: 1024 * 1024, sent: 160, path: 'bulk' },
   { imageBytes: 1024 * 1024, sent: 160, path: 'grpc' },
   // Few big messages: a paused stream must not decode ahead a buffer's worth of them (16 by default).
   { imageBytes: 8 * 1024 * 1024, sent: 24, path: 'bulk' },
   { imageBytes: 8 * 1024 * 1024, sent: 24, path: 'grpc' },
-] as const) {
-  test(`corpus/${path}: a worker sending ${imageBytes >> 20} MiB images faster than they are filtered is read only up to the byte bound, whatever its credits`, async () => {
+  // The bytes may sit in the text as well: a 1 MiB caption with a tiny image counts as much.
+  { imageBytes: 1024 * 1024, sent: 160, path: 'bulk', inCaption: true },
+] as const satisfies readonly { imageBytes: number; sent: number; path: string; inCaption?: boolean }[]) {
+  const { imageBytes, sent, path } = sample;
+  const inCaption = 'inCaption' in sample && sample.inCaption;
+  test(`corpus/${path}: a worker sending ${imageBytes >> 20} MiB ${inCaption ? 'captions' : 'images'} faster than they are filtered is read only up to the byte bound, whatever its credits`, async () => {
     const stuck = stuckFilter();
     const c = await startTestCoordinator({ filter: stuck.filter, settings: { creditWindow: 512, creditBudget: 1024 } });
     const client = new CoordinatorClient(c.address, TEST_TOKEN);
@@ -92,11 +96,14 @@ for (const { imageBytes, sent, path } of [
       const granted = new Promise<number>((resolve) => stream.once('data', (g: { credits: number }) => resolve(g.credits)));
       stream.write({ actorId, shardId, fencingToken, samples: [] });
       const credits = await granted;
-      const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(imageBytes - 3, 7)]);
+      const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(inCaption ? 16 : imageBytes - 3, 7)]);
+      // Under the frame's 1 MiB metadata bound, and counted as the bytes it is.
+      const caption = inCaption ? 'c'.repeat(imageBytes - 48 * 1024) : 'a caption';
+      const unit = inCaption ? caption.length : imageBytes;
       assert.ok(credits >= sent, `the worker holds ${credits} credits: enough for all ${sent} images`);
       // What the worker could hand over: written once HTTP/2 flow control let the bytes go.
       let written = 0;
-      for (let i = 0; i < sent; i++) stream.write({ actorId, shardId, fencingToken, samples: [wireSample(`big${i}`, { jpeg })] }, () => written++);
+      for (let i = 0; i < sent; i++) stream.write({ actorId, shardId, fencingToken, samples: [wireSample(`big${i}`, { jpeg, caption })] }, () => written++);
       // Wait until the coordinator stops taking more (its count is still for a whole second).
       let received = -1;
       for (let still = 0, i = 0; still < 10 && i < 300; i++) {
@@ -104,12 +111,12 @@ for (const { imageBytes, sent, path } of [
         still = c.stage.queueDepth === received ? still + 1 : 0;
         received = c.stage.queueDepth;
       }
-      const bound = STREAM_BYTES_IN_FLIGHT / imageBytes;
+      const bound = Math.floor(STREAM_BYTES_IN_FLIGHT / unit);
       assert.ok(received >= bound / 2, `it read up to its bound (${received} images)`);
       // The bound, the message that crossed it, one buffered and one being decoded.
       assert.ok(received <= bound + 3, `${received} of ${sent} images of ${imageBytes >> 20} MiB read with the filter stuck (bound ${bound})`);
       // Taken off the wire: those read, one decoded ahead, and what the stream's HTTP/2 window holds unread.
-      const window = STREAM_WINDOW_BYTES / imageBytes;
+      const window = Math.floor(STREAM_WINDOW_BYTES / unit);
       assert.ok(written <= bound + window + 4, `${written} of ${sent} images left the worker (bound ${bound}, window ${window})`);
     } finally {
       stuck.release();

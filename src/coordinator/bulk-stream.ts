@@ -70,21 +70,18 @@ export class BulkSampleStream extends EventEmitter {
     super();
     this.metadata.set(SESSION_METADATA_KEY, session);
     stream.respond({ ':status': 200, 'content-type': BULK_CONTENT_TYPE }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => {
-      stream.sendTrailers(this.trailers);
-      if (this.trailers[BULK_STATUS] === String(grpc.status.OK)) return;
-      // A failed stream whose worker may still be sending: what arrives is dropped unread, and the
-      // stream is reset once the worker had time to read the status (a reset sent at once can
-      // overtake the trailers).
-      stream.resume();
-      setTimeout(() => stream.close(h2.NGHTTP2_NO_ERROR), FAILED_STREAM_GRACE_MS).unref();
-    });
+    stream.on('wantTrailers', () => stream.sendTrailers(this.trailers));
     this.on('error', (err: { code?: grpc.status; details?: string; metadata?: grpc.Metadata }) => {
       if (this.finished) return;
       this.finished = true;
       const reason = err.metadata?.get(REASON_METADATA_KEY)[0];
       this.trailers = statusTrailers(err.code ?? grpc.status.INTERNAL, err.details ?? 'sample stream failed', typeof reason === 'string' ? reason : undefined);
       stream.end();
+      // The worker may still be sending: what arrives is dropped unread, and the stream is reset
+      // once the worker had time to read the status (a reset sent at once can overtake the
+      // trailers), or at the latest then if the trailers cannot go out (a worker that opened no window).
+      stream.resume();
+      setTimeout(() => stream.close(h2.NGHTTP2_NO_ERROR), FAILED_STREAM_GRACE_MS).unref();
     });
     stream.on('data', (chunk: Buffer) => {
       if (this.finished) return;

@@ -14,7 +14,7 @@ const CREDIT_BATCH = 8;
 /** The smallest share a stream gets, however many streams there are: every worker keeps moving. */
 const MIN_SHARE = 8;
 /**
- * Image bytes one stream may have received and not yet filtered and written. Credits count
+ * Bytes (images and text) one stream may have received and not yet filtered and written. Credits count
  * samples, not bytes: past this the stream stops reading, so HTTP/2 flow control holds the worker
  * back whatever the size of what it sends (a broken or hostile worker with 512 credits of 10 MB
  * images would otherwise be read in full).
@@ -197,29 +197,46 @@ export function serveSampleStream(
         (err: Error) => fail(err),
       );
     }
-    holdBytes(message.samples.reduce((n, sample) => n + sample.jpeg.length, 0));
+    holdBytes(message.samples.reduce((n, sample) => n + sampleBytes(sample), 0));
     for (const sample of message.samples) {
       outstanding++;
+      const bytes = sampleBytes(sample);
       attempt
         .then((a) => a.accept(sample))
         .then(
           () => {
             outstanding--;
-            releaseBytes(sample.jpeg.length);
+            releaseBytes(bytes);
             grant();
           },
-          () => releaseBytes(sample.jpeg.length),
+          () => releaseBytes(bytes),
         );
     }
   });
   stream.on('end', () => {
-    if (!ended) {
-      finish();
-      stream.end();
-    }
+    if (ended) return;
+    // A stream that ends before its lease was checked ends with the check's answer, not OK.
+    const settled = attempt ?? Promise.resolve(null);
+    settled.then(
+      () => {
+        if (ended) return;
+        finish();
+        stream.end();
+      },
+      () => undefined,
+    );
   });
   stream.on('error', finish);
   stream.on('cancelled', finish);
+}
+
+/**
+ * What a sample holds in the coordinator's memory until it is filtered and written: its image and
+ * its text fields (a caption can be as large as an image; counting only images let 512 credits of
+ * 1 MiB captions past the byte bound).
+ */
+function sampleBytes(sample: SampleMessage['samples'][number]): number {
+  return sample.jpeg.length + sample.key.length + sample.url.length + sample.caption.length + sample.pageUrl.length + sample.license.length + sample.errorMessage.length + sample.exif.length + sample.sha256.length + sample.status.length;
 }
 
 /** A stream's samples name a lease that is no longer current (FAILED_PRECONDITION to the worker). */

@@ -52,6 +52,9 @@ function sampleCodec(): { encode: (m: SampleMessage) => Buffer; decode: (b: Buff
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Chunks smaller than this are copied into a shared block (BulkFrameDecoder.append). */
+const SMALL_CHUNK_BYTES = 1024;
+const SMALL_BLOCK_BYTES = 64 * 1024;
 
 /**
  * The buffers of one frame, in order, for a writev: the images are the caller's own buffers, not
@@ -84,8 +87,14 @@ export function encodeCredits(credits: number): Buffer {
  * ever assembled, and every length is checked before it is buffered.
  */
 export class BulkFrameDecoder {
+  /** Chunks not yet consumed, from `head` on (an index, not shift(): a peer can send 1-byte DATA frames). */
   private chunks: Buffer[] = [];
+  private head = 0;
   private buffered = 0;
+  /** The block small chunks are copied into, its bytes used, and its view's index in `chunks`. */
+  private block: Buffer | null = null;
+  private blockUsed = 0;
+  private blockIndex = -1;
   /** The frame being read: its metadata once decoded, the images read so far and their bytes. */
   private frame: { samples: WireSample[]; next: number; bytes: number } | null = null;
   private readonly codec = sampleCodec();
@@ -100,10 +109,7 @@ export class BulkFrameDecoder {
 
   /** Adds a chunk; returns the frames it completes (each a batch of samples with their images). */
   push(chunk: Buffer): WireSample[][] {
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
-    }
+    if (chunk.length > 0) this.append(chunk);
     const done: WireSample[][] = [];
     for (;;) {
       if (!this.frame) {
@@ -113,6 +119,8 @@ export class BulkFrameDecoder {
         const count = head.readUInt32BE(4);
         if (metaLength > MAX_BULK_METADATA_BYTES) throw new BulkFrameError(`frame metadata of ${metaLength} bytes (at most ${MAX_BULK_METADATA_BYTES})`, grpc.status.RESOURCE_EXHAUSTED);
         if (count > MAX_BULK_SAMPLES) throw new BulkFrameError(`frame of ${count} samples (at most ${MAX_BULK_SAMPLES})`, grpc.status.RESOURCE_EXHAUSTED);
+        // An empty frame would cost a decode and need no credit: a peer could send millions.
+        if (count === 0) throw new BulkFrameError('frame of 0 samples');
         if (this.buffered < 8 + metaLength) break;
         this.take(8);
         const samples = this.decodeMetadata(this.take(metaLength));
@@ -139,6 +147,31 @@ export class BulkFrameDecoder {
     return done;
   }
 
+  /**
+   * Buffers a chunk. Small ones (a peer may send 1-byte DATA frames, each its own Buffer object,
+   * ~100 bytes of heap) are copied into a shared 64 KiB block, so what is held stays about the
+   * bytes received rather than a hundred times that.
+   */
+  private append(chunk: Buffer): void {
+    this.buffered += chunk.length;
+    if (chunk.length >= SMALL_CHUNK_BYTES) {
+      this.block = null;
+      this.chunks.push(chunk);
+      return;
+    }
+    const last = this.chunks.length - 1;
+    if (!this.block || this.blockIndex !== last || last < this.head || this.blockUsed + chunk.length > this.block.length) {
+      this.block = Buffer.allocUnsafe(SMALL_BLOCK_BYTES);
+      this.blockUsed = 0;
+      this.chunks.push(this.block.subarray(0, 0));
+      this.blockIndex = this.chunks.length - 1;
+    }
+    chunk.copy(this.block, this.blockUsed);
+    this.blockUsed += chunk.length;
+    const view = this.chunks[this.blockIndex]!;
+    this.chunks[this.blockIndex] = this.block.subarray(view.byteOffset - this.block.byteOffset, this.blockUsed);
+  }
+
   /** True when the body ended on a frame boundary. */
   get atBoundary(): boolean {
     return this.frame === null && this.buffered === 0;
@@ -152,11 +185,13 @@ export class BulkFrameDecoder {
     }
   }
 
-  /** The next `n` buffered bytes without consuming them (n ≤ 8: a copy is cheap). */
+  /** The next `n` buffered bytes (n ≤ 8) without consuming them: only the chunks holding them are read. */
   private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
+    const first = this.chunks[this.head]!;
     if (first.length >= n) return first;
-    return Buffer.concat(this.chunks, Math.min(this.buffered, Math.max(n, 8))).subarray(0, n);
+    const out = Buffer.allocUnsafe(n);
+    for (let i = this.head, filled = 0; filled < n; i++) filled += this.chunks[i]!.copy(out, filled, 0, n - filled);
+    return out;
   }
 
   /** Consumes `n` bytes into a buffer of their own. */
@@ -164,14 +199,23 @@ export class BulkFrameDecoder {
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const chunk = this.chunks[0]!;
+      const chunk = this.chunks[this.head]!;
       const used = Math.min(chunk.length, n - filled);
       chunk.copy(out, filled, 0, used);
       filled += used;
-      if (used === chunk.length) this.chunks.shift();
-      else this.chunks[0] = chunk.subarray(used);
+      if (used === chunk.length) this.head++;
+      else this.chunks[this.head] = chunk.subarray(used);
     }
     this.buffered -= n;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+      this.block = null;
+    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+      this.block = null;
+    }
     return out;
   }
 }

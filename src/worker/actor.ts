@@ -323,9 +323,10 @@ export class WorkerActor {
     closed.catch(() => undefined);
     const header = { actorId: this.actorId, shardId: shard.shardId, fencingToken: shard.fencingToken };
     call.write({ ...header, samples: [] });
+    // A stream that fails while the batcher waits for room never drains: the wait ends with it too.
     const batcher = new SampleBatcher(
       (batch) => call.write({ ...header, samples: batch }),
-      () => new Promise<void>((resolve) => call.once('drain', resolve)),
+      () => Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), closed.catch(() => undefined)]),
     );
     let sent = 0;
     try {

@@ -35,7 +35,15 @@ function serviceError(code: grpc.status, details: string, reason?: string): grpc
   return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
 }
 
+/**
+ * The status a response or its trailers carry: the bulk stream's, or grpc-js's own (a coordinator
+ * of an earlier version answers this path UNIMPLEMENTED). A code outside gRPC's is UNKNOWN.
+ */
 function statusOf(headers: http2.IncomingHttpHeaders): { code: grpc.status; details: string; reason?: string } | null {
+  const grpcStatus = headers['grpc-status'];
+  if (headers[BULK_STATUS] === undefined && typeof grpcStatus === 'string') {
+    return { code: knownCode(grpcStatus), details: `the coordinator answered the bulk sample stream: ${String(headers['grpc-message'] ?? '')}` };
+  }
   const code = headers[BULK_STATUS];
   if (typeof code !== 'string' || !/^\d{1,2}$/.test(code)) return null;
   const raw = headers[BULK_DETAILS];
@@ -46,7 +54,12 @@ function statusOf(headers: http2.IncomingHttpHeaders): { code: grpc.status; deta
     details = String(raw);
   }
   const reason = headers[REASON_METADATA_KEY];
-  return { code: Number(code) as grpc.status, details, ...(typeof reason === 'string' ? { reason } : {}) };
+  return { code: knownCode(code), details, ...(typeof reason === 'string' ? { reason } : {}) };
+}
+
+function knownCode(value: string): grpc.status {
+  const code = Number(value);
+  return Number.isInteger(code) && code >= 0 && code <= grpc.status.UNAUTHENTICATED ? (code as grpc.status) : grpc.status.UNKNOWN;
 }
 
 /**
@@ -160,7 +173,9 @@ export class BulkSampleCall extends EventEmitter {
   }
 
   end(): void {
-    this.req?.end();
+    // A stream ended before anything was written has nothing to send: it ends as it is.
+    if (!this.req) process.nextTick(() => this.settle(null));
+    else this.req.end();
   }
 
   cancel(): void {
