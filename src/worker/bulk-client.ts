@@ -92,8 +92,8 @@ export class BulkChannel {
     // What this worker may send is set by the coordinator's windows (src/wire/http2-windows.ts).
     const session = http2.connect(authorityOf(this.address, this.ca !== undefined), {
       createConnection: (url: URL) => this.socketTo(url),
-      // Node's default (10 MB, counting what is queued to send) resets streams mid-shard once a
-      // 16 MiB window's worth is in flight; credits bound what this worker queues (as grpc-js sets it).
+      // Node's default (10 MB) counts what is queued to send, and a 16 MiB window lets more than
+      // that be queued; credits bound what this worker queues, so none, as grpc-js sets it.
       maxSessionMemory: Number.MAX_SAFE_INTEGER,
     });
     session.on('error', () => undefined);
@@ -207,10 +207,11 @@ export class BulkSampleCall extends EventEmitter {
       for (const n of credits.push(chunk)) this.emit('data', { credits: n } satisfies CreditGrant);
     });
     req.on('drain', () => this.emit('drain'));
-    req.on('error', () => undefined);
+    let failure = '';
+    req.on('error', (err: Error) => (failure ||= `: ${err.message}`));
     req.on('close', () => {
       const status = this.status;
-      if (!status) return this.settle(serviceError(grpc.status.UNAVAILABLE, `the sample stream closed without a status (HTTP/2 code ${req.rstCode ?? 'none'})`));
+      if (!status) return this.settle(serviceError(grpc.status.UNAVAILABLE, `the sample stream closed without a status (HTTP/2 code ${req.rstCode ?? 'none'})${failure}`));
       if (status.code === grpc.status.OK) return this.settle(null);
       this.settle(serviceError(status.code, status.details, status.reason));
     });
