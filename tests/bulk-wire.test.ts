@@ -5,23 +5,12 @@ import * as grpc from '@grpc/grpc-js';
 import { BulkFrameDecoder, BulkFrameError, CreditDecoder, MAX_BULK_METADATA_BYTES, MAX_BULK_SAMPLES, encodeBulkFrame, encodeCredits } from '../src/wire/bulk.js';
 import type { WireSample } from '../src/wire/contract.js';
 import { wireSample } from './support/coordinator.js';
+import { chunked } from './support/chunks.js';
 
 /** The bulk sample stream's framing (src/wire/bulk.ts): what the worker writes is what the coordinator reads, however the bytes are cut. */
 
 const SEED = 20261202;
 
-/** Cuts `bytes` at the given points (frames and images straddle chunks). */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const p of points) {
-    if (p > at) out.push(bytes.subarray(at, p));
-    at = Math.max(at, p);
-  }
-  if (at < bytes.length) out.push(bytes.subarray(at));
-  return out;
-}
 
 const sampleArb = fc.record({
   name: fc.string({ minLength: 1, maxLength: 12 }),

@@ -6,6 +6,7 @@ import { extractCandidates, newExtractionCounts } from '../src/warc/extract.js';
 import { readWarcRecords } from '../src/warc/reader.js';
 import { watPageImages } from '../src/warc/wat-page.js';
 import { watMetadataRecord, type WatPage } from '../src/warc/wat-writer.js';
+import { chunked } from './support/chunks.js';
 
 /**
  * Property-based fuzzing (fast-check) of the WARC/WAT reader, the WAT page parser and the URL
@@ -22,18 +23,6 @@ async function readAll(chunks: Buffer[]): Promise<{ records: number; errors: num
   return { records, errors };
 }
 
-/** Splits `bytes` into chunks at the given cut points (records straddle chunk boundaries). */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let at = 0;
-  for (const p of points) {
-    if (p > at) out.push(bytes.subarray(at, p));
-    at = Math.max(at, p);
-  }
-  if (at < bytes.length) out.push(bytes.subarray(at));
-  return out;
-}
 
 const urlish = fc.oneof(
   fc.webUrl({ withFragments: true, withQueryParameters: true }),

@@ -4,14 +4,13 @@ import * as grpc from '@grpc/grpc-js';
 import {
   BULK_ACTOR,
   BULK_CONTENT_TYPE,
-  BULK_DETAILS,
   BULK_FENCING,
   BULK_PATH,
   BULK_SHARD,
-  BULK_STATUS,
   BulkFrameDecoder,
   BulkFrameError,
   encodeCredits,
+  statusHeaders,
 } from '../wire/bulk.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, type CreditGrant, type SampleMessage } from '../wire/contract.js';
 import { http2ServersOf } from '../wire/http2-windows.js';
@@ -28,17 +27,10 @@ function header(headers: IncomingHttpHeaders, name: string): string {
   return typeof value === 'string' ? value : '';
 }
 
-function statusTrailers(code: grpc.status, details: string, reason?: string): Trailers {
-  // HTTP/2 header values cannot carry control characters; details are one line already.
-  const out: Trailers = { [BULK_STATUS]: String(code), [BULK_DETAILS]: encodeURIComponent(details.slice(0, 1024)) };
-  if (reason) out[REASON_METADATA_KEY] = reason;
-  return out;
-}
-
 /** Ends a request without reading its body: the answer is in the response headers (as a gRPC "trailers-only" reply). */
 function refuse(stream: ServerHttp2Stream, code: grpc.status, details: string): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ ':status': 200, 'content-type': BULK_CONTENT_TYPE, ...statusTrailers(code, details) }, { endStream: true });
+  stream.respond({ ':status': 200, 'content-type': BULK_CONTENT_TYPE, ...statusHeaders({ code, details }) }, { endStream: true });
   // NO_ERROR after the response: the worker stops sending what the coordinator will not read.
   stream.close(h2.NGHTTP2_NO_ERROR);
 }
@@ -59,7 +51,7 @@ function idOf(value: string): number | null {
 export class BulkSampleStream extends EventEmitter {
   readonly metadata = new grpc.Metadata();
   private readonly decoder = new BulkFrameDecoder();
-  private trailers: Trailers = statusTrailers(grpc.status.OK, '');
+  private trailers: Trailers = statusHeaders({ code: grpc.status.OK, details: '' });
   private finished = false;
 
   constructor(
@@ -75,7 +67,7 @@ export class BulkSampleStream extends EventEmitter {
       if (this.finished) return;
       this.finished = true;
       const reason = err.metadata?.get(REASON_METADATA_KEY)[0];
-      this.trailers = statusTrailers(err.code ?? grpc.status.INTERNAL, err.details ?? 'sample stream failed', typeof reason === 'string' ? reason : undefined);
+      this.trailers = statusHeaders({ code: err.code ?? grpc.status.INTERNAL, details: err.details ?? 'sample stream failed', ...(typeof reason === 'string' ? { reason } : {}) });
       stream.end();
       // The worker may still be sending: what arrives is dropped unread, and the stream is reset
       // once the worker had time to read the status (a reset sent at once can overtake the

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
+import type { IncomingHttpHeaders } from 'node:http2';
 import { CahError } from '../errors.js';
 import { MAX_MESSAGE_BYTES, coordinatorService, type SampleMessage, type WireSample } from './contract.js';
+import { REASON_METADATA_KEY } from './reasons.js';
 
 /**
  * The bulk sample stream: how a worker's images reach the coordinator. A plain HTTP/2 request on
@@ -73,6 +75,48 @@ export function encodeBulkFrame(samples: WireSample[]): Buffer[] {
     if (sample.jpeg.length > 0) out.push(sample.jpeg);
   }
   return out;
+}
+
+/** How a bulk stream ends: a gRPC status code, its details and, for a refusal, its declared reason (src/wire/reasons.ts). */
+export interface BulkStatus {
+  code: grpc.status;
+  details: string;
+  reason?: string;
+}
+
+/** The response headers or trailers carrying `status` (details URI-encoded: header values cannot hold control characters). */
+export function statusHeaders(status: BulkStatus): Record<string, string> {
+  const out: Record<string, string> = { [BULK_STATUS]: String(status.code), [BULK_DETAILS]: encodeURIComponent(status.details.slice(0, 1024)) };
+  if (status.reason) out[REASON_METADATA_KEY] = status.reason;
+  return out;
+}
+
+/**
+ * The status response headers or trailers carry: the bulk stream's, or grpc-js's own (a coordinator
+ * of an earlier version answers this path UNIMPLEMENTED); null when they carry none. A code outside
+ * gRPC's is UNKNOWN.
+ */
+export function statusOf(headers: IncomingHttpHeaders): BulkStatus | null {
+  const grpcStatus = headers['grpc-status'];
+  if (headers[BULK_STATUS] === undefined && typeof grpcStatus === 'string') {
+    return { code: knownCode(grpcStatus), details: `the coordinator answered the bulk sample stream: ${String(headers['grpc-message'] ?? '')}` };
+  }
+  const code = headers[BULK_STATUS];
+  if (typeof code !== 'string' || !/^\d{1,2}$/.test(code)) return null;
+  const raw = headers[BULK_DETAILS];
+  let details = '';
+  try {
+    details = typeof raw === 'string' ? decodeURIComponent(raw) : '';
+  } catch {
+    details = String(raw);
+  }
+  const reason = headers[REASON_METADATA_KEY];
+  return { code: knownCode(code), details, ...(typeof reason === 'string' ? { reason } : {}) };
+}
+
+function knownCode(value: string): grpc.status {
+  const code = Number(value);
+  return Number.isInteger(code) && code >= 0 && code <= grpc.status.UNAUTHENTICATED ? (code as grpc.status) : grpc.status.UNKNOWN;
 }
 
 export function encodeCredits(credits: number): Buffer {

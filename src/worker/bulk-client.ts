@@ -8,13 +8,13 @@ import * as grpc from '@grpc/grpc-js';
 import {
   BULK_ACTOR,
   BULK_CONTENT_TYPE,
-  BULK_DETAILS,
   BULK_FENCING,
   BULK_PATH,
   BULK_SHARD,
-  BULK_STATUS,
   CreditDecoder,
   encodeBulkFrame,
+  statusOf,
+  type BulkStatus,
 } from '../wire/bulk.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, type CreditGrant, type SampleMessage } from '../wire/contract.js';
 import { REASON_METADATA_KEY } from '../wire/reasons.js';
@@ -33,33 +33,6 @@ function serviceError(code: grpc.status, details: string, reason?: string): grpc
   const metadata = new grpc.Metadata();
   if (reason) metadata.set(REASON_METADATA_KEY, reason);
   return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
-}
-
-/**
- * The status a response or its trailers carry: the bulk stream's, or grpc-js's own (a coordinator
- * of an earlier version answers this path UNIMPLEMENTED). A code outside gRPC's is UNKNOWN.
- */
-function statusOf(headers: http2.IncomingHttpHeaders): { code: grpc.status; details: string; reason?: string } | null {
-  const grpcStatus = headers['grpc-status'];
-  if (headers[BULK_STATUS] === undefined && typeof grpcStatus === 'string') {
-    return { code: knownCode(grpcStatus), details: `the coordinator answered the bulk sample stream: ${String(headers['grpc-message'] ?? '')}` };
-  }
-  const code = headers[BULK_STATUS];
-  if (typeof code !== 'string' || !/^\d{1,2}$/.test(code)) return null;
-  const raw = headers[BULK_DETAILS];
-  let details = '';
-  try {
-    details = typeof raw === 'string' ? decodeURIComponent(raw) : '';
-  } catch {
-    details = String(raw);
-  }
-  const reason = headers[REASON_METADATA_KEY];
-  return { code: knownCode(code), details, ...(typeof reason === 'string' ? { reason } : {}) };
-}
-
-function knownCode(value: string): grpc.status {
-  const code = Number(value);
-  return Number.isInteger(code) && code >= 0 && code <= grpc.status.UNAUTHENTICATED ? (code as grpc.status) : grpc.status.UNKNOWN;
 }
 
 /**
@@ -147,7 +120,7 @@ export class BulkChannel {
  */
 export class BulkSampleCall extends EventEmitter {
   private req: http2.ClientHttp2Stream | null = null;
-  private status: { code: grpc.status; details: string; reason?: string } | null = null;
+  private status: BulkStatus | null = null;
   private settled = false;
 
   constructor(private readonly open: (lease: { actorId: string; shardId: number; fencingToken: number }) => http2.ClientHttp2Stream) {
