@@ -4,13 +4,21 @@ import type { SwarmLog } from './log.js';
 import { HostKeyChangedError, SshSession, type ExecResult, type KnownHosts, type SshTarget } from './ssh.js';
 
 /**
- * Receive window of a tunnel channel. ssh2 keeps 1–2 MB per channel (a fixed constant), which caps
- * one worker's tunnel at ~50 MB/s at 30 ms RTT and ~20 MB/s at 80 ms. 8 MiB still held a sender to
- * 41–49 MB/s at 80 ms (the window is topped up only as the coordinator reads, so about half of it
- * waits there); 16 MiB, the gRPC stream's window, gave 52–62 (bench/RESULTS.md). What it lets the
- * host send is read only as the coordinator's gRPC server takes it.
+ * Receive window of a tunnel channel: what the host's sshd may send that the coordinator has not
+ * consumed yet. It must cover the link's bandwidth × RTT, and must not be much more: OpenSSH reads
+ * a forwarded connection ahead into the channel's buffer as long as the window allows, and once
+ * that buffer holds megabytes (the coordinator or the link slower than the worker for a moment)
+ * sshd degenerates. Each turn of its loop reads 32 KB and sends one packet of at most 32 KB
+ * (ssh2's packet size, which it cannot raise), and each read grows the buffer by a copy of all of
+ * it (sshbuf's recallocarray): ~3 ms per MB held, so a 5 MB buffer sent ~1.6 MB/s and stayed that
+ * large for as long as the worker kept sending, with sshd busy on a core of the worker's host.
+ * With 16 MiB the tunnel stalled for 1–4 s in most runs (and a worker's keepalive could time out
+ * behind the queue); with 4 MiB it never did (bench/RESULTS.md): 66–82 MB/s at 30 ms RTT and
+ * ~38 MB/s at 80 ms, some 8–15 times what a 2-vCPU worker sends.
  */
-export const TUNNEL_WINDOW_BYTES = 16 * 1024 * 1024;
+export const TUNNEL_WINDOW_BYTES = 4 * 1024 * 1024;
+/** The window is topped up each time this fraction of it has been consumed, so it stays nearly whole. */
+const TOP_UP_FRACTION = 8;
 
 interface ChannelInternals {
   incoming?: { window?: number };
@@ -21,6 +29,7 @@ interface ChannelInternals {
 /**
  * Keeps `bytes` of window open on an ssh2 channel: topped up as the channel's data is consumed (so
  * backpressure still holds), with ssh2's own count kept exact (it drops data at a zero window).
+ * Topping up only at half (as ssh2 does) would leave half the window idle half the time.
  * Reaches into ssh2's channel state; if that moves, the channel keeps ssh2's default window.
  */
 function widenReceiveWindow(channel: Duplex, bytes: number): void {
@@ -29,7 +38,7 @@ function widenReceiveWindow(channel: Duplex, bytes: number): void {
   if (typeof incoming?.window !== 'number' || typeof outgoing?.id !== 'number' || typeof protocol?.channelWindowAdjust !== 'function') return;
   const topUp = (): void => {
     const window = incoming.window!;
-    if (outgoing.state !== 'open' || window > bytes / 2) return;
+    if (outgoing.state !== 'open' || window > bytes - bytes / TOP_UP_FRACTION) return;
     incoming.window = bytes;
     protocol.channelWindowAdjust!(outgoing.id!, bytes - window);
   };
