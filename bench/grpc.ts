@@ -163,7 +163,7 @@ async function grpcIngest(pairs: number): Promise<{ mbPerSec: number; pairsPerSe
 }
 
 /** The worker actor's side: register, lease, stream under credits in batched messages, complete. */
-async function streamSender(address: string, pairs: number, path: 'bulk' | 'grpc'): Promise<number> {
+async function streamSender(address: string, pairs: number): Promise<number> {
   const client = new CoordinatorClient(address, TOKEN);
   let heartbeats: NodeJS.Timeout | undefined;
   try {
@@ -174,7 +174,7 @@ async function streamSender(address: string, pairs: number, path: 'bulk' | 'grpc
     const progress = { shardId, fencingToken, candidates: 0, downloaded: 0, failed: 0, bytesIn: 0, duplicates: 0, sourceBytesRead: 0, sourceBytesTotal: 0 };
     heartbeats = setInterval(() => void client.heartbeat({ actorId, shards: [progress] }).catch(() => undefined), 1000);
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(PAIR_BYTES - 3, 9)]); // JPEG magic: the coordinator checks it
-    const stream = path === 'bulk' ? client.streamSamples() : client.grpcSampleStream();
+    const stream = client.streamSamples();
     const wallet = new CreditWallet();
     const ended = new Promise<void>((resolve, reject) => {
       stream.on('data', (g: { credits: number }) => wallet.add(g.credits));
@@ -226,7 +226,7 @@ export async function benchGrpc(pairs = Number(process.env['BENCH_GRPC_PAIRS'] ?
 if (process.argv[2] === '--sender') {
   const [mode, address, pairs] = process.argv.slice(3);
   const cpu = process.cpuUsage();
-  const secs = mode === 'tcp' ? await tcpSender(address!, Number(pairs)) : await streamSender(address!, Number(pairs), mode === 'grpc' ? 'grpc' : 'bulk');
+  const secs = mode === 'tcp' ? await tcpSender(address!, Number(pairs)) : await streamSender(address!, Number(pairs));
   const used = process.cpuUsage(cpu);
   // The CPU counted from start-up's end: sending, connecting and (a worker's) registering and leasing.
   process.stdout.write(`${secs} ${(used.user + used.system) / 1e6}\n`);

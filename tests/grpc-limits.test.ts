@@ -2,8 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { MAX_UNARY_MESSAGE_BYTES, bindServer, createGrpcServer, type CoordinatorHandlers } from '../src/coordinator/service.js';
-import { MAX_MESSAGE_BYTES, TOKEN_METADATA_KEY, type WireSample } from '../src/wire/contract.js';
+import { GRPC_SAMPLE_STREAM_REFUSED, MAX_UNARY_MESSAGE_BYTES, bindServer, createGrpcServer, type CoordinatorHandlers } from '../src/coordinator/service.js';
+import { MAX_MESSAGE_BYTES, TOKEN_METADATA_KEY, coordinatorService, type WireSample } from '../src/wire/contract.js';
 import { CONNECTION_WINDOW_BYTES, MAX_CONCURRENT_STREAMS, STREAM_WINDOW_BYTES } from '../src/wire/http2-windows.js';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
 
@@ -124,8 +124,8 @@ test('authenticated unary calls are capped at a small size; the sample stream is
     await assert.rejects(client.claimKeys({ actorId: 'a1', shardId: 1, fencingToken: 1, keys }), (err) => isStatus(err, grpc.status.RESOURCE_EXHAUSTED));
     assert.equal(calls.claimKeys, before, 'the oversized call never reached the handler');
 
-    const stream = client.grpcSampleStream();
-    const ended = new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject).resume());
+    const stream = client.streamSamples();
+    const ended = new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject).on('data', () => undefined));
     const jpeg = Buffer.alloc(4 * MAX_UNARY_MESSAGE_BYTES, 1);
     stream.write({ actorId: 'a1', shardId: 1, fencingToken: 1, samples: [{ key: 'k', jpeg } as unknown as WireSample] });
     stream.end();
@@ -133,6 +133,29 @@ test('authenticated unary calls are capped at a small size; the sample stream is
     assert.ok(calls.streams >= 1);
   } finally {
     client.close();
+  }
+});
+
+test('the gRPC sample stream is refused UNIMPLEMENTED with what to do (samples go on the bulk stream); its handler never runs', async () => {
+  const Service = coordinatorService();
+  const raw = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const metadata = new grpc.Metadata();
+  metadata.set(TOKEN_METADATA_KEY, TOKEN);
+  try {
+    const before = calls.streams;
+    const stream = raw.streamSamples(metadata);
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      stream.on('status', resolve);
+      stream.on('error', () => undefined);
+      stream.on('data', () => undefined);
+    });
+    stream.end();
+    assert.equal(status.code, grpc.status.UNIMPLEMENTED);
+    assert.equal(status.details, GRPC_SAMPLE_STREAM_REFUSED);
+    assert.match(status.details, /bulk sample stream/);
+    assert.equal(calls.streams, before, 'the sample handler never ran');
+  } finally {
+    raw.close();
   }
 });
 

@@ -13,6 +13,7 @@ import {
   statusHeaders,
 } from '../wire/bulk.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, type CreditGrant, type SampleMessage } from '../wire/contract.js';
+import { MAX_HELD_CHUNKS, MAX_UNARY_CHUNKS, limitChunks } from '../wire/http2-chunks.js';
 import { http2ServersOf } from '../wire/http2-windows.js';
 import { REASON_METADATA_KEY } from '../wire/reasons.js';
 import { tokensEqual } from './credentials.js';
@@ -136,6 +137,8 @@ const routed = new WeakSet<object>();
  * Serves BULK_PATH on every HTTP/2 server `server` listens with (call after each bind and injector,
  * as widenReceiveWindows), ahead of grpc-js, which would answer it UNIMPLEMENTED. The worker token
  * is checked on the request headers before a byte of the body is read, as for the gRPC calls.
+ * Being first to see every stream, it also bounds the DATA chunks each may make the coordinator
+ * hold (src/wire/http2-chunks.ts): a sample stream's unread ones, a gRPC call's all.
  */
 export function routeBulkStreams(server: grpc.Server, token: string, serve: (stream: BulkSampleStream) => void): void {
   for (const h2server of http2ServersOf(server)) {
@@ -145,6 +148,8 @@ export function routeBulkStreams(server: grpc.Server, token: string, serve: (str
     h2server.removeAllListeners('stream');
     h2server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
       if (headers[':path'] !== BULK_PATH) {
+        // Every gRPC call the coordinator serves is unary (the gRPC sample stream is refused: src/coordinator/service.ts).
+        limitChunks(stream, 'total', MAX_UNARY_CHUNKS);
         for (const listener of grpcListeners) listener.call(h2server, stream, headers, ...rest);
         return;
       }
@@ -159,6 +164,7 @@ export function routeBulkStreams(server: grpc.Server, token: string, serve: (str
       if (shardId === null || fencingToken === null || actorId === '' || actorId.length > 256) {
         return refuse(stream, grpc.status.INVALID_ARGUMENT, `a sample stream names its lease in ${BULK_ACTOR}, ${BULK_SHARD} and ${BULK_FENCING}`);
       }
+      limitChunks(stream, 'held', MAX_HELD_CHUNKS);
       serve(new BulkSampleStream(stream, { actorId, shardId, fencingToken }, header(headers, SESSION_METADATA_KEY)));
     });
   }

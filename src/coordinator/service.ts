@@ -4,6 +4,7 @@ import { tokensEqual } from './credentials.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY, coordinatorService, type CoordinatorServiceImplementation } from '../wire/contract.js';
 import type { Duplex } from 'node:stream';
 import { MAX_CONCURRENT_STREAMS, http2ServersOf, widenReceiveWindows } from '../wire/http2-windows.js';
+import { BULK_PATH } from '../wire/bulk.js';
 import { routeBulkStreams } from './bulk-stream.js';
 import { reasonMetadata, type RefusalReason } from '../wire/reasons.js';
 import type {
@@ -127,6 +128,9 @@ function unary<Req, Res>(handle: (req: Req, call: grpc.ServerUnaryCall<Req, Res>
   };
 }
 
+/** What a worker calling the gRPC sample stream hears: it is older than the coordinator. */
+export const GRPC_SAMPLE_STREAM_REFUSED = `samples are sent on the bulk sample stream (POST ${BULK_PATH}); this worker is older than its coordinator: run the coordinator's version of cah on it`;
+
 /**
  * Builds the gRPC server for the Coordinator service; every call is checked against the worker
  * token on its headers, streams per connection are capped, and `bindServer` widens the HTTP/2
@@ -147,7 +151,10 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
     ClaimKeys: unary((req, call) => handlers.claimKeys(req, contextOf(call))),
     CompleteShard: unary((req, call) => handlers.completeShard(req, contextOf(call))),
     FailShard: unary((req, call) => handlers.failShard(req, contextOf(call))),
-    StreamSamples: (stream) => handlers.streamSamples(stream),
+    // Samples travel on the bulk stream. This call stays in the contract, whose SampleMessage the
+    // bulk frames reuse, but is refused: grpc-js holds each DATA chunk of a message until it is
+    // whole, ~120 bytes of heap per chunk, which one-byte frames turned into gigabytes.
+    StreamSamples: (stream) => stream.emit('error', { code: grpc.status.UNIMPLEMENTED, details: GRPC_SAMPLE_STREAM_REFUSED }),
   };
   server.addService(coordinatorService().service, implementation);
   bulkRoutes.set(server, { token, serve: (stream) => handlers.streamSamples(stream as unknown as grpc.ServerDuplexStream<SampleMessage, CreditGrant>) });

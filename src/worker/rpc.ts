@@ -7,7 +7,6 @@ import type {
   ClaimKeysResponse,
   CompleteShardRequest,
   CompleteShardResponse,
-  CreditGrant,
   FailShardRequest,
   FailShardResponse,
   HeartbeatRequest,
@@ -16,7 +15,6 @@ import type {
   LeaseShardResponse,
   RegisterRequest,
   RegisterResponse,
-  SampleMessage,
 } from '../wire/contract.js';
 
 export type RpcStatusError = grpc.ServiceError;
@@ -80,11 +78,6 @@ export class CoordinatorClient {
   /** A sample stream on the bulk path (src/wire/bulk.ts), the one workers use. */
   streamSamples(): BulkSampleCall {
     return this.bulk.stream();
-  }
-
-  /** The same stream as a gRPC call, still served for workers of earlier versions. */
-  grpcSampleStream(): grpc.ClientDuplexStream<SampleMessage, CreditGrant> {
-    return this.client.streamSamples(this.metadata);
   }
 
   close(): void {

@@ -112,13 +112,17 @@ export interface CoordinatorClient extends grpc.Client {
   
   /**
    * Samples flow up; credits flow down. The worker may send one sample per credit it holds.
-   * The coordinator grants credits as its filter queue drains (backpressure).
+   * The coordinator grants credits as its filter queue drains (backpressure). Workers send them on
+   * the bulk sample stream (src/wire/bulk.ts), which reuses these messages; this call is refused
+   * (UNIMPLEMENTED).
    */
   StreamSamples(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_cah_v1_SampleMessage, _cah_v1_CreditGrant__Output>;
   StreamSamples(options?: grpc.CallOptions): grpc.ClientDuplexStream<_cah_v1_SampleMessage, _cah_v1_CreditGrant__Output>;
   /**
    * Samples flow up; credits flow down. The worker may send one sample per credit it holds.
-   * The coordinator grants credits as its filter queue drains (backpressure).
+   * The coordinator grants credits as its filter queue drains (backpressure). Workers send them on
+   * the bulk sample stream (src/wire/bulk.ts), which reuses these messages; this call is refused
+   * (UNIMPLEMENTED).
    */
   streamSamples(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<_cah_v1_SampleMessage, _cah_v1_CreditGrant__Output>;
   streamSamples(options?: grpc.CallOptions): grpc.ClientDuplexStream<_cah_v1_SampleMessage, _cah_v1_CreditGrant__Output>;
@@ -159,7 +163,9 @@ export interface CoordinatorHandlers extends grpc.UntypedServiceImplementation {
   
   /**
    * Samples flow up; credits flow down. The worker may send one sample per credit it holds.
-   * The coordinator grants credits as its filter queue drains (backpressure).
+   * The coordinator grants credits as its filter queue drains (backpressure). Workers send them on
+   * the bulk sample stream (src/wire/bulk.ts), which reuses these messages; this call is refused
+   * (UNIMPLEMENTED).
    */
   StreamSamples: grpc.handleBidiStreamingCall<_cah_v1_SampleMessage__Output, _cah_v1_CreditGrant>;
   
