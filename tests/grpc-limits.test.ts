@@ -111,7 +111,6 @@ test('unauthenticated 40 MB calls are refused on their headers: the coordinator 
   assert.ok(grownMb < 120, `server buffers grew by ${grownMb.toFixed(0)} MB while refusing 240 MB of unauthenticated calls`);
   assert.deepEqual(statuses, Array(6).fill(String(grpc.status.UNAUTHENTICATED)));
   assert.equal(calls.register, 0);
-  assert.equal(calls.streams, 0, 'no handler ran for an unauthenticated stream');
 });
 
 test('authenticated unary calls are capped at a small size; the sample stream is not', async () => {

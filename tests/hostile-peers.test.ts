@@ -226,12 +226,14 @@ async function until(done: () => boolean, limitMs: number): Promise<void> {
   for (const deadline = Date.now() + limitMs; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
 }
 
-test('corpus/bulk: one-byte DATA frames on a paused sample stream are cut off (ENHANCE_YOUR_CALM) once 16,384 are held; the heap does not grow with them', async () => {
+/**
+ * A bulk stream with a lease, paused: its first frame fills a 1 MiB swarm byte budget behind a
+ * filter that never finishes. `attack` then sends what it likes on it.
+ */
+async function onPausedBulkStream(attack: (raw: RawH2, gc: () => void) => Promise<void>): Promise<void> {
   const stuck = stuckFilter();
-  // A swarm byte budget of 1 MiB: the first frame fills it and the stream stops reading.
   const c = await startTestCoordinator({ filter: stuck.filter, settings: { creditBytes: 1024 * 1024 } });
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
-  const gc = collector();
   let raw: RawH2 | null = null;
   try {
     const peer = await leasedPeer(c, client);
@@ -242,23 +244,42 @@ test('corpus/bulk: one-byte DATA frames on a paused sample stream are cut off (E
     for (let at = 0; at < frame.length; at += 16_384) await raw.data(frame.subarray(at, at + 16_384), 1);
     await until(() => c.stage.queueDepth === 8, 10_000);
     assert.equal(c.stage.queueDepth, 8, 'the frame was read and the stream paused behind the stuck filter');
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    // A million one-byte frames: 1 MB of payload, well inside the stream's 16 MiB window.
-    await raw.data(Buffer.from([0]), 1_000_000);
-    const r = raw;
-    await until(() => r.resetCode !== null, 10_000);
-    gc();
-    const grownMb = (process.memoryUsage().heapUsed - before) / 2 ** 20;
-    // Held, a million chunks take ~120 MB of heap (measured: 2 million, +246 MB).
-    assert.ok(grownMb < 40, `the heap grew by ${grownMb.toFixed(0)} MB`);
-    assert.equal(raw.resetCode, 11, 'the stream was reset with ENHANCE_YOUR_CALM');
+    await attack(raw, collector());
   } finally {
     raw?.close();
     stuck.release();
     client.close();
     await c.close();
   }
+}
+
+test('corpus/bulk: one-byte DATA frames on a paused sample stream are cut off (ENHANCE_YOUR_CALM) once 16,384 are held; the heap does not grow with them', async () => {
+  await onPausedBulkStream(async (raw, gc) => {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    // A million one-byte frames: 1 MB of payload, well inside the stream's 16 MiB window.
+    await raw.data(Buffer.from([0]), 1_000_000);
+    await until(() => raw.resetCode !== null, 10_000);
+    gc();
+    const grownMb = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+    // Held, a million chunks take ~120 MB of heap (measured without the bound: +102 MB).
+    assert.ok(grownMb < 40, `the heap grew by ${grownMb.toFixed(0)} MB`);
+    assert.equal(raw.resetCode, 11, 'the stream was reset with ENHANCE_YOUR_CALM');
+  });
+});
+
+test('corpus/bulk: one-byte DATA frames each read beside 48 KB of ignored frames do not pin their read buffers on a paused sample stream', async () => {
+  await onPausedBulkStream(async (raw, gc) => {
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    // 2,000 chunks, under the count bound: each would keep its socket read's buffer (up to 64 KB) alive.
+    await raw.data(Buffer.from([0]), 2000, 48 * 1024);
+    await new Promise((r) => setTimeout(r, 500));
+    gc();
+    const grownMb = (process.memoryUsage().arrayBuffers - before) / 2 ** 20;
+    assert.equal(raw.resetCode, null, 'the stream is still open (under the count bound)');
+    assert.ok(grownMb < 32, `buffers held grew by ${grownMb.toFixed(0)} MB for 2,000 bytes of payload`);
+  });
 });
 
 test('corpus/grpc: a unary call sent as one-byte DATA frames is reset (ENHANCE_YOUR_CALM) after 1,024 of them, before its handler runs', async () => {

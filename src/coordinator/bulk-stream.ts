@@ -137,10 +137,10 @@ const routed = new WeakSet<object>();
  * Serves BULK_PATH on every HTTP/2 server `server` listens with (call after each bind and injector,
  * as widenReceiveWindows), ahead of grpc-js, which would answer it UNIMPLEMENTED. The worker token
  * is checked on the request headers before a byte of the body is read, as for the gRPC calls.
- * Being first to see every stream, it also bounds the DATA chunks each may make the coordinator
- * hold (src/wire/http2-chunks.ts): a sample stream's unread ones, a gRPC call's all.
+ * Being first to see every stream, it also bounds the small DATA chunks each may make the
+ * coordinator hold (src/wire/http2-chunks.ts): a sample stream's unread ones, a gRPC call's all.
  */
-export function routeBulkStreams(server: grpc.Server, token: string, serve: (stream: BulkSampleStream) => void): void {
+export function routeBulkStreams(server: grpc.Server, token: string, serve: (stream: BulkSampleStream) => void, onChunkLimit: (path: string) => void): void {
   for (const h2server of http2ServersOf(server)) {
     if (routed.has(h2server)) continue;
     routed.add(h2server);
@@ -149,7 +149,7 @@ export function routeBulkStreams(server: grpc.Server, token: string, serve: (str
     h2server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ...rest: unknown[]) => {
       if (headers[':path'] !== BULK_PATH) {
         // Every gRPC call the coordinator serves is unary (the gRPC sample stream is refused: src/coordinator/service.ts).
-        limitChunks(stream, 'total', MAX_UNARY_CHUNKS);
+        limitChunks(stream, 'total', MAX_UNARY_CHUNKS, () => onChunkLimit(String(headers[':path'])));
         for (const listener of grpcListeners) listener.call(h2server, stream, headers, ...rest);
         return;
       }
@@ -164,7 +164,7 @@ export function routeBulkStreams(server: grpc.Server, token: string, serve: (str
       if (shardId === null || fencingToken === null || actorId === '' || actorId.length > 256) {
         return refuse(stream, grpc.status.INVALID_ARGUMENT, `a sample stream names its lease in ${BULK_ACTOR}, ${BULK_SHARD} and ${BULK_FENCING}`);
       }
-      limitChunks(stream, 'held', MAX_HELD_CHUNKS);
+      limitChunks(stream, 'held', MAX_HELD_CHUNKS, () => onChunkLimit(BULK_PATH));
       serve(new BulkSampleStream(stream, { actorId, shardId, fencingToken }, header(headers, SESSION_METADATA_KEY)));
     });
   }

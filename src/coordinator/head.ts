@@ -326,6 +326,10 @@ export class Coordinator extends EventEmitter implements CoordinatorHandlers {
     });
   }
 
+  chunkLimitReached(path: string): void {
+    this.opts.logger.warn({ path }, 'stream reset: it held too many small HTTP/2 DATA frames (a broken or hostile worker)');
+  }
+
   streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void {
     const session = sessionOf(stream.metadata);
     serveSampleStream(stream, {

@@ -58,8 +58,10 @@ export interface CoordinatorHandlers {
   claimKeys(req: ClaimKeysRequest, ctx: CallContext): ClaimKeysResponse;
   completeShard(req: CompleteShardRequest, ctx: CallContext): Promise<CompleteShardResponse>;
   failShard(req: FailShardRequest, ctx: CallContext): Promise<FailShardResponse>;
-  /** A gRPC sample stream, or a bulk one (src/coordinator/bulk-stream.ts) that behaves as one. */
+  /** A bulk sample stream (src/coordinator/bulk-stream.ts), presented as a gRPC one. */
   streamSamples(stream: grpc.ServerDuplexStream<SampleMessage, CreditGrant>): void;
+  /** A stream was reset for holding too many small DATA chunks (src/wire/http2-chunks.ts): a broken or hostile peer. */
+  chunkLimitReached?(path: string): void;
 }
 
 function authorized(metadata: grpc.Metadata, token: string): boolean {
@@ -157,12 +159,16 @@ export function createGrpcServer(handlers: CoordinatorHandlers, token: string, m
     StreamSamples: (stream) => stream.emit('error', { code: grpc.status.UNIMPLEMENTED, details: GRPC_SAMPLE_STREAM_REFUSED }),
   };
   server.addService(coordinatorService().service, implementation);
-  bulkRoutes.set(server, { token, serve: (stream) => handlers.streamSamples(stream as unknown as grpc.ServerDuplexStream<SampleMessage, CreditGrant>) });
+  bulkRoutes.set(server, {
+    token,
+    serve: (stream) => handlers.streamSamples(stream as unknown as grpc.ServerDuplexStream<SampleMessage, CreditGrant>),
+    onChunkLimit: (path) => handlers.chunkLimitReached?.(path),
+  });
   return server;
 }
 
 /** What each server built here serves on the bulk sample path (src/wire/bulk.ts). */
-const bulkRoutes = new WeakMap<grpc.Server, { token: string; serve: Parameters<typeof routeBulkStreams>[2] }>();
+const bulkRoutes = new WeakMap<grpc.Server, { token: string; serve: Parameters<typeof routeBulkStreams>[2]; onChunkLimit: Parameters<typeof routeBulkStreams>[3] }>();
 
 /** Every connection each server built here has taken (TCP, TLS or a tunnel channel), until it closes. */
 const connections = new WeakMap<grpc.Server, Set<Duplex>>();
@@ -172,7 +178,7 @@ const tracked = new WeakSet<object>();
 function adaptHttp2Servers(server: grpc.Server): void {
   widenReceiveWindows(server);
   const route = bulkRoutes.get(server);
-  if (route) routeBulkStreams(server, route.token, route.serve);
+  if (route) routeBulkStreams(server, route.token, route.serve, route.onChunkLimit);
   const open = connections.get(server) ?? new Set<Duplex>();
   connections.set(server, open);
   for (const h2server of http2ServersOf(server)) {

@@ -27,9 +27,11 @@ interface ChannelInternals {
 }
 
 /**
- * Keeps `bytes` of window open on an ssh2 channel: topped up as the channel's data is consumed (so
- * backpressure still holds), with ssh2's own count kept exact (it drops data at a zero window).
- * Topping up only at half (as ssh2 does) would leave half the window idle half the time.
+ * Keeps `bytes` of window open on an ssh2 channel: what sshd may still send (the window it holds)
+ * plus what it sent that the coordinator has not read (the channel's buffer) is topped up to
+ * `bytes` as the coordinator reads, so backpressure holds however the reader takes its chunks, with
+ * ssh2's own count kept exact (it drops data at a zero window). Topping up only at half (as ssh2
+ * does) would leave half the window idle half the time.
  * Reaches into ssh2's channel state; if that moves, the channel keeps ssh2's default window.
  */
 function widenReceiveWindow(channel: Duplex, bytes: number): void {
@@ -37,10 +39,10 @@ function widenReceiveWindow(channel: Duplex, bytes: number): void {
   const protocol = _client?._protocol;
   if (typeof incoming?.window !== 'number' || typeof outgoing?.id !== 'number' || typeof protocol?.channelWindowAdjust !== 'function') return;
   const topUp = (): void => {
-    const window = incoming.window!;
-    if (outgoing.state !== 'open' || window > bytes - bytes / TOP_UP_FRACTION) return;
-    incoming.window = bytes;
-    protocol.channelWindowAdjust!(outgoing.id!, bytes - window);
+    const outstanding = incoming.window! + channel.readableLength;
+    if (outgoing.state !== 'open' || outstanding > bytes - bytes / TOP_UP_FRACTION) return;
+    incoming.window! += bytes - outstanding;
+    protocol.channelWindowAdjust!(outgoing.id!, bytes - outstanding);
   };
   topUp();
   channel.on('data', topUp);

@@ -39,9 +39,15 @@ export class RawH2 {
     this.socket.write(frame(0x1, 0x4 | (end ? 0x1 : 0), 1, block));
   }
 
-  /** `count` DATA frames on stream 1, each carrying `payload`, in writes of at most ~1 MB. Resolves once written. */
-  async data(payload: Buffer, count: number): Promise<void> {
-    const one = frame(0x0, 0, 1, payload);
+  /**
+   * `count` DATA frames on stream 1, each carrying `payload` and followed by `fillerBytes` of
+   * frames of an unknown type (which HTTP/2 says to ignore, and which use no window), in writes of
+   * at most ~1 MB. Resolves once written.
+   */
+  async data(payload: Buffer, count: number, fillerBytes = 0): Promise<void> {
+    const filler: Buffer[] = [];
+    for (let left = fillerBytes; left > 0; left -= 16_384) filler.push(frame(0xfa, 0, 0, Buffer.alloc(Math.min(left, 16_384))));
+    const one = Buffer.concat([frame(0x0, 0, 1, payload), ...filler]);
     const perWrite = Math.max(1, Math.floor((1 << 20) / one.length));
     for (let sent = 0; sent < count && !this.closed; ) {
       const n = Math.min(perWrite, count - sent);
@@ -66,8 +72,8 @@ export class RawH2 {
       const body = this.pending.subarray(9, 9 + length);
       this.pending = this.pending.subarray(9 + length);
       if (type === 0x4 && (flags & 0x1) === 0) this.socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0)));
-      else if (type === 0x3 && stream === 1) this.resetCode = body.readUInt32BE(0);
-      else if (type === 0x7) this.goawayCode = body.readUInt32BE(4);
+      else if (type === 0x3 && stream === 1) this.resetCode ??= body.readUInt32BE(0);
+      else if (type === 0x7) this.goawayCode ??= body.readUInt32BE(4);
       else if (type === 0x6 && (flags & 0x1) === 0) this.socket.write(frame(0x6, 0x1, 0, body));
       else if (type === 0x8 && stream === 0) this.windowOpened();
     }
