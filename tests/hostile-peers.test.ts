@@ -14,7 +14,7 @@ import { ShardWriter } from '../src/output/shard-writer.js';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
 import { downloadFailure, registerRequest, runShard, startTestCoordinator, TEST_TOKEN, wireSample, type TestCoordinator } from './support/coordinator.js';
 import { RawH2 } from './support/h2-raw.js';
-import { BULK_ACTOR, BULK_CONTENT_TYPE, BULK_FENCING, BULK_PATH, BULK_SHARD, encodeBulkFrame } from '../src/wire/bulk.js';
+import { BULK_ACTOR, BULK_CONTENT_TYPE, BULK_FENCING, BULK_PATH, BULK_SHARD, CreditDecoder, encodeBulkFrame } from '../src/wire/bulk.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY } from '../src/wire/contract.js';
 
 async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
@@ -239,6 +239,11 @@ async function onPausedBulkStream(attack: (raw: RawH2, gc: () => void) => Promis
     const peer = await leasedPeer(c, client);
     raw = peer.raw;
     raw.request({ ':method': 'POST', ':path': BULK_PATH, 'content-type': BULK_CONTENT_TYPE, ...peer.headers });
+    // Credits first, as a worker waits for them: samples sent before the grant are refused as an overrun.
+    const r = raw;
+    const credits = (): number => new CreditDecoder().push(Buffer.concat(r.body)).reduce((a, b) => a + b, 0);
+    await until(() => credits() >= 8, 10_000);
+    assert.ok(credits() >= 8, 'the stream was granted credits for the frame');
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(200_000, 7)]);
     const frame = Buffer.concat(encodeBulkFrame(Array.from({ length: 8 }, (_, i) => wireSample(`flood${i}`, { jpeg }))));
     for (let at = 0; at < frame.length; at += 16_384) await raw.data(frame.subarray(at, at + 16_384), 1);

@@ -12,6 +12,8 @@ export class RawH2 {
   /** GOAWAY error code, once the server sent one. */
   goawayCode: number | null = null;
   closed = false;
+  /** The DATA stream 1 brought back (a bulk stream's credit grants). */
+  readonly body: Buffer[] = [];
   private pending = Buffer.alloc(0);
   private windowOpened: () => void = () => undefined;
 
@@ -72,6 +74,7 @@ export class RawH2 {
       const body = this.pending.subarray(9, 9 + length);
       this.pending = this.pending.subarray(9 + length);
       if (type === 0x4 && (flags & 0x1) === 0) this.socket.write(frame(0x4, 0x1, 0, Buffer.alloc(0)));
+      else if (type === 0x0 && stream === 1) this.body.push(Buffer.from(body));
       else if (type === 0x3 && stream === 1) this.resetCode ??= body.readUInt32BE(0);
       else if (type === 0x7) this.goawayCode ??= body.readUInt32BE(4);
       else if (type === 0x6 && (flags & 0x1) === 0) this.socket.write(frame(0x6, 0x1, 0, body));
