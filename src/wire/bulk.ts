@@ -57,6 +57,14 @@ const EMPTY = Buffer.alloc(0);
 /** Chunks smaller than this are copied into a shared block (BulkFrameDecoder.append). */
 const SMALL_CHUNK_BYTES = 1024;
 const SMALL_BLOCK_BYTES = 64 * 1024;
+/**
+ * A chunk is a view of the socket read that brought it (up to 64 KB), and the decoder keeps chunks
+ * until the image they carry is whole. Past this many times the bytes it holds (plus the slack),
+ * it copies the chunks that view far larger buffers: 1 KiB DATA frames each read beside 48 KB of
+ * frames HTTP/2 ignores pinned ~60 times their bytes. Honest streams stay far below, and copy nothing.
+ */
+const PINNED_FACTOR = 4;
+const PINNED_SLACK_BYTES = 1024 * 1024;
 
 /**
  * The buffers of one frame, in order, for a writev: the images are the caller's own buffers, not
@@ -135,6 +143,9 @@ export class BulkFrameDecoder {
   private chunks: Buffer[] = [];
   private head = 0;
   private buffered = 0;
+  /** What the chunks from `head` on keep alive (their buffers' sizes), and up to where they were compacted. */
+  private pinned = 0;
+  private compactedTo = 0;
   /** The block small chunks are copied into, its bytes used, and its view's index in `chunks`. */
   private block: Buffer | null = null;
   private blockUsed = 0;
@@ -201,6 +212,8 @@ export class BulkFrameDecoder {
     if (chunk.length >= SMALL_CHUNK_BYTES) {
       this.block = null;
       this.chunks.push(chunk);
+      this.pinned += chunk.buffer.byteLength;
+      if (this.pinned > PINNED_FACTOR * this.buffered + PINNED_SLACK_BYTES) this.compact();
       return;
     }
     const last = this.chunks.length - 1;
@@ -209,11 +222,28 @@ export class BulkFrameDecoder {
       this.blockUsed = 0;
       this.chunks.push(this.block.subarray(0, 0));
       this.blockIndex = this.chunks.length - 1;
+      this.pinned += this.block.buffer.byteLength;
     }
     chunk.copy(this.block, this.blockUsed);
     this.blockUsed += chunk.length;
     const view = this.chunks[this.blockIndex]!;
     this.chunks[this.blockIndex] = this.block.subarray(view.byteOffset - this.block.byteOffset, this.blockUsed);
+  }
+
+  /**
+   * Copies the chunks not yet looked at that view buffers far larger than themselves: each chunk at
+   * most once. Called with no block open (a block's view is still being extended in place).
+   */
+  private compact(): void {
+    for (let i = Math.max(this.head, this.compactedTo); i < this.chunks.length; i++) {
+      const chunk = this.chunks[i]!;
+      if (chunk.length * PINNED_FACTOR >= chunk.buffer.byteLength) continue;
+      const copy = Buffer.allocUnsafeSlow(chunk.length);
+      chunk.copy(copy);
+      this.chunks[i] = copy;
+      this.pinned += copy.buffer.byteLength - chunk.buffer.byteLength;
+    }
+    this.compactedTo = this.chunks.length;
   }
 
   /** True when the body ended on a frame boundary. */
@@ -247,16 +277,21 @@ export class BulkFrameDecoder {
       const used = Math.min(chunk.length, n - filled);
       chunk.copy(out, filled, 0, used);
       filled += used;
-      if (used === chunk.length) this.head++;
-      else this.chunks[this.head] = chunk.subarray(used);
+      if (used === chunk.length) {
+        this.pinned -= chunk.buffer.byteLength;
+        this.head++;
+      } else this.chunks[this.head] = chunk.subarray(used);
     }
     this.buffered -= n;
     if (this.head === this.chunks.length) {
       this.chunks = [];
       this.head = 0;
       this.block = null;
+      this.pinned = 0;
+      this.compactedTo = 0;
     } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
+      this.compactedTo = Math.max(0, this.compactedTo - this.head);
       this.head = 0;
       this.block = null;
     }

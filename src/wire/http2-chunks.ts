@@ -9,10 +9,13 @@ import { constants as h2, type ServerHttp2Stream } from 'node:http2';
  * coordinator hold ~120 times the bytes (2 million: +246 MB of heap), and one-byte frames each
  * read beside 48 KB of frames nghttp2 ignores pinned 48 KB apiece.
  *
- * So a chunk small beside the buffer it views is copied before it is held, and small chunks are
- * counted: past the bound the stream is reset with ENHANCE_YOUR_CALM. A worker's DATA frames are
- * 16 KB; a link's segments (~1,200–1,500 bytes) split them into pieces of that size, and only a
- * frame's two ends can come out smaller, so honest streams hold a few small chunks per frame.
+ * So a chunk small beside the buffer it views is copied before it is held unread (once read, the
+ * sample stream's decoder sees to what it keeps: src/wire/bulk.ts), and small chunks are counted:
+ * past the bound the stream is reset with ENHANCE_YOUR_CALM. A worker's DATA frames are 16 KB; a
+ * link's segments (~1,200–1,500 bytes) split them into pieces of that size, and only a frame's two
+ * ends can come out smaller, so honest streams hold a few small chunks per frame. (A path whose
+ * segments are under 1 KiB would make every chunk small, and a paused stream holding its whole
+ * window would pass the bound. No path a swarm uses has them.)
  */
 export const SMALL_CHUNK_BYTES = 1024;
 /** Small chunks a bulk stream may hold unread: a full 16 MiB window of honest 16 KB frames has ~2,000. */

@@ -15,6 +15,8 @@ export class RawH2 {
   /** The DATA stream 1 brought back (a bulk stream's credit grants). */
   readonly body: Buffer[] = [];
   private pending = Buffer.alloc(0);
+  private pings = 0;
+  private readonly pingAcks = new Map<string, () => void>();
   private windowOpened: () => void = () => undefined;
 
   private constructor(private readonly socket: Socket) {
@@ -59,6 +61,16 @@ export class RawH2 {
     }
   }
 
+  /** A PING, resolved by its ACK: the server handles frames in order, so all sent before it were read. */
+  ping(): Promise<void> {
+    const payload = Buffer.alloc(8);
+    payload.writeUInt32BE(++this.pings, 4);
+    return new Promise((resolve) => {
+      this.pingAcks.set(payload.toString('hex'), resolve);
+      this.socket.write(frame(0x6, 0, 0, payload));
+    });
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -78,6 +90,7 @@ export class RawH2 {
       else if (type === 0x3 && stream === 1) this.resetCode ??= body.readUInt32BE(0);
       else if (type === 0x7) this.goawayCode ??= body.readUInt32BE(4);
       else if (type === 0x6 && (flags & 0x1) === 0) this.socket.write(frame(0x6, 0x1, 0, body));
+      else if (type === 0x6) this.pingAcks.get(body.toString('hex'))?.();
       else if (type === 0x8 && stream === 0) this.windowOpened();
     }
   }
