@@ -12,7 +12,7 @@ import { STREAM_WINDOW_BYTES } from '../src/wire/http2-windows.js';
 import type { PairFilter } from '../src/filter/pair-filter.js';
 import { ShardWriter } from '../src/output/shard-writer.js';
 import { CoordinatorClient, isStatus } from '../src/worker/rpc.js';
-import { downloadFailure, registerRequest, runShard, startTestCoordinator, TEST_TOKEN, wireSample, type TestCoordinator } from './support/coordinator.js';
+import { downloadFailure, registerRequest, runShard, startTestCoordinator, TEST_TOKEN, waitFor, wireSample, type TestCoordinator } from './support/coordinator.js';
 import { RawH2 } from './support/h2-raw.js';
 import { BULK_ACTOR, BULK_CONTENT_TYPE, BULK_FENCING, BULK_PATH, BULK_SHARD, CreditDecoder, encodeBulkFrame } from '../src/wire/bulk.js';
 import { SESSION_METADATA_KEY, TOKEN_METADATA_KEY } from '../src/wire/contract.js';
@@ -222,8 +222,21 @@ async function leasedPeer(c: TestCoordinator, client: CoordinatorClient): Promis
   return { raw, headers };
 }
 
-async function until(done: () => boolean, limitMs: number): Promise<void> {
-  for (const deadline = Date.now() + limitMs; !done() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+/**
+ * A raw bulk stream on `c` under a lease of its own, once it holds `credits` credits: samples sent
+ * before the grant would be refused as an overrun, so a peer waits for them as a worker does.
+ */
+async function rawBulkStream(c: TestCoordinator, client: CoordinatorClient, credits: number): Promise<RawH2> {
+  const { raw, headers } = await leasedPeer(c, client);
+  try {
+    raw.request({ ':method': 'POST', ':path': BULK_PATH, 'content-type': BULK_CONTENT_TYPE, ...headers });
+    const granted = (): number => new CreditDecoder().push(Buffer.concat(raw.body)).reduce((a, b) => a + b, 0);
+    await waitFor(`${credits} credits granted to the raw stream`, () => granted() >= credits, 10_000);
+    return raw;
+  } catch (err) {
+    raw.close();
+    throw err;
+  }
 }
 
 /**
@@ -236,19 +249,11 @@ async function onPausedBulkStream(attack: (raw: RawH2, gc: () => void) => Promis
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
   let raw: RawH2 | null = null;
   try {
-    const peer = await leasedPeer(c, client);
-    raw = peer.raw;
-    raw.request({ ':method': 'POST', ':path': BULK_PATH, 'content-type': BULK_CONTENT_TYPE, ...peer.headers });
-    // Credits first, as a worker waits for them: samples sent before the grant are refused as an overrun.
-    const r = raw;
-    const credits = (): number => new CreditDecoder().push(Buffer.concat(r.body)).reduce((a, b) => a + b, 0);
-    await until(() => credits() >= 8, 10_000);
-    assert.ok(credits() >= 8, 'the stream was granted credits for the frame');
+    raw = await rawBulkStream(c, client, 8);
     const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(200_000, 7)]);
     const frame = Buffer.concat(encodeBulkFrame(Array.from({ length: 8 }, (_, i) => wireSample(`flood${i}`, { jpeg }))));
     for (let at = 0; at < frame.length; at += 16_384) await raw.data(frame.subarray(at, at + 16_384), 1);
-    await until(() => c.stage.queueDepth === 8, 10_000);
-    assert.equal(c.stage.queueDepth, 8, 'the frame was read and the stream paused behind the stuck filter');
+    await waitFor('the frame read and the stream paused behind the stuck filter', () => c.stage.queueDepth === 8, 10_000);
     await attack(raw, collector());
   } finally {
     raw?.close();
@@ -264,7 +269,7 @@ test('corpus/bulk: one-byte DATA frames on a paused sample stream are cut off (E
     const before = process.memoryUsage().heapUsed;
     // A million one-byte frames: 1 MB of payload, well inside the stream's 16 MiB window.
     await raw.data(Buffer.from([0]), 1_000_000);
-    await until(() => raw.resetCode !== null, 10_000);
+    await waitFor('the stream reset', () => raw.resetCode !== null, 10_000);
     gc();
     const grownMb = (process.memoryUsage().heapUsed - before) / 2 ** 20;
     // Held, a million chunks take ~120 MB of heap (measured without the bound: +102 MB).
@@ -293,11 +298,7 @@ test('corpus/bulk: an image arriving 1 KiB per DATA frame, each read beside 48 K
   const gc = collector();
   let raw: RawH2 | null = null;
   try {
-    const peer = await leasedPeer(c, client);
-    raw = peer.raw;
-    raw.request({ ':method': 'POST', ':path': BULK_PATH, 'content-type': BULK_CONTENT_TYPE, ...peer.headers });
-    const r = raw;
-    await until(() => new CreditDecoder().push(Buffer.concat(r.body)).length > 0, 10_000);
+    raw = await rawBulkStream(c, client, 1);
     // A frame of one sample whose image is announced at 60 MB: the decoder keeps its bytes until it is whole.
     const [head, metadata] = encodeBulkFrame([wireSample('pinned')]);
     const length = Buffer.alloc(4);
@@ -336,7 +337,7 @@ test('corpus/grpc: a unary call sent as one-byte DATA frames is reset (ENHANCE_Y
     await raw.data(prefix, 1);
     await raw.data(Buffer.from([0]), 100_000);
     const r = raw;
-    await until(() => r.resetCode !== null, 10_000);
+    await waitFor('the call reset', () => r.resetCode !== null, 10_000);
     assert.equal(raw.resetCode, 11, 'the call was reset with ENHANCE_YOUR_CALM');
     assert.equal(heartbeats, 0, 'the handler never ran');
   } finally {

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { IncomingHttpHeaders } from 'node:http2';
 import { CahError } from '../errors.js';
 import { MAX_MESSAGE_BYTES, coordinatorService, type SampleMessage, type WireSample } from './contract.js';
+import { PIN_FACTOR, SMALL_CHUNK_BYTES, pinsFarMore } from './http2-chunks.js';
 import { REASON_METADATA_KEY } from './reasons.js';
 
 /**
@@ -54,16 +55,15 @@ function sampleCodec(): { encode: (m: SampleMessage) => Buffer; decode: (b: Buff
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Chunks smaller than this are copied into a shared block (BulkFrameDecoder.append). */
-const SMALL_CHUNK_BYTES = 1024;
+/** Small chunks (SMALL_CHUNK_BYTES, src/wire/http2-chunks.ts) are copied into a shared block of this size. */
 const SMALL_BLOCK_BYTES = 64 * 1024;
 /**
  * A chunk is a view of the socket read that brought it (up to 64 KB), and the decoder keeps chunks
- * until the image they carry is whole. Past this many times the bytes it holds (plus the slack),
- * it copies the chunks that view far larger buffers: 1 KiB DATA frames each read beside 48 KB of
- * frames HTTP/2 ignores pinned ~60 times their bytes. Honest streams stay far below, and copy nothing.
+ * until the image they carry is whole. Once their buffers outweigh the bytes it holds PIN_FACTOR
+ * times over (plus this slack), it copies the chunks that view far larger buffers: 1 KiB DATA
+ * frames each read beside 48 KB of frames HTTP/2 ignores pinned ~60 times their bytes. Honest
+ * streams stay far below, and copy nothing.
  */
-const PINNED_FACTOR = 4;
 const PINNED_SLACK_BYTES = 1024 * 1024;
 
 /**
@@ -213,7 +213,7 @@ export class BulkFrameDecoder {
       this.block = null;
       this.chunks.push(chunk);
       this.pinned += chunk.buffer.byteLength;
-      if (this.pinned > PINNED_FACTOR * this.buffered + PINNED_SLACK_BYTES) this.compact();
+      if (this.pinned > PIN_FACTOR * this.buffered + PINNED_SLACK_BYTES) this.compact();
       return;
     }
     const last = this.chunks.length - 1;
@@ -237,7 +237,7 @@ export class BulkFrameDecoder {
   private compact(): void {
     for (let i = Math.max(this.head, this.compactedTo); i < this.chunks.length; i++) {
       const chunk = this.chunks[i]!;
-      if (chunk.length * PINNED_FACTOR >= chunk.buffer.byteLength) continue;
+      if (!pinsFarMore(chunk)) continue;
       const copy = Buffer.allocUnsafeSlow(chunk.length);
       chunk.copy(copy);
       this.chunks[i] = copy;

@@ -18,6 +18,12 @@ import { constants as h2, type ServerHttp2Stream } from 'node:http2';
  * window would pass the bound. No path a swarm uses has them.)
  */
 export const SMALL_CHUNK_BYTES = 1024;
+/** A chunk under a quarter of the buffer it views keeps the rest of that buffer alive for nothing. */
+export const PIN_FACTOR = 4;
+
+export function pinsFarMore(chunk: Buffer): boolean {
+  return chunk.length * PIN_FACTOR < chunk.buffer.byteLength;
+}
 /** Small chunks a bulk stream may hold unread: a full 16 MiB window of honest 16 KB frames has ~2,000. */
 export const MAX_HELD_CHUNKS = 16 * 1024;
 /** Small chunks a unary call may send: its message is at most 1 MiB (MAX_UNARY_MESSAGE_BYTES), 64 frames. */
@@ -38,7 +44,7 @@ export function limitChunks(stream: ServerHttp2Stream, mode: 'held' | 'total', m
   stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
     if (!Buffer.isBuffer(chunk)) return push(chunk, encoding);
     let held = chunk;
-    if ((mode === 'total' || waiting > 0) && chunk.length * 4 < chunk.buffer.byteLength) held = Buffer.from(chunk);
+    if ((mode === 'total' || waiting > 0) && pinsFarMore(chunk)) held = Buffer.from(chunk);
     if (chunk.length < SMALL_CHUNK_BYTES && ++small > max) {
       if (!stream.closed && !stream.destroyed) {
         stream.close(h2.NGHTTP2_ENHANCE_YOUR_CALM);
