@@ -61,7 +61,7 @@ const SMALL_BLOCK_BYTES = 64 * 1024;
  * A chunk is a view of the socket read that brought it (up to 64 KB), and the decoder keeps chunks
  * until the image they carry is whole. Once their buffers outweigh the bytes it holds PIN_FACTOR
  * times over (plus this slack), it copies the chunks that view far larger buffers: 1 KiB DATA
- * frames each read beside 48 KB of frames HTTP/2 ignores pinned ~60 times their bytes. Honest
+ * frames each read beside 48 KB of frames HTTP/2 ignores pinned 49–62 times their bytes. Honest
  * streams stay far below, and copy nothing.
  */
 const PINNED_SLACK_BYTES = 1024 * 1024;
