@@ -12,6 +12,7 @@ import { SSHD, SshdHost } from '../tests/support/sshd-host.js';
 import { PAIR_BYTES, senderSeconds, startIngest, startTcpSink, syncedSendersSeconds } from './grpc.js';
 import { startProxies } from './proxies.js';
 import type { BenchResult } from './result.js';
+import { WORKER_PAIRS_PER_SEC } from './sample.js';
 
 /** Round trips measured; 30 ms carries the targets. */
 const RTTS = [0, 10, 30, 80];
@@ -22,8 +23,6 @@ const RTTS = [0, 10, 30, 80];
 const PAIRS = Number(process.env['BENCH_WAN_PAIRS'] ?? 8000);
 /** Single-sender figures are the best of this many alternating rounds, ours and the baseline alike (the machine is shared). */
 const ROUNDS = 3;
-/** What a 2-vCPU worker downloads and resizes at most (README, "Real links"): the rate the tunnel must carry with room to spare. */
-const WORKER_PAIRS_PER_SEC = 200;
 const SENDERS = 20;
 const PAIRS_PER_SENDER = Number(process.env['BENCH_WAN_PAIRS_PER_SENDER'] ?? 150);
 

@@ -10,3 +10,11 @@ test('load: 100 simulated workers streaming at once complete exactly (150 shards
   // A memory bound, not a timing one: 100 streams of small pairs must not balloon the process.
   assert.ok(figures.peakRssMiB < 1024, `peak RSS ${figures.peakRssMiB.toFixed(0)} MiB`);
 });
+
+test("load: 100 simulated workers joining one after another at a swarm's pace complete exactly", async () => {
+  // The bench's latency rows run this way (bench/load.ts): each worker paced at its share, joins spread out.
+  const figures = await runLoad({ workers: 100, shards: 100, pairsPerShard: 6, pairBytes: 1024, offeredPairsPerSecond: 3000, joinOverMs: 500 });
+  assert.equal(figures.shardsDone, 100);
+  assert.equal(figures.kept, 600);
+  assert.ok(figures.leaseMsP50 > 0, 'leases were timed');
+});
