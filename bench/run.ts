@@ -20,6 +20,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'clip', run: async () => (await import('./clip.js')).benchClip() },
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
   { name: 'load', run: async () => (await import('./load.js')).benchLoad() },
+  { name: 'parquet', run: async () => (await import('./parquet.js')).benchParquet() },
   { name: 'event-loop', run: async () => (await import('./event-loop.js')).benchEventLoop() },
 ];
 

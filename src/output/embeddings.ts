@@ -3,9 +3,10 @@ import { rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parquetWriteBuffer } from 'hyparquet-writer';
+import type { ColumnSource } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
 import { abandonFile, drainedOrClosed, fsyncFile } from './files.js';
+import { openEncodedParquet } from './parquet-encoder.js';
 
 /** The clip-retrieval layout: one file per output shard in each of these folders. */
 export function embeddingFileNames(shardName: string): { image: string; text: string; metadata: string } {
@@ -96,7 +97,9 @@ export class EmbeddingWriter {
     }
     const parquet = join(this.partialDir, `${this.tag}.metadata.parquet`);
     this.staged.push(parquet);
-    await writeFile(parquet, Buffer.from(this.metadataParquet()));
+    const file = openEncodedParquet(parquet, metadataColumns([]));
+    await file.append(metadataColumns(this.metadata));
+    await file.close();
     await fsyncFile(parquet);
     staged.push([parquet, join(outDir, names.metadata)]);
     return staged;
@@ -113,15 +116,14 @@ export class EmbeddingWriter {
     return join(this.partialDir, `${this.tag}.${kind}.f16`);
   }
 
-  private metadataParquet(): ArrayBuffer {
-    const rows = this.metadata;
-    return parquetWriteBuffer({
-      columnData: [
-        { name: 'key', data: rows.map((r) => r.key), type: 'STRING' },
-        { name: 'url', data: rows.map((r) => r.url), type: 'STRING' },
-        { name: 'caption', data: rows.map((r) => r.caption), type: 'STRING' },
-        { name: 'similarity', data: rows.map((r) => r.similarity), type: 'DOUBLE' },
-      ],
-    });
-  }
+}
+
+/** clip-retrieval's metadata parquet: row i names row i of the embedding arrays. */
+function metadataColumns(rows: readonly MetadataRow[]): ColumnSource[] {
+  return [
+    { name: 'key', data: rows.map((r) => r.key), type: 'STRING' },
+    { name: 'url', data: rows.map((r) => r.url), type: 'STRING' },
+    { name: 'caption', data: rows.map((r) => r.caption), type: 'STRING' },
+    { name: 'similarity', data: rows.map((r) => r.similarity), type: 'DOUBLE' },
+  ];
 }

@@ -2,10 +2,10 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
+import type { ColumnSource } from 'hyparquet-writer';
 import type { ExtraColumn } from '../filter/pair-filter.js';
 import { abandonFile, abandonStream, drainedOrClosed, fsyncDir, fsyncFile, writeFileSynced } from './files.js';
-import { ParquetFile } from './parquet-file.js';
+import { openEncodedParquet, type EncodedParquetFile } from './parquet-encoder.js';
 import { METADATA_COLUMNS, metadataRow, type MetadataRow, type SampleRecord } from './sample.js';
 import { EmbeddingWriter, embeddingFileNames } from './embeddings.js';
 import { ShardStats } from './stats.js';
@@ -51,9 +51,10 @@ export interface CommittedShard {
 
 export const PARTIAL_DIR = '.partial';
 const TAR_WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
-const PARQUET_ROW_GROUP = 8192;
-/** Rows are also flushed once their text reaches this size: a worker's long strings cannot fill memory. */
-const PARQUET_BUFFER_BYTES = 16 * 1024 * 1024;
+/** Rows go to the parquet encoder thread in batches of this many (it cuts them into row groups of 8,192)... */
+const PARQUET_BATCH_ROWS = 512;
+/** ...or once their text reaches this size: a worker's long strings cannot fill memory. */
+const PARQUET_BATCH_BYTES = 1024 * 1024;
 
 /**
  * Fault injection for the chaos suite only: CAH_FAULT_CRASH_PUBLISH=N makes the process kill
@@ -90,8 +91,7 @@ export class ShardWriter {
     readonly shardName: string,
     private readonly tmpTar: string,
     private readonly file: WriteStream,
-    private readonly parquetFile: ParquetFile,
-    private readonly parquet: ParquetWriter,
+    private readonly parquet: EncodedParquetFile,
     /** img_emb/text_emb/metadata of the kept pairs, when the filter yields embeddings. */
     private readonly embeddings: EmbeddingWriter | null,
   ) {}
@@ -104,11 +104,9 @@ export class ShardWriter {
     // Images are ~20 KB each; the default 16 KB buffer would make every sample wait for a disk write.
     const file = createWriteStream(tmpTar, { highWaterMark: TAR_WRITE_BUFFER_BYTES });
     const tmpParquet = join(partial, `${shardName}.${opts.attemptTag}.parquet`);
-    const schema = schemaFromColumnData({ columnData: parquetColumns([], opts.extraColumns ?? []) });
-    const parquetFile = new ParquetFile(tmpParquet);
-    const parquet = new ParquetWriter({ writer: parquetFile.writer, schema });
+    const parquet = openEncodedParquet(tmpParquet, parquetColumns([], opts.extraColumns ?? []));
     const embeddings = opts.embeddingDim ? new EmbeddingWriter(partial, `${shardName}.${opts.attemptTag}`, opts.embeddingDim) : null;
-    const writer = new ShardWriter(opts, shardName, tmpTar, file, parquetFile, parquet, embeddings);
+    const writer = new ShardWriter(opts, shardName, tmpTar, file, parquet, embeddings);
     // Without a listener a disk error (ENOSPC, EACCES) would be an unhandled 'error' event: a crash.
     file.on('error', (err: Error) => (writer.failure ??= err));
     return writer;
@@ -116,7 +114,7 @@ export class ShardWriter {
 
   /** The first write error of this attempt, if any. */
   get error(): Error | null {
-    return this.failure ?? this.parquetFile.error ?? this.embeddings?.error ?? null;
+    return this.failure ?? this.parquet.error ?? this.embeddings?.error ?? null;
   }
 
   /** Adds one sample; a key already added is ignored (returns false). */
@@ -131,8 +129,8 @@ export class ShardWriter {
     this.stats.add(sample);
     this.pending.push(row);
     for (const value of Object.values(row.meta)) if (typeof value === 'string') this.pendingBytes += value.length;
-    // Rows go to the parquet a row group at a time: memory stays flat however large the shard.
-    if (this.pending.length >= PARQUET_ROW_GROUP || this.pendingBytes >= PARQUET_BUFFER_BYTES) await this.flushRows();
+    // Rows go to the parquet a batch at a time: memory stays flat however large the shard.
+    if (this.pending.length >= PARQUET_BATCH_ROWS || this.pendingBytes >= PARQUET_BATCH_BYTES) await this.flushRows();
     if (sample.status === 'success' && sample.jpeg) {
       const mtime = Date.now() / 1000;
       const parts = [
@@ -178,9 +176,8 @@ export class ShardWriter {
       const { outDir, attemptTag } = this.opts;
       const partial = join(outDir, PARTIAL_DIR);
       await this.flushRows();
-      await this.parquet.finish();
-      await this.parquetFile.close();
-      await fsyncFile(this.parquetFile.path);
+      await this.parquet.close();
+      await fsyncFile(this.parquet.path);
       const counts = this.stats.counts;
       const stats = this.stats.json({
         source: info.source ?? null,
@@ -196,7 +193,7 @@ export class ShardWriter {
       // Embedding rows follow the order of the kept rows of the parquet: both follow `add`.
       this.staged = (await this.embeddings?.stage(outDir, this.shardName)) ?? [];
       // The stats file is the commit marker: renamed last.
-      this.staged.push([this.parquetFile.path, parquetPath], [this.tmpTar, tarPath], [tmpStats, statsPath]);
+      this.staged.push([this.parquet.path, parquetPath], [this.tmpTar, tarPath], [tmpStats, statsPath]);
       await writeFileSynced(tmpStats, JSON.stringify(stats, null, 2));
       const tarBytes = (await stat(this.tmpTar)).size;
       const embeddingPaths = this.staged.slice(0, -3).map(([, path]) => path);
@@ -234,9 +231,9 @@ export class ShardWriter {
 
   private async removeTemp(): Promise<void> {
     await abandonFile(this.file);
-    await this.parquetFile.abandon();
+    await this.parquet.abandon();
     await this.embeddings?.abort();
-    const temp = [this.tmpTar, this.parquetFile.path, ...this.staged.map(([from]) => from)];
+    const temp = [this.tmpTar, this.parquet.path, ...this.staged.map(([from]) => from)];
     this.staged = [];
     await Promise.all(temp.map((path) => rm(path, { force: true })));
   }
@@ -247,7 +244,7 @@ export class ShardWriter {
     const rows = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    await this.parquet.write({ columnData: parquetColumns(rows, this.opts.extraColumns ?? []), rowGroupSize: rows.length });
+    await this.parquet.append(parquetColumns(rows, this.opts.extraColumns ?? []));
   }
 }
 
