@@ -21,6 +21,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'dashboard', run: async () => (await import('./dashboard.js')).benchDashboard() },
   { name: 'load', run: async () => (await import('./load.js')).benchLoad() },
   { name: 'parquet', run: async () => (await import('./parquet.js')).benchParquet() },
+  { name: 'store', run: async () => (await import('./store.js')).benchStore() },
   { name: 'event-loop', run: async () => (await import('./event-loop.js')).benchEventLoop() },
 ];
 

@@ -346,3 +346,83 @@ test('the hot counts (any open work, how many leased) agree with counts() and re
     rmSync(dir, { recursive: true });
   }
 });
+
+/** Shards per state and the done shards' counters, summed the slow way from every row. */
+function slowTotals(store: Store): { counts: Record<string, number>; done: Record<string, number> } {
+  const counts: Record<string, number> = { queued: 0, leased: 0, done: 0, failed: 0 };
+  const done: Record<string, number> = Object.fromEntries(Object.keys(store.shards.doneTotals()).map((k) => [k, 0]));
+  for (const id of store.db.prepare(`SELECT id FROM shards`).pluck().all() as number[]) {
+    const row = store.shards.get(id)!;
+    counts[row.state]!++;
+    if (row.state === 'done') for (const k of Object.keys(done)) done[k]! += row[k as keyof typeof row] as number;
+  }
+  return { counts, done };
+}
+
+function assertTotalsAgree(store: Store, when: string): void {
+  const slow = slowTotals(store);
+  assert.deepEqual(store.shards.counts(), slow.counts, `${when}: counts`);
+  assert.deepEqual({ ...store.shards.doneTotals() }, slow.done, `${when}: done totals`);
+}
+
+test('shard totals are kept by the store itself through every change of state, and reading them does not read the shards', () => {
+  const { store, dir } = tempStore();
+  try {
+    assertTotalsAgree(store, 'empty');
+    store.shards.add(['/a', '/b', '/c', '/d', '/e']);
+    assertTotalsAgree(store, 'added');
+    const [a, b, c, d] = [0, 1, 2, 3].map(() => store.shards.lease('w1', 60_000, 1000)!);
+    assert.deepEqual(store.shards.renew('w1', [a!], 60_000, 2000), [a!.shardId]);
+    assertTotalsAgree(store, 'leased');
+    store.shards.complete(a!.shardId, a!.fencingToken, doneResult('00001', 7));
+    store.shards.complete(b!.shardId, b!.fencingToken, doneResult('00002', 11));
+    assert.equal(store.shards.complete(b!.shardId, b!.fencingToken, doneResult('00002', 99)), false);
+    assertTotalsAgree(store, 'completed');
+    store.shards.returnLease(c!.shardId, c!.fencingToken, 'boom', { countsAsFailure: true, maxRetries: 0 });
+    store.shards.returnLease(d!.shardId, d!.fencingToken, 'retry', { countsAsFailure: true, maxRetries: 5 });
+    assertTotalsAgree(store, 'failed and requeued');
+    store.shards.lease('w2', 60_000, 10_000_000);
+    assert.equal(store.shards.requeueAllLeased(), 1);
+    assert.equal(store.shards.retryFailed(), 1);
+    assertTotalsAgree(store, 'requeued and retried');
+    store.db.prepare(`DELETE FROM shards WHERE id = ?`).run(a!.shardId);
+    assertTotalsAgree(store, 'a done shard deleted');
+    assert.equal(store.shards.doneTotals().kept, 11);
+    // The dashboard reads these every second; a crawl or several queue hundreds of thousands of shards.
+    const used: string[] = [];
+    const prepare = store.db.prepare;
+    store.db.prepare = ((sql: string) => (used.push(sql), prepare(sql))) as typeof prepare;
+    store.shards.counts();
+    store.shards.doneTotals();
+    store.db.prepare = prepare;
+    assert.equal(used.length, 2);
+    for (const sql of used) assert.match(sql, /FROM shard_totals\b/, `${sql} reads shard_totals only`);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('a state file from before the shard totals gets them counted from its shards when opened', () => {
+  const { store, dir, path } = tempStore();
+  store.shards.add(['/a', '/b', '/c']);
+  const a = store.shards.lease('w1', 60_000)!;
+  store.shards.complete(a.shardId, a.fencingToken, doneResult('00001', 5));
+  store.shards.lease('w1', 60_000);
+  store.close();
+  // As schema version 2 left it: no totals table, no triggers.
+  const raw = new Database(path);
+  raw.exec(`DROP TRIGGER shard_totals_insert; DROP TRIGGER shard_totals_delete; DROP TRIGGER shard_totals_update; DROP TABLE shard_totals;`);
+  raw.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
+  raw.close();
+  const reopened = Store.open(path);
+  try {
+    assert.equal(reopened.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assertTotalsAgree(reopened, 'migrated');
+    assert.equal(reopened.shards.doneTotals().kept, 5);
+    assert.equal(reopened.shards.counts().done, 1);
+  } finally {
+    reopened.close();
+    rmSync(dir, { recursive: true });
+  }
+});

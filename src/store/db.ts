@@ -88,6 +88,65 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   INSERT INTO meta (name, value) VALUES ('state_id', lower(hex(randomblob(16))));
   `,
+  // Per state, how many shards and the sums of their counters, kept by triggers in the same
+  // transaction as every change: the dashboard and /metrics read them every second, and counting
+  // a million shards took 57 ms and summing the done ones 342 ms on the coordinator's event loop.
+  `
+  CREATE TABLE shard_totals (
+    state TEXT PRIMARY KEY,
+    shards INTEGER NOT NULL DEFAULT 0,
+    candidates INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    downloaded INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    kept INTEGER NOT NULL DEFAULT 0,
+    filtered_out INTEGER NOT NULL DEFAULT 0,
+    bytes_in INTEGER NOT NULL DEFAULT 0,
+    output_bytes INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  INSERT INTO shard_totals (state) VALUES ('queued'), ('leased'), ('done'), ('failed');
+  UPDATE shard_totals SET shards = t.n, candidates = t.candidates, duplicates = t.duplicates,
+    downloaded = t.downloaded, failed = t.failed, kept = t.kept, filtered_out = t.filtered_out,
+    bytes_in = t.bytes_in, output_bytes = t.output_bytes
+    FROM (SELECT state AS s, COUNT(*) AS n,
+        COALESCE(SUM(candidates), 0) AS candidates,
+        COALESCE(SUM(duplicates), 0) AS duplicates,
+        COALESCE(SUM(downloaded), 0) AS downloaded,
+        COALESCE(SUM(failed), 0) AS failed,
+        COALESCE(SUM(kept), 0) AS kept,
+        COALESCE(SUM(filtered_out), 0) AS filtered_out,
+        COALESCE(SUM(bytes_in), 0) AS bytes_in,
+        COALESCE(SUM(output_bytes), 0) AS output_bytes
+      FROM shards GROUP BY state) AS t
+    WHERE shard_totals.state = t.s;
+  CREATE TRIGGER shard_totals_insert AFTER INSERT ON shards BEGIN
+    UPDATE shard_totals SET shards = shards + 1, candidates = candidates + NEW.candidates,
+      duplicates = duplicates + NEW.duplicates, downloaded = downloaded + NEW.downloaded,
+      failed = failed + NEW.failed, kept = kept + NEW.kept, filtered_out = filtered_out + NEW.filtered_out,
+      bytes_in = bytes_in + NEW.bytes_in,
+      output_bytes = output_bytes + NEW.output_bytes WHERE state = NEW.state;
+  END;
+  CREATE TRIGGER shard_totals_delete AFTER DELETE ON shards BEGIN
+    UPDATE shard_totals SET shards = shards - 1, candidates = candidates - OLD.candidates,
+      duplicates = duplicates - OLD.duplicates, downloaded = downloaded - OLD.downloaded,
+      failed = failed - OLD.failed, kept = kept - OLD.kept, filtered_out = filtered_out - OLD.filtered_out,
+      bytes_in = bytes_in - OLD.bytes_in,
+      output_bytes = output_bytes - OLD.output_bytes WHERE state = OLD.state;
+  END;
+  CREATE TRIGGER shard_totals_update AFTER UPDATE OF state, candidates, duplicates, downloaded, failed, kept,
+    filtered_out, bytes_in, output_bytes ON shards BEGIN
+    UPDATE shard_totals SET shards = shards - 1, candidates = candidates - OLD.candidates,
+      duplicates = duplicates - OLD.duplicates, downloaded = downloaded - OLD.downloaded,
+      failed = failed - OLD.failed, kept = kept - OLD.kept, filtered_out = filtered_out - OLD.filtered_out,
+      bytes_in = bytes_in - OLD.bytes_in,
+      output_bytes = output_bytes - OLD.output_bytes WHERE state = OLD.state;
+    UPDATE shard_totals SET shards = shards + 1, candidates = candidates + NEW.candidates,
+      duplicates = duplicates + NEW.duplicates, downloaded = downloaded + NEW.downloaded,
+      failed = failed + NEW.failed, kept = kept + NEW.kept, filtered_out = filtered_out + NEW.filtered_out,
+      bytes_in = bytes_in + NEW.bytes_in,
+      output_bytes = output_bytes + NEW.output_bytes WHERE state = NEW.state;
+  END;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

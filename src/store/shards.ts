@@ -106,7 +106,8 @@ const COLUMNS = `id, source, state, attempts, failures, lease_owner AS leaseOwne
   fencing_token AS fencingToken, error, added_at AS addedAt, updated_at AS updatedAt, done_at AS doneAt,
   output_shard AS outputShard, ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')}`;
 
-const DONE_TOTALS_SQL = `SELECT ${COUNTS.map(([name, column]) => `COALESCE(SUM(${column}),0) AS ${name}`).join(', ')} FROM shards WHERE state = 'done'`;
+/** shard_totals (kept by triggers, src/store/db.ts) has a column of the same name for each counter. */
+const DONE_TOTALS_SQL = `SELECT ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')} FROM shard_totals WHERE state = 'done'`;
 const COMPLETE_SQL = `UPDATE shards SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, error = NULL, done_at = ?,
     updated_at = ?, output_shard = ?, ${COUNTS.map(([, column]) => `${column} = ?`).join(', ')}
   WHERE id = ? AND state = 'leased' AND fencing_token = ?`;
@@ -134,9 +135,10 @@ export class ShardTable {
     return this.db.prepare(`SELECT ${COLUMNS} FROM shards WHERE id = ?`).get(id) as ShardRow | undefined;
   }
 
+  /** Shards per state: four rows of shard_totals, whatever the number of shards. */
   counts(): Record<ShardState, number> {
     const counts: Record<ShardState, number> = { queued: 0, leased: 0, done: 0, failed: 0 };
-    const rows = this.db.prepare(`SELECT state, COUNT(*) AS n FROM shards GROUP BY state`).all() as {
+    const rows = this.db.prepare(`SELECT state, shards AS n FROM shard_totals`).all() as {
       state: ShardState;
       n: number;
     }[];
@@ -144,7 +146,7 @@ export class ShardTable {
     return counts;
   }
 
-  /** True while a shard is queued or leased; an index probe, unlike counts(), which reads every row. */
+  /** True while a shard is queued or leased; an index probe. */
   hasOpenWork(): boolean {
     return this.db.prepare(`SELECT EXISTS (SELECT 1 FROM shards WHERE state IN ('queued', 'leased'))`).pluck().get() === 1;
   }
@@ -160,7 +162,7 @@ export class ShardTable {
     return new Set(names);
   }
 
-  /** Sums over done shards, for the dashboard and `cah status`. */
+  /** Sums over done shards, for the dashboard and `cah status`: one row of shard_totals. */
   doneTotals(): ShardSampleCounts {
     return this.db.prepare(DONE_TOTALS_SQL).get() as ShardSampleCounts;
   }
