@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { STREAM_BYTES_IN_FLIGHT } from '../src/coordinator/sample-stream.js';
+import { MAX_ERROR_KINDS, OTHER_ERRORS } from '../src/store/runs.js';
 import { STREAM_WINDOW_BYTES } from '../src/wire/http2-windows.js';
 import type { PairFilter } from '../src/filter/pair-filter.js';
 import { ShardWriter } from '../src/output/shard-writer.js';
@@ -21,6 +22,27 @@ async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
   const parquet = readdirSync(outDir).find((n) => n.endsWith('.parquet'))!;
   return parquetReadObjects({ file: await asyncBufferFromFile(join(outDir, parquet)) });
 }
+
+test('corpus/stream: error messages a worker makes unique (sizes, or a new text each sample) are counted under at most 1,000 kinds; every sample keeps its own in the parquet', async () => {
+  const c = await startTestCoordinator();
+  const client = new CoordinatorClient(c.address, TEST_TOKEN);
+  try {
+    c.store.shards.add(['/data/errors.wat.gz']);
+    const small = Array.from({ length: 300 }, (_, i) => downloadFailure(i, { status: 'failed_to_resize', errorMessage: `image too small: ${i + 1}x${i + 2} < 64` }));
+    const hostile = Array.from({ length: 1500 }, (_, i) => downloadFailure(1000 + i, { errorMessage: `hostile ${i.toString(36)} ${Math.random().toString(36).slice(2)}` }));
+    await runShard(client, [...small, ...hostile]);
+    const kinds = c.store.runs.topErrors(1_000_000);
+    assert.equal(kinds.length, MAX_ERROR_KINDS + 1, 'a thousand kinds and the rest together');
+    assert.equal(kinds.reduce((n, k) => n + k.count, 0), 1800, 'every failure counted once');
+    assert.deepEqual(kinds.find((k) => k.message.startsWith('image too small')), { message: 'image too small: WxH < 64', count: 300 });
+    assert.equal(kinds.find((k) => k.message === OTHER_ERRORS)?.count, 1500 - (MAX_ERROR_KINDS - 1));
+    const rows = await parquetRows(join(c.dir, 'out'));
+    assert.equal(new Set(rows.map((r) => r['error_message'])).size, 1800, 'the parquet keeps each sample\'s own message');
+  } finally {
+    client.close();
+    await c.close();
+  }
+});
 
 test('corpus/stream: hostile keys (NUL, path, dot, too long, upper case) and unknown statuses fail those samples, not the shard', async () => {
   const c = await startTestCoordinator();

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { Store } from '../src/store/state-file.js';
 import type { ShardResultCounts } from '../src/store/shards.js';
 import { SCHEMA_VERSION, WalFlusher } from '../src/store/db.js';
+import { MAX_ERROR_KINDS, OTHER_ERRORS } from '../src/store/runs.js';
 
 /** A done shard's result with every counter `n` (what the counts are does not matter to these tests). */
 function doneResult(outputShard: string, n = 0): ShardResultCounts {
@@ -423,6 +424,26 @@ test('a state file from before the shard totals gets them counted from its shard
     assert.equal(reopened.shards.counts().done, 1);
   } finally {
     reopened.close();
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('error counts keep at most 1,000 messages: past them new ones count together, the known ones keep counting', () => {
+  const { store, dir } = tempStore();
+  try {
+    store.runs.addErrors(new Map(Array.from({ length: 990 }, (_, i) => [`kind ${i}`, 1])));
+    store.runs.addErrors(new Map([...Array.from({ length: 30 }, (_, i): [string, number] => [`late ${i}`, 2]), ['kind 0', 5]]));
+    store.runs.addErrors(new Map([['late 0', 1], ['late 29', 1], ['kind 1', 1]]));
+    const kinds = new Map(store.runs.topErrors(1_000_000).map((k) => [k.message, k.count]));
+    assert.equal(kinds.size, MAX_ERROR_KINDS + 1);
+    assert.equal(kinds.get('kind 0'), 6);
+    assert.equal(kinds.get('kind 1'), 2);
+    assert.equal(kinds.get('late 0'), 3, 'one of the first thousand');
+    assert.equal(kinds.get('late 29'), undefined);
+    assert.equal(kinds.get(OTHER_ERRORS), 20 * 2 + 1, 'the twenty past the thousand, and later counts of them');
+    assert.equal([...kinds.values()].reduce((a, b) => a + b, 0), 990 + 60 + 5 + 3);
+  } finally {
+    store.close();
     rmSync(dir, { recursive: true });
   }
 });

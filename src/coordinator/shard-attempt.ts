@@ -2,6 +2,8 @@ import type { ExtraColumn } from '../filter/pair-filter.js';
 import type { FilterStage } from '../filter/stage.js';
 import { ShardWriter, type CommittedShard } from '../output/shard-writer.js';
 import { sampleFromWire, type SampleRecord } from '../output/sample.js';
+import { errorGroup } from '../output/stats.js';
+import { MAX_ERROR_KINDS, OTHER_ERRORS } from '../store/runs.js';
 import type { ShardSampleCounts } from '../store/shards.js';
 import type { ExtractionCountsMessage, WireSample } from '../wire/contract.js';
 import { imageRefusal, sampleRefusal, storedExif, storedUrl } from './sample-check.js';
@@ -63,7 +65,7 @@ export class ShardAttempt {
       const refused = sampleRefusal(wire);
       if (refused) {
         this.counts.failed++;
-        this.errors.set(refused, (this.errors.get(refused) ?? 0) + 1);
+        this.countError(refused);
         return;
       }
       const sample = toSampleRecord(wire);
@@ -88,8 +90,7 @@ export class ShardAttempt {
         await this.write(sample, extras);
       } else {
         this.counts.failed++;
-        const message = sample.errorMessage ?? sample.status;
-        this.errors.set(message, (this.errors.get(message) ?? 0) + 1);
+        this.countError(sample.errorMessage ?? sample.status);
         await this.write(sample, {});
       }
     } catch (err) {
@@ -98,6 +99,17 @@ export class ShardAttempt {
       this.processed++;
       this.wake();
     }
+  }
+
+  /**
+   * Counts a failure under its group (as in _stats.json: no byte counts, sizes or addresses), at
+   * most MAX_ERROR_KINDS groups an attempt: the worker writes these messages, and a hostile one
+   * could make each sample's unique.
+   */
+  private countError(message: string): void {
+    const group = errorGroup(message);
+    const key = this.errors.has(group) || this.errors.size < MAX_ERROR_KINDS ? group : OTHER_ERRORS;
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
   }
 
   /** Waits for all `samplesSent` samples, then stages the output shard (nothing visible yet). */

@@ -9,6 +9,11 @@ export interface RunRow {
   exitReason: string | null;
 }
 
+/** The most error messages the state file counts separately (`cah status`, the dashboard's top errors). */
+export const MAX_ERROR_KINDS = 1000;
+/** What the messages past MAX_ERROR_KINDS count under (the table then holds one row more). */
+export const OTHER_ERRORS = `other errors (past the first ${MAX_ERROR_KINDS} kinds)`;
+
 /** One row per `cah gpu` invocation on this state file; plus the cumulative error-message counts. */
 export class RunTable {
   constructor(private readonly db: Db) {}
@@ -32,13 +37,26 @@ export class RunTable {
       .get() as RunRow | undefined;
   }
 
+  /**
+   * Adds a done shard's error counts. The table keeps at most MAX_ERROR_KINDS messages: past them a
+   * new message counts under OTHER_ERRORS, so workers (a hostile one sending a new message with
+   * every sample) cannot grow it, and with it every snapshot's sort, without bound.
+   */
   addErrors(counts: ReadonlyMap<string, number>): void {
-    const upsert = this.db.prepare(
-      `INSERT INTO error_counts (message, count) VALUES (?, ?) ON CONFLICT (message) DO UPDATE SET count = count + excluded.count`,
-    );
+    const bump = this.db.prepare(`UPDATE error_counts SET count = count + ? WHERE message = ?`);
+    const insert = this.db.prepare(`INSERT INTO error_counts (message, count) VALUES (?, ?) ON CONFLICT (message) DO UPDATE SET count = count + excluded.count`);
     // A done shard's error counts are never recounted: the coordinator adds them in the done-mark's durable commit.
     this.db.transaction(() => {
-      for (const [message, count] of counts) upsert.run(message, count);
+      let kinds = this.db.prepare(`SELECT COUNT(*) FROM error_counts`).pluck().get() as number;
+      for (const [message, count] of counts) {
+        if (bump.run(count, message).changes > 0) continue;
+        if (kinds < MAX_ERROR_KINDS) {
+          insert.run(message, count);
+          kinds++;
+        } else {
+          insert.run(OTHER_ERRORS, count);
+        }
+      }
     })();
   }
 
