@@ -23,19 +23,20 @@ async function parquetRows(outDir: string): Promise<Record<string, unknown>[]> {
   return parquetReadObjects({ file: await asyncBufferFromFile(join(outDir, parquet)) });
 }
 
-test('corpus/stream: error messages a worker makes unique (sizes, or a new text each sample) are counted under at most 1,000 kinds; every sample keeps its own in the parquet', async () => {
+test('corpus/stream: error messages a worker makes unique (sizes, a new text each sample, 300 KB long) are counted under at most 1,000 kinds of at most 300 characters; every sample keeps its own in the parquet', async () => {
   const c = await startTestCoordinator();
   const client = new CoordinatorClient(c.address, TEST_TOKEN);
   try {
     c.store.shards.add(['/data/errors.wat.gz']);
     const small = Array.from({ length: 300 }, (_, i) => downloadFailure(i, { status: 'failed_to_resize', errorMessage: `image too small: ${i + 1}x${i + 2} < 64` }));
-    const hostile = Array.from({ length: 1500 }, (_, i) => downloadFailure(1000 + i, { errorMessage: `hostile ${i.toString(36)} ${Math.random().toString(36).slice(2)}` }));
+    const hostile = Array.from({ length: 1500 }, (_, i) => downloadFailure(1000 + i, { errorMessage: `hostile ${i.toString(36)} ${Math.random().toString(36).slice(2)}${i === 7 ? 'y'.repeat(300_000) : ''}` }));
     await runShard(client, [...small, ...hostile]);
     const kinds = c.store.runs.topErrors(1_000_000);
     assert.equal(kinds.length, MAX_ERROR_KINDS + 1, 'a thousand kinds and the rest together');
     assert.equal(kinds.reduce((n, k) => n + k.count, 0), 1800, 'every failure counted once');
     assert.deepEqual(kinds.find((k) => k.message.startsWith('image too small')), { message: 'image too small: WxH < 64', count: 300 });
     assert.equal(kinds.find((k) => k.message === OTHER_ERRORS)?.count, 1500 - (MAX_ERROR_KINDS - 1));
+    assert.ok(Math.max(...kinds.map((k) => k.message.length)) <= 300, 'a message of 300 KB is counted by its first 300 characters');
     const rows = await parquetRows(join(c.dir, 'out'));
     assert.equal(new Set(rows.map((r) => r['error_message'])).size, 1800, 'the parquet keeps each sample\'s own message');
   } finally {

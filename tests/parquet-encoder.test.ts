@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
@@ -73,5 +75,52 @@ test('an encoder thread that dies fails every file open on it with its error; th
     await next.append(columns(0, 3));
     await next.close();
     assert.equal((await read(join(dir, 'next.parquet')).rows).length, 3);
+  });
+});
+
+test('rows that cannot cross to the thread fail that call and the file, and nothing waits for an answer that cannot come', async () => {
+  await inTempDir(async (dir) => {
+    assert.throws(() => openEncodedParquet(join(dir, 'a.parquet'), [{ name: 'key', type: 'STRING', data: [Symbol('x')] }] as unknown as ColumnSource[]), { name: 'DataCloneError' });
+    const file = openEncodedParquet(join(dir, 'b.parquet'), columns(0, 0));
+    await file.append(columns(0, 5));
+    await assert.rejects(file.append([{ name: 'key', type: 'STRING', data: [Symbol('x')] }] as unknown as ColumnSource[]), { name: 'DataCloneError' });
+    await assert.rejects(file.close(), { name: 'DataCloneError' }, 'the file is short of those rows');
+    await file.abandon();
+  });
+});
+
+test('a disk that stops taking bytes stops the batches: the thread answers once the file has room, and every row arrives when the disk resumes', { skip: process.platform === 'win32' && 'needs a FIFO' }, async () => {
+  await inTempDir(async (dir) => {
+    // The "disk" is a FIFO read only when the test says so.
+    const path = join(dir, 'slow.parquet');
+    execFileSync('mkfifo', [path]);
+    const reader = createReadStream(path);
+    const chunks: Buffer[] = [];
+    const readerClosed = new Promise<void>((resolve) => reader.once('close', () => resolve()));
+    reader.pause();
+    const file = openEncodedParquet(path, [{ name: 'caption', type: 'STRING', data: [] }]);
+    // 512 rows of ~2 KB of incompressible text a batch: 1 MB each.
+    const batch = (b: number): ColumnSource[] => [{ name: 'caption', type: 'STRING', data: Array.from({ length: 512 }, (_, i) => `${b}.${i} ${randomBytes(1000).toString('hex')}`) }];
+    let sent = 0;
+    let stalled = false;
+    while (sent < 400 && !stalled) {
+      const appended = file.append(batch(sent));
+      stalled = (await Promise.race([appended.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 2000))])) as boolean;
+      if (stalled) {
+        // Under 400 MB went out unread: the batches wait for the disk instead of filling memory.
+        assert.ok(sent < 100, `${sent} batches taken while nothing was read`);
+        reader.on('data', (chunk) => chunks.push(chunk as Buffer));
+        reader.resume();
+        await appended;
+      }
+      sent++;
+    }
+    assert.ok(stalled, 'the batches stopped while the disk took nothing');
+    await file.close();
+    await readerClosed;
+    const bytes = Buffer.concat(chunks);
+    const rows = await parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer });
+    assert.equal(rows.length, sent * 512);
+    assert.match(String(rows.at(-1)!['caption']), new RegExp(`^${sent - 1}\\.511 `));
   });
 });

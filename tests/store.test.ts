@@ -404,7 +404,7 @@ test('shard totals are kept by the store itself through every change of state, a
   }
 });
 
-test('a state file from before the shard totals gets them counted from its shards when opened', () => {
+test('a state file from before the shard totals gets them counted from its shards when opened, and read-only opens count them as before', () => {
   const { store, dir, path } = tempStore();
   store.shards.add(['/a', '/b', '/c']);
   const a = store.shards.lease('w1', 60_000)!;
@@ -416,6 +416,14 @@ test('a state file from before the shard totals gets them counted from its shard
   raw.exec(`DROP TRIGGER shard_totals_insert; DROP TRIGGER shard_totals_delete; DROP TRIGGER shard_totals_update; DROP TABLE shard_totals;`);
   raw.pragma(`user_version = ${SCHEMA_VERSION - 1}`);
   raw.close();
+  // `cah status` beside an older coordinator opens it read-only, unmigrated: the same figures, counted.
+  const reader = Store.open(path, { readonly: true });
+  try {
+    assertTotalsAgree(reader, 'read-only, unmigrated');
+    assert.equal(reader.shards.doneTotals().kept, 5);
+  } finally {
+    reader.close();
+  }
   const reopened = Store.open(path);
   try {
     assert.equal(reopened.db.pragma('user_version', { simple: true }), SCHEMA_VERSION);

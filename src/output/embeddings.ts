@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ColumnSource } from 'hyparquet-writer';
 import { float32ToFloat16 } from '../filter/float16.js';
 import { abandonFile, drainedOrClosed, fsyncFile } from './files.js';
-import { openEncodedParquet } from './parquet-encoder.js';
+import { openEncodedParquet, type EncodedParquetFile } from './parquet-encoder.js';
 
 /** The clip-retrieval layout: one file per output shard in each of these folders. */
 export function embeddingFileNames(shardName: string): { image: string; text: string; metadata: string } {
@@ -49,6 +49,7 @@ interface MetadataRow {
  */
 export class EmbeddingWriter {
   private readonly metadata: MetadataRow[] = [];
+  private metadataFile: EncodedParquetFile | null = null;
   private readonly image: WriteStream;
   private readonly text: WriteStream;
   /** The first write error (a full disk): the attempt fails with it instead of the process crashing. */
@@ -97,7 +98,7 @@ export class EmbeddingWriter {
     }
     const parquet = join(this.partialDir, `${this.tag}.metadata.parquet`);
     this.staged.push(parquet);
-    const file = openEncodedParquet(parquet, metadataColumns([]));
+    const file = (this.metadataFile = openEncodedParquet(parquet, metadataColumns([])));
     await file.append(metadataColumns(this.metadata));
     await file.close();
     await fsyncFile(parquet);
@@ -106,7 +107,8 @@ export class EmbeddingWriter {
   }
 
   async abort(): Promise<void> {
-    await Promise.all([abandonFile(this.image), abandonFile(this.text)]);
+    // The thread may still be writing the metadata parquet: it is closed before its name is removed.
+    await Promise.all([abandonFile(this.image), abandonFile(this.text), this.metadataFile?.abandon()]);
     const temp = [this.rawPath('img'), this.rawPath('text'), ...this.staged];
     this.staged = [];
     await Promise.all(temp.map((path) => rm(path, { force: true })));
@@ -115,7 +117,6 @@ export class EmbeddingWriter {
   private rawPath(kind: string): string {
     return join(this.partialDir, `${this.tag}.${kind}.f16`);
   }
-
 }
 
 /** clip-retrieval's metadata parquet: row i names row i of the embedding arrays. */

@@ -45,18 +45,20 @@ class EncoderThread {
   private nextId = 1;
 
   constructor(private readonly onDeath: () => void) {
-    this.worker.unref();
     this.worker.on('message', (reply: EncoderReply) => this.files.get(reply.id)?.receive(reply));
     this.worker.on('error', (err) => this.die(err));
     this.worker.on('exit', (code) => this.die(new Error(`the parquet encoder thread exited (code ${code})`)));
+    // After the listeners: a 'message' listener holds the process again.
+    this.worker.unref();
   }
 
   open(path: string, columns: ColumnSource[]): EncodedParquetFile {
     const id = this.nextId++;
+    // Sent first: columns that cannot be cloned throw here, before the thread is held for the file.
+    this.worker.postMessage({ type: 'open', id, path, columns } satisfies EncoderRequest);
     const file = new EncodedParquetFile(path, (request) => this.worker.postMessage({ ...request, id } satisfies EncoderRequest), () => this.forget(id));
     if (this.files.size === 0) this.worker.ref();
     this.files.set(id, file);
-    this.worker.postMessage({ type: 'open', id, path, columns } satisfies EncoderRequest);
     return file;
   }
 
@@ -78,8 +80,8 @@ let thread: EncoderThread | null = null;
 
 /**
  * A parquet file whose row groups are encoded and written on the encoder thread: rows are sent in
- * batches, with at most one batch in flight per file, so neither thread's memory grows with a
- * slow disk or a busy encoder.
+ * batches, at most one in flight per file, and the thread acknowledges a batch once the file's
+ * stream has room, so neither thread's memory grows with a slow disk or a busy encoder.
  */
 export function openEncodedParquet(path: string, columns: ColumnSource[]): EncodedParquetFile {
   const current = (thread ??= new EncoderThread(() => {
@@ -95,6 +97,7 @@ export class EncodedParquetFile {
   private done: Waiter | null = null;
   private ended: Promise<void> | null = null;
   private dead = false;
+  private abandoned = false;
 
   constructor(
     readonly path: string,
@@ -107,19 +110,27 @@ export class EncodedParquetFile {
     return this.failure;
   }
 
-  /** Sends rows (column arrays of equal length); waits only while the batch before is still in flight. */
+  /** Sends rows (column arrays of equal length); waits only while the batch before is still in flight. Await each call before the next. */
   async append(columns: ColumnSource[]): Promise<void> {
     if (this.ended) throw new Error(`parquet file ${this.path} is already closed`);
     if (this.inFlight) await this.inFlight;
     if (this.failure) throw this.failure;
+    try {
+      this.send({ type: 'append', columns });
+    } catch (err) {
+      // Not sent (values that cannot be cloned): no ack will come, and the file is short of these rows.
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+      throw this.failure;
+    }
+    // The ack comes in a later turn of the event loop, so the waiter set now is in time for it.
     this.inFlight = new Promise<void>((resolve, reject) => (this.ack = { resolve, reject })).finally(() => (this.inFlight = null));
     // A failed batch is seen through `error` and at close, not as an unhandled rejection here.
     this.inFlight.catch(() => undefined);
-    this.send({ type: 'append', columns });
   }
 
   /** Writes the last row group and the footer and closes the file; rejects with the first error. */
   close(): Promise<void> {
+    if (this.abandoned) return Promise.reject(new Error(`parquet file ${this.path} was abandoned`));
     return (this.ended ??= this.end('close').then(() => {
       if (this.failure) throw this.failure;
     }));
@@ -127,6 +138,7 @@ export class EncodedParquetFile {
 
   /** Stops writing; resolves once the file descriptor is closed (the file can then be removed). */
   abandon(): Promise<void> {
+    this.abandoned ||= this.ended === null;
     return (this.ended ??= this.end('abandon')).catch(() => undefined);
   }
 

@@ -1,6 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { ByteWriter } from 'hyparquet-writer';
-import { abandonFile } from './files.js';
+import { abandonFile, drainedOrClosed } from './files.js';
 
 /** Bytes gathered before they go to the file, as hyparquet-writer's own file writer does. */
 const CHUNK_BYTES = 1 << 20;
@@ -32,6 +32,11 @@ export class ParquetFile {
   /** The first write error, if any. */
   get error(): Error | null {
     return this.failure;
+  }
+
+  /** Resolves once the file's write stream has room again: what waits for a slow disk stays bounded. */
+  drained(): Promise<void> {
+    return this.stream.writableNeedDrain ? drainedOrClosed(this.stream) : Promise.resolve();
   }
 
   /** Ends the file after everything the writer holds; rejects with the first write error. */

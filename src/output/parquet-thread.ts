@@ -67,13 +67,18 @@ async function handle(request: EncoderRequest): Promise<void> {
   const { id } = request;
   if (request.type === 'open') {
     const file = new ParquetFile(request.path);
-    files.set(id, { file, writer: new ParquetWriter({ writer: file.writer, schema: schemaFromColumnData({ columnData: request.columns }) }), columns: request.columns, rows: 0, textBytes: 0, errorSent: false });
+    const writer = new ParquetWriter({ writer: file.writer, schema: schemaFromColumnData({ columnData: request.columns }) });
+    const open: OpenFile = { file, writer, columns: request.columns.map((c) => ({ ...c, data: [] })), rows: 0, textBytes: 0, errorSent: false };
+    files.set(id, open);
+    append(open, request.columns);
     return;
   }
   const open = files.get(id)!;
   if (request.type === 'append') {
     try {
       append(open, request.columns);
+      // The main thread sends the next batch on this ack: waiting for the disk here bounds both threads' memory.
+      await open.file.drained();
       reply({ type: 'ack', id });
     } catch (err) {
       reply({ type: 'ack', id, error: threadError(err) });

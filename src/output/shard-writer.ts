@@ -238,7 +238,6 @@ export class ShardWriter {
     await Promise.all(temp.map((path) => rm(path, { force: true })));
   }
 
-
   private async flushRows(): Promise<void> {
     if (this.pending.length === 0) return;
     const rows = this.pending;

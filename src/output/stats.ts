@@ -4,13 +4,18 @@
  * (filtered_out, counts by status, errors by status, extraction, timings).
  */
 
+/** An error message is grouped by its first this many characters. */
+const MAX_GROUP_CHARS = 300;
+
 /**
  * The group an error message counts under: what varies per sample (byte counts, image sizes,
  * scores, addresses) is taken out, so one kind of failure is one line of the status_dict.
  * HTTP status codes and the run's settings (thresholds, limits, timeouts) stay.
  */
 export function errorGroup(message: string): string {
+  // A worker writes these: a message of megabytes would cost as much at every count of it.
   return message
+    .slice(0, MAX_GROUP_CHARS)
     .replace(/\b(\d{1,3}\.){3}\d{1,3}(:\d+)?\b/g, 'ADDRESS')
     .replace(/\[[0-9a-f:]+\](:\d+)?/gi, 'ADDRESS')
     .replace(/ -?\d+(\.\d+)?(e-?\d+)? ([<>]=?) threshold /g, ' $3 threshold ')

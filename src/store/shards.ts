@@ -107,13 +107,26 @@ const COLUMNS = `id, source, state, attempts, failures, lease_owner AS leaseOwne
   output_shard AS outputShard, ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')}`;
 
 /** shard_totals (kept by triggers, src/store/db.ts) has a column of the same name for each counter. */
-const DONE_TOTALS_SQL = `SELECT ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')} FROM shard_totals WHERE state = 'done'`;
+const TOTALS_SQL = {
+  counts: `SELECT state, shards AS n FROM shard_totals`,
+  done: `SELECT ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')} FROM shard_totals WHERE state = 'done'`,
+};
+/** The same figures counted from every shard: for a read-only open of a state file older than shard_totals (`cah status` beside an older coordinator). */
+const SCANNED_TOTALS_SQL = {
+  counts: `SELECT state, COUNT(*) AS n FROM shards GROUP BY state`,
+  done: `SELECT ${COUNTS.map(([name, column]) => `COALESCE(SUM(${column}), 0) AS ${name}`).join(', ')} FROM shards WHERE state = 'done'`,
+};
 const COMPLETE_SQL = `UPDATE shards SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, error = NULL, done_at = ?,
     updated_at = ?, output_shard = ?, ${COUNTS.map(([, column]) => `${column} = ?`).join(', ')}
   WHERE id = ? AND state = 'leased' AND fencing_token = ?`;
 
 export class ShardTable {
-  constructor(private readonly db: Db) {}
+  private readonly totals: typeof TOTALS_SQL;
+
+  constructor(private readonly db: Db) {
+    const kept = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'shard_totals'`).get() !== undefined;
+    this.totals = kept ? TOTALS_SQL : SCANNED_TOTALS_SQL;
+  }
 
   /** Adds sources not already known; returns how many were new. */
   add(sources: readonly string[], now: number = Date.now()): { added: number; existing: number } {
@@ -138,7 +151,7 @@ export class ShardTable {
   /** Shards per state: four rows of shard_totals, whatever the number of shards. */
   counts(): Record<ShardState, number> {
     const counts: Record<ShardState, number> = { queued: 0, leased: 0, done: 0, failed: 0 };
-    const rows = this.db.prepare(`SELECT state, shards AS n FROM shard_totals`).all() as {
+    const rows = this.db.prepare(this.totals.counts).all() as {
       state: ShardState;
       n: number;
     }[];
@@ -164,7 +177,7 @@ export class ShardTable {
 
   /** Sums over done shards, for the dashboard and `cah status`: one row of shard_totals. */
   doneTotals(): ShardSampleCounts {
-    return this.db.prepare(DONE_TOTALS_SQL).get() as ShardSampleCounts;
+    return this.db.prepare(this.totals.done).get() as ShardSampleCounts;
   }
 
   /** Gives the oldest queued shard to `owner` with a fresh fencing token, or null when none is queued. */
