@@ -2,10 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ParquetWriter, schemaFromColumnData, type ColumnSource } from 'hyparquet-writer';
+import { ParquetWriter, schemaFromColumnData } from 'hyparquet-writer';
 import { ParquetFile } from '../src/output/parquet-file.js';
-import { METADATA_COLUMNS, metadataRow, newSample, type SampleRecord } from '../src/output/sample.js';
-import { ShardWriter } from '../src/output/shard-writer.js';
+import { metadataRow, newSample, type SampleRecord } from '../src/output/sample.js';
+import { ShardWriter, parquetColumns, type Row } from '../src/output/shard-writer.js';
 import type { BenchResult } from './result.js';
 
 /** A long shard's rows: three row groups of 8,192 and a rest. */
@@ -47,19 +47,18 @@ async function longestStall(feed: (i: number) => Promise<void>, finish: () => Pr
   return lag.max / 1e6;
 }
 
-/** The shard writer as it was: row groups of 8,192 encoded on the event loop that feeds it. */
+/** The shard writer as it was: each row's metadata taken as it is added, row groups of 8,192 encoded on the event loop that feeds it. */
 async function onTheLoop(dir: string): Promise<number> {
   const file = new ParquetFile(join(dir, 'loop.parquet'));
-  const columns = (rows: SampleRecord[]): ColumnSource[] => METADATA_COLUMNS.map(({ name, type }) => ({ name, type, data: rows.map((r) => metadataRow(r)[name]) }));
-  const writer = new ParquetWriter({ writer: file.writer, schema: schemaFromColumnData({ columnData: columns([]) }) });
-  let pending: SampleRecord[] = [];
+  const writer = new ParquetWriter({ writer: file.writer, schema: schemaFromColumnData({ columnData: parquetColumns([], []) }) });
+  let pending: Row[] = [];
   const flush = (): void => {
-    if (pending.length > 0) writer.write({ columnData: columns(pending), rowGroupSize: pending.length });
+    if (pending.length > 0) writer.write({ columnData: parquetColumns(pending, []), rowGroupSize: pending.length });
     pending = [];
   };
   return longestStall(
     async (i) => {
-      pending.push(row(i));
+      pending.push({ meta: metadataRow(row(i)), extra: {} });
       if (pending.length >= 8192) flush();
     },
     async () => {

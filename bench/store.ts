@@ -1,18 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SCANNED_TOTALS_SQL } from '../src/store/shards.js';
 import { Store } from '../src/store/state-file.js';
 import type { BenchResult } from './result.js';
 
-/** Two crawls' worth of WAT shards (a crawl has ~90,000), 90% of them done. */
+/** About two crawls' worth of WAT shards (a crawl has 80,000–100,000), 90% of them done. */
 const SHARDS = 200_000;
 const READS = 20;
 
 /** The same figures counted from every shard, as counts() and doneTotals() did before shard_totals. */
 function scan(store: Store): void {
-  store.db.prepare(`SELECT state, COUNT(*) AS n FROM shards GROUP BY state`).all();
-  const sums = ['candidates', 'duplicates', 'downloaded', 'failed', 'kept', 'filtered_out', 'bytes_in', 'output_bytes'].map((c) => `COALESCE(SUM(${c}), 0)`);
-  store.db.prepare(`SELECT ${sums.join(', ')} FROM shards WHERE state = 'done'`).get();
+  store.db.prepare(SCANNED_TOTALS_SQL.counts).all();
+  store.db.prepare(SCANNED_TOTALS_SQL.done).get();
 }
 
 function msPerRead(read: () => void): number {

@@ -64,7 +64,7 @@ const CRASH_AT_PUBLISH = Number(process.env['CAH_FAULT_CRASH_PUBLISH'] ?? 0);
 let publishes = 0;
 
 /** A metadata row and the filter's extra columns of the same sample. */
-interface Row {
+export interface Row {
   meta: MetadataRow;
   extra: Record<string, string | number | null>;
 }
@@ -248,7 +248,7 @@ export class ShardWriter {
 }
 
 /** The parquet columns of img2dataset's layout, then the filter's extra columns. */
-function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): ColumnSource[] {
+export function parquetColumns(rows: Row[], extraColumns: readonly ExtraColumn[]): ColumnSource[] {
   return [
     ...METADATA_COLUMNS.map(({ name, type }) => ({ name, type, data: rows.map((r) => r.meta[name]) })),
     ...extraColumns.map(({ name, type }) => ({

@@ -112,7 +112,7 @@ const TOTALS_SQL = {
   done: `SELECT ${COUNTS.map(([name, column]) => `${column} AS ${name}`).join(', ')} FROM shard_totals WHERE state = 'done'`,
 };
 /** The same figures counted from every shard: for a read-only open of a state file older than shard_totals (`cah status` beside an older coordinator). */
-const SCANNED_TOTALS_SQL = {
+export const SCANNED_TOTALS_SQL = {
   counts: `SELECT state, COUNT(*) AS n FROM shards GROUP BY state`,
   done: `SELECT ${COUNTS.map(([name, column]) => `COALESCE(SUM(${column}), 0) AS ${name}`).join(', ')} FROM shards WHERE state = 'done'`,
 };
